@@ -1,0 +1,32 @@
+{{/*
+Policy exemptions of a workload, as the annotations each tool honours. Each one is rendered only
+while its condition holds and is listed with its reason in docs/policy-exceptions.md (tested).
+Usage: include "eafix-service.exemptions" (dict "pullPolicy" "IfNotPresent" "digest" "" "priorityClassName" "" "replicas" 2 "hpa" false)
+*/}}
+{{- define "eafix-service.exemptions" -}}
+{{- $checkov := list -}}
+{{- $polaris := list "metadataAndInstanceMismatched" -}}
+{{- if ne .pullPolicy "Always" -}}
+{{- $checkov = append $checkov "CKV_K8S_15=Release tags are immutable; Always would make every pod start depend on the registry being reachable" -}}
+{{- $polaris = append $polaris "pullPolicyNotAlways" -}}
+{{- end -}}
+{{- if not .digest -}}
+{{- $checkov = append $checkov "CKV_K8S_43=Digests are set per release in the platform overlay (image.digest); chart defaults cannot know them" -}}
+{{- end -}}
+{{- if not .priorityClassName -}}
+{{- $polaris = append $polaris "priorityClassNotSet" -}}
+{{- end -}}
+{{- if or .hpa (lt (int .replicas) 2) -}}
+{{- $polaris = append $polaris "deploymentMissingReplicas" -}}
+{{- end -}}
+{{- if not .networkPolicy -}}
+{{- $checkov = append $checkov "CKV2_K8S_6=The chart does not render NetworkPolicies yet; the namespace policies of the platform apply" -}}
+{{- $polaris = append $polaris "missingNetworkPolicy" -}}
+{{- end -}}
+{{- range $i, $c := $checkov }}
+checkov.io/skip{{ add1 $i }}: {{ $c | quote }}
+{{- end }}
+{{- range $polaris }}
+polaris.fairwinds.com/{{ . }}-exempt: "true"
+{{- end }}
+{{- end -}}

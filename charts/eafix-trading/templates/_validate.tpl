@@ -1,0 +1,49 @@
+{{/*
+Contradictions the schema cannot express, collected into one readable "VALUES VALIDATION" block
+that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI and ArgoCD see it).
+*/}}
+{{- define "eafix.validateValues" -}}
+{{- $msgs := list -}}
+{{- $all := include "eafix.services" . | fromJsonArray -}}
+{{- range $svc := include "eafix.enabledServices" . | fromJsonArray -}}
+{{- $v := index $.Values $svc -}}
+{{- $a := $v.autoscaling -}}
+{{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- $msgs = append $msgs (printf "%s.autoscaling: minReplicas (%v) is greater than maxReplicas (%v)." $svc $a.minReplicas $a.maxReplicas) -}}
+{{- end -}}
+{{- $replicas := ternary (int $a.minReplicas) (int $v.replicaCount) (and $a.enabled true) -}}
+{{- $p := $v.pdb -}}
+{{- if $p.enabled -}}
+{{- if not (kindIs "invalid" $p.minAvailable) -}}
+{{- $min := toString $p.minAvailable -}}
+{{- if or (eq $min "100%") (and (regexMatch "^[0-9]+$" $min) (ge (int $min) $replicas)) -}}
+{{- $msgs = append $msgs (printf "%s.pdb: minAvailable %s with %d replica(s) never allows a disruption; node drains would hang. Lower it or use maxUnavailable." $svc $min $replicas) -}}
+{{- end -}}
+{{- else if has (toString $p.maxUnavailable) (list "0" "0%") -}}
+{{- $msgs = append $msgs (printf "%s.pdb: maxUnavailable %v never allows a disruption; node drains would hang. Use at least 1." $svc $p.maxUnavailable) -}}
+{{- end -}}
+{{- end -}}
+{{- $tag := $v.image.tag | default $.Values.global.image.tag | default $.Chart.AppVersion | toString -}}
+{{- $digest := $v.image.digest | default $.Values.global.image.digest -}}
+{{- if and (not $digest) (or (not $tag) (eq $tag "latest")) -}}
+{{- $msgs = append $msgs (printf "%s.image: tag %q is not a pinned version and no digest is set; set %s.image.tag or image.digest (or global.image.*)." $svc $tag $svc) -}}
+{{- end -}}
+{{- range $peer := $v.peers -}}
+{{- if not (has $peer $all) -}}
+{{- $msgs = append $msgs (printf "%s.peers: %q is not an EAFIX service (one of %s)." $svc $peer (join ", " $all)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.backends.redis (not $.Values.global.redis.existingSecret) -}}
+{{- $msgs = append $msgs (printf "global.redis.existingSecret: required because %s uses Redis." $svc) -}}
+{{- end -}}
+{{- if and $v.backends.postgres (not $.Values.global.postgres.existingSecret) -}}
+{{- $msgs = append $msgs (printf "global.postgres.existingSecret: required because %s uses PostgreSQL." $svc) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (include "eafix.enabledServices" . | fromJsonArray) -}}
+{{- $msgs = append $msgs "every service is disabled; enable at least one (<service>.enabled)." -}}
+{{- end -}}
+{{- if $msgs -}}
+{{- printf "\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " (uniq $msgs)) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,3 @@
+"""EAFIX trading platform."""
+
+__version__ = "0.1.0"
