@@ -97,7 +97,8 @@ Usage: include "eafix-service.pullSecrets" (list .Values.global.imagePullSecrets
 {{- $names := list -}}
 {{- range $group := . -}}
 {{- range $s := ($group | default list) -}}
-{{- $n := ternary $s.name $s (kindIs "map" $s) -}}
+{{- $n := $s -}}
+{{- if kindIs "map" $s }}{{ $n = $s.name }}{{ end -}}
 {{- if and $n (not (has $n $names)) }}{{ $names = append $names $n }}{{ end -}}
 {{- end -}}
 {{- end -}}

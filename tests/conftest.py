@@ -1,0 +1,1 @@
+"""Shared pytest setup: the `eafix` package is imported from the installed distribution."""
