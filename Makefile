@@ -1,0 +1,60 @@
+# EAFIX platform. `make demo` renders and summarises the charts; `make test` runs every test.
+# Both create/update the local virtualenv first; checkov lives in its own tool virtualenv
+# (its pins clash with pytest's).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+CHECKOV_VERSION := 3.3.30
+PYTEST_ARGS ?=
+
+.PHONY: all venv tools demo test test-chart test-service lint format docs schemas clean
+
+all: lint test
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+$(TOOLS)/checkov/.installed:
+	test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+tools: $(TOOLS)/checkov/.installed
+
+demo: venv
+	$(BIN)/eafix charts summary
+
+test: venv tools
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-chart: venv tools
+	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
+
+test-service: venv
+	$(BIN)/python -m pytest tests/service $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check services tests ci
+	$(BIN)/python ci/bundle_values_schema.py --check
+	$(BIN)/python ci/gen_chart_readme.py --check
+	$(BIN)/python ci/lint_charts.py
+
+# Regenerate what is generated: values schemas and the charts' parameter tables.
+docs schemas: venv
+	$(BIN)/python ci/bundle_values_schema.py
+	$(BIN)/python ci/gen_chart_readme.py
+
+format: venv
+	$(BIN)/ruff check --fix services tests ci
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
