@@ -1,0 +1,454 @@
+#!/usr/bin/env python3
+"""Generate the parameter table of each chart's README.md from the `# --` comments of its values.yaml.
+
+A comment line starting with `# --` directly above a key (continued by any further `#` lines
+before that key) describes the key. The lines of values.yaml give the key's full dotted path (by
+indentation); the parsed YAML gives its default and type. The table replaces whatever stands
+between `<!-- params:start -->` and `<!-- params:end -->` in README.md; the rest of the README is
+hand-written and kept as it is.
+
+    python ci/gen_chart_readme.py            # rewrite the README of both charts
+    python ci/gen_chart_readme.py --check    # exit 1 naming every stale README
+    python ci/gen_chart_readme.py CHART_DIR  # only that chart
+
+Exit status 2, with `file:line: problem` on stderr, when a `# --` comment belongs to no key, its
+key cannot be addressed by a dotted path (inside a list) or does not exist in the parsed values,
+or a README lacks the markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+CHART_DIRS = (
+    REPO / "charts" / "eafix-trading",
+    REPO / "charts" / "eafix-trading" / "charts" / "eafix-service",
+)
+START = "<!-- params:start -->"
+END = "<!-- params:end -->"
+# A default whose compact JSON is longer than this is folded to its leading entries plus `…`.
+FOLD_AT = 120
+FOLD_MARK = "…"
+
+_DOC = re.compile(r"^(?P<indent> *)# --(?:[ \t]+(?P<text>.*?))?\s*$")
+_COMMENT = re.compile(r"^ *#(?P<text>.*)$")
+_KEY = re.compile(
+    r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"\[\]{},&*!|>%@`?-][^\n]*?|[?-]\S[^\n]*?)"""
+    r"""[ \t]*:(?:[ \t]+(?P<value>.*))?$"""
+)
+_BLOCK_SCALAR = re.compile(r"^[|>][0-9+-]*[ \t]*(?:#.*)?$")
+_SEQ = object()  # a path element standing for "an item of a list"
+
+
+class DocError(Exception):
+    """The documentation comments of a values file (or a README's markers) are unusable."""
+
+    def __init__(self, problems: Sequence[str]):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One documented key."""
+
+    path: tuple[str, ...]
+    description: str
+    value: Any
+    line: int  # line of the `# --` comment in values.yaml (1-based)
+
+    @property
+    def key(self) -> str:
+        """The dotted path as `helm --set` takes it (`.`, `,`, `=`, `[` and `\\` escaped)."""
+        return ".".join(re.sub(r"([\\.,=\[])", r"\\\1", part) for part in self.path)
+
+    @property
+    def type(self) -> str:
+        return type_name(self.value)
+
+    @property
+    def default(self) -> str:
+        return render_default(self.value)
+
+
+@dataclass
+class _Frame:
+    col: int
+    path: tuple[Any, ...]  # keys as parsed (`_SEQ` for a list item)
+    labels: tuple[str, ...]  # keys as written, quotes removed
+    item: bool  # a list item ("- ") rather than a mapping key
+
+
+@dataclass
+class _Pending:
+    line: int
+    col: int
+    text: list[str]
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _strip_props(value: str) -> str:
+    """Drop leading anchors (`&a`) and tags (`!!map`) of a value."""
+    while value[:1] in ("&", "!"):
+        parts = value.split(None, 1)
+        value = parts[1] if len(parts) > 1 else ""
+    return value
+
+
+def _flow_depth(text: str, depth: int = 0) -> int:
+    """Bracket depth after `text` (quoted strings and comments skipped)."""
+    quote = ""
+    prev = " "
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if quote == '"' and c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#" and prev in " \t":
+            break
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        prev = c
+        i += 1
+    return depth
+
+
+def _key_object(text: str) -> Any:
+    """The key as the YAML parser sees it (quotes removed; `1` an int, `true` a bool)."""
+    try:
+        loaded = yaml.safe_load(f"{text}: 0")
+    except yaml.YAMLError:
+        return text
+    if isinstance(loaded, dict) and len(loaded) == 1:
+        return next(iter(loaded))
+    return text
+
+
+def _key_label(obj: Any, text: str) -> str:
+    return obj if isinstance(obj, str) else text
+
+
+def parse_values(values_file: str | Path) -> list[Param]:
+    """Every documented key of a values.yaml, in file order. Raises DocError."""
+    values_file = Path(values_file)
+    where = _display(values_file)
+    text = values_file.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DocError([f"{where}:{line}: not valid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DocError([f"{where}:1: a values file must hold a mapping"])
+
+    problems: list[str] = []
+    found: list[tuple[tuple[Any, ...], tuple[str, ...], str, int, int]] = []  # path, labels, text, lines
+    stack: list[_Frame] = []
+    pending: _Pending | None = None
+    block_col: int | None = None  # inside a block scalar of a key at this column
+    cont_col: int | None = None  # continuation lines of a scalar of a node at this column
+    flow = 0  # open brackets of a flow collection spanning lines
+
+    def orphan(p: _Pending, why: str) -> None:
+        problems.append(f"{where}:{p.line}: `# --` comment {why}")
+
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip()
+        col = len(line) - len(line.lstrip(" "))
+        if block_col is not None:
+            if not line or col > block_col:
+                continue
+            block_col = None
+        if flow > 0:
+            flow = _flow_depth(line, flow)
+            continue
+        if not line:
+            if pending is not None:
+                orphan(pending, "is followed by a blank line instead of its key")
+                pending = None
+            continue
+        doc = _DOC.match(line)
+        if doc:
+            if pending is not None:
+                orphan(pending, "is followed by another `# --` comment instead of its key")
+            pending = _Pending(lineno, col, [doc.group("text") or ""])
+            continue
+        comment = _COMMENT.match(line)
+        if comment:
+            if pending is not None:
+                pending.text.append(comment.group("text").strip())
+            continue
+        if cont_col is not None and col > cont_col:
+            continue  # a multi-line scalar goes on
+        cont_col = None
+        if col == 0 and line in ("---", "...") or line.startswith("--- ") or line.startswith("%"):
+            continue
+
+        content = line[col:]
+        item_col: int | None = None
+        while content[:1] == "-" and (len(content) == 1 or content[1] in " \t"):
+            while stack and (stack[-1].col > col or (stack[-1].col == col and stack[-1].item)):
+                stack.pop()
+            parent, parent_labels = (stack[-1].path, stack[-1].labels) if stack else ((), ())
+            stack.append(_Frame(col, (*parent, _SEQ), (*parent_labels, "[]"), item=True))
+            if item_col is None:
+                item_col = col
+            rest = content[1:]
+            content = rest.lstrip(" \t")
+            col += 1 + len(rest) - len(content)
+        if pending is not None and item_col is not None:
+            orphan(pending, "documents a list item; only mapping keys can be documented")
+            pending = None
+        if not content or content.startswith("#"):
+            continue
+
+        match = _KEY.match(content)
+        if match is None:
+            # A scalar or flow list item; nothing can nest under it.
+            value = _strip_props(content)
+            if value[:1] in "[{":
+                flow = _flow_depth(value)
+            elif _BLOCK_SCALAR.match(value):
+                block_col = item_col if item_col is not None else col - 1
+            else:
+                cont_col = item_col if item_col is not None else col
+            if pending is not None:
+                orphan(pending, "is not followed by a key")
+                pending = None
+            continue
+
+        while stack and stack[-1].col >= col:
+            stack.pop()
+        key_text = match.group("key")
+        key_obj = _key_object(key_text)
+        parent, parent_labels = (stack[-1].path, stack[-1].labels) if stack else ((), ())
+        path = (*parent, key_obj)
+        label = _key_label(key_obj, key_text)
+        labels = (*parent_labels, label)
+
+        if pending is not None:
+            description = " ".join(t for t in pending.text if t)
+            if pending.col != col:
+                orphan(pending, f"at column {pending.col + 1} does not line up with the key "
+                                f"`{label}` below it (column {col + 1})")
+            elif _SEQ in parent:
+                orphan(pending, f"documents `{label}` inside a list, which has no dotted path")
+            elif not description:
+                orphan(pending, f"of `{label}` has no text")
+            else:
+                found.append((path, labels, description, pending.line, lineno))
+            pending = None
+
+        value = _strip_props((match.group("value") or "").strip())
+        if not value or value.startswith("#"):
+            stack.append(_Frame(col, path, labels, item=False))
+        elif _BLOCK_SCALAR.match(value):
+            block_col = col
+        elif value[:1] in "[{":
+            flow = _flow_depth(value)
+        else:
+            cont_col = col
+
+    if pending is not None:
+        orphan(pending, "is at the end of the file, with no key below it")
+
+    params: list[Param] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for path, labels, description, doc_line, key_line in found:
+        node: Any = data
+        for depth, part in enumerate(path):
+            if not isinstance(node, dict) or part not in node:
+                missing = ".".join(str(x) for x in labels[: depth + 1])
+                problems.append(
+                    f"{where}:{doc_line}: `# --` comment of `{'.'.join(labels)}` (line {key_line}): "
+                    f"`{missing}` does not exist in the parsed values"
+                )
+                break
+            node = node[part]
+        else:
+            if path in seen:
+                problems.append(f"{where}:{doc_line}: `{'.'.join(labels)}` is already documented "
+                                f"at line {seen[path]}")
+                continue
+            seen[path] = doc_line
+            params.append(Param(tuple(labels), description, node, doc_line))
+    if problems:
+        raise DocError(problems)
+    return params
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, (str, date, bytes)):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, (dict, set)):
+        return "object"
+    return type(value).__name__
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "backslashreplace")
+    if isinstance(obj, set):
+        return {str(k): None for k in sorted(obj, key=str)}
+    raise TypeError(f"cannot render {type(obj).__name__}")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def render_default(value: Any) -> str:
+    """Compact JSON; a map or list longer than FOLD_AT keeps its leading entries, then `…`."""
+    full = to_json(value)
+    if len(full) <= FOLD_AT or not isinstance(value, (dict, list)):
+        return full
+    if isinstance(value, dict):
+        entries = [to_json({k: v})[1:-1] for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        entries = [to_json(v) for v in value]
+        opening, closing = "[", "]"
+    kept: list[str] = []
+    size = len(opening) + len(FOLD_MARK) + len(closing)
+    for entry in entries:
+        if size + len(entry) + 1 > FOLD_AT:
+            break
+        kept.append(entry)
+        size += len(entry) + 1
+    return opening + ",".join([*kept, FOLD_MARK]) + closing
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span inside a table cell."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_table(params: Iterable[Param], source: str = "values.yaml") -> str:
+    """The generated block between the markers (markers excluded)."""
+    params = list(params)
+    lines = [
+        f"<!-- Generated by ci/gen_chart_readme.py from the `# --` comments of {source}; "
+        "edit those, then run `make docs`. -->",
+        "",
+        "| Key | Type | Default | Description |",
+        "|-----|------|---------|-------------|",
+    ]
+    folded = False
+    for p in params:
+        default = p.default
+        folded = folded or default != to_json(p.value)
+        lines.append(f"| {_code(p.key)} | {p.type} | {_code(default)} | {_cell(p.description)} |")
+    if folded:
+        lines += [
+            "",
+            f"A default longer than {FOLD_AT} characters shows its first entries and then `{FOLD_MARK}`; "
+            f"{source} has the whole value.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(readme_text: str, block: str, where: str = "README.md") -> str:
+    """`readme_text` with the part between the markers replaced by `block`."""
+    starts = [m.start() for m in re.finditer(re.escape(START), readme_text)]
+    ends = [m.start() for m in re.finditer(re.escape(END), readme_text)]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        line = readme_text.count("\n", 0, starts[0]) + 1 if starts else 1
+        raise DocError([f"{where}:{line}: needs exactly one `{START}` followed by one `{END}`"])
+    head = readme_text[: starts[0] + len(START)]
+    tail = readme_text[ends[0]:]
+    return f"{head}\n{block}{tail}"
+
+
+def render_readme(chart_dir: str | Path) -> str:
+    """The README.md text `chart_dir` should have: its own text with a fresh parameter table."""
+    chart_dir = Path(chart_dir)
+    params = parse_values(chart_dir / "values.yaml")
+    readme = chart_dir / "README.md"
+    if not readme.is_file():
+        raise DocError([f"{_display(readme)}:1: missing (it needs the `{START}` / `{END}` markers)"])
+    return replace_block(readme.read_text(encoding="utf-8"), render_table(params), _display(readme))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 if a README is not what would be generated")
+    parser.add_argument("charts", nargs="*", type=Path,
+                        help="chart directories (default: eafix-trading and eafix-service)")
+    args = parser.parse_args(argv)
+
+    problems: list[str] = []
+    expected: dict[Path, str] = {}
+    for chart in args.charts or CHART_DIRS:
+        try:
+            expected[chart / "README.md"] = render_readme(chart)
+        except DocError as exc:
+            problems += exc.problems
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
+
+    stale = 0
+    for readme, text in expected.items():
+        if readme.read_text(encoding="utf-8") == text:
+            continue
+        if args.check:
+            stale += 1
+            print(f"{_display(readme)} is stale: run `python ci/gen_chart_readme.py` (make docs)",
+                  file=sys.stderr)
+        else:
+            readme.write_text(text, encoding="utf-8")
+            print(f"wrote {_display(readme)}")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

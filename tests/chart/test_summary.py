@@ -1,0 +1,40 @@
+"""The `make demo` summary: quantities, budgets and the printed per-environment report."""
+
+from decimal import Decimal
+
+import pytest
+from conftest import render_profile
+
+from eafix.platform.summary import budget, describe, images, quantity
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("250m", Decimal("0.25")), ("1", Decimal(1)), ("1.5", Decimal("1.5")), ("1Gi", Decimal(1024**3)),
+    ("512Mi", Decimal(512 * 1024**2)), ("512M", Decimal(512 * 10**6)), ("1e3", Decimal(1000)), (2, Decimal(2)),
+])
+def test_quantity(text, expected):
+    assert quantity(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["2 cores", "512MB", "", "Mi"])
+def test_quantity_rejects_malformed(bad):
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        quantity(bad)
+
+
+def test_prod_budget_by_hand():
+    b = budget(render_profile("eafix-trading:env-prod"))
+    # replicas x requests from the deployment docs' table; signal-generator at its HPA minimum (2)
+    assert b.requests_cpu == Decimal("3.70")
+    assert b.requests_memory == Decimal(5504 * 1024**2)
+    assert (b.pods, b.max_pods) == (18, 26)
+    # signal-generator 10 x 500m at the HPA maximum instead of 2 x 500m
+    assert b.max_limits_cpu - b.limits_cpu == Decimal(4)
+
+
+def test_describe_prod_compares_with_the_documented_minimum():
+    r = render_profile("eafix-trading:env-prod")
+    text = describe("prod", r)
+    assert "documented minimum 12.00 cores / 24.00 GiB" in text
+    assert "requests: 3.70 cores, 5.38 GiB" in text
+    assert len(images(r)) == 10
