@@ -7,8 +7,8 @@ import re
 
 import pytest
 import yaml
-from conftest import PORTS, PROFILE_IDS, SERVICES, TRADING, pod_templates, render_profile
 
+from conftest import PORTS, PROFILE_IDS, SERVICES, TRADING, pod_templates, render_profile
 from eafix.platform.render import RenderError, path
 
 ENV_PROFILES = ["eafix-trading:defaults", "eafix-trading:env-dev", "eafix-trading:env-staging",
@@ -61,7 +61,8 @@ def test_two_renders_are_byte_identical(profile_id):
 
 
 def test_templates_use_nothing_random_or_cluster_dependent():
-    forbidden = re.compile(r"\b(randAlpha\w*|randNumeric|randAscii|uuidv4|now|lookup|genPrivateKey|genCA)\b|\.Capabilities")
+    forbidden = re.compile(
+        r"\b(randAlpha\w*|randNumeric|randAscii|uuidv4|now|lookup|genPrivateKey|genCA)\b|\.Capabilities")
     offenders = []
     for tpl in (t for t in TRADING.rglob("templates/**/*") if t.is_file()):
         for lineno, line in enumerate(tpl.read_text().splitlines(), 1):

@@ -120,8 +120,11 @@ def _parse(manifests: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str
 
 
 def _render_sdk(chart: Path, values: dict[str, Any], release: str, namespace: str) -> dict[str, str]:
-    import helm_python
-
+    try:
+        import helm_python
+    except ImportError as exc:
+        raise RenderError("the embedded Helm engine is not installed: pip install 'eafix[charts]', "
+                          "or set HELM_BIN to a helm binary") from exc
     loaded = helm_python.Chart.load(str(chart))
     try:
         return loaded.render(values, name=release, namespace=namespace)
@@ -148,9 +151,7 @@ def _render_binary(helm: str, chart: Path, values: dict[str, Any], release: str,
         if line.startswith("# Source: "):
             current = line.removeprefix("# Source: ").strip()
             manifests.setdefault(current, [])
-        elif current is not None and line != "---":
-            manifests[current].append(line)
-        elif line == "---" and current is not None:
+        elif current is not None and line != "---" or line == "---" and current is not None:
             manifests[current].append(line)
     return {k: "\n".join(v) for k, v in manifests.items()}
 

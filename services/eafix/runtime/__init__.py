@@ -1,0 +1,1 @@
+"""Runtime shared by every service: settings, logging, HTTP app factory, health, metrics."""
