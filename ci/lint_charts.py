@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import helm_python
+
 from eafix.platform.profiles import profiles
 from eafix.platform.render import load_values
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from eafix.platform.render import RenderError, render
 
 REPO = Path(__file__).resolve().parents[2]

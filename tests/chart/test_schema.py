@@ -14,6 +14,7 @@ import sys
 
 import helm_python
 import pytest
+
 from conftest import SERVICES, TRADING
 from eafix.platform.profiles import REPO
 from eafix.platform.render import RenderError

@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 import pytest
-from conftest import render_profile
 
+from conftest import render_profile
 from eafix.platform.summary import budget, describe, images, quantity
 
 

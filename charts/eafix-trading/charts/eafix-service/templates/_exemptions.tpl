@@ -1,11 +1,13 @@
 {{/*
 Policy exemptions of a workload, as the annotations each tool honours. Each one is rendered only
 while its condition holds and is listed with its reason in docs/policy-exceptions.md (tested).
-Usage: include "eafix-service.exemptions" (dict "pullPolicy" "IfNotPresent" "digest" "" "priorityClassName" "" "replicas" 2 "hpa" false)
+Usage: include "eafix-service.exemptions" (dict "pullPolicy" "IfNotPresent" "digest" "" "priorityClassName" ""
+  "replicas" 2 "hpa" false "networkPolicy" false)
+Optional: "extraCheckov" (list of "ID=reason"), "extraPolaris" (list of checks), "kubeLinter" (check -> reason).
 */}}
 {{- define "eafix-service.exemptions" -}}
-{{- $checkov := list -}}
-{{- $polaris := list "metadataAndInstanceMismatched" -}}
+{{- $checkov := .extraCheckov | default list -}}
+{{- $polaris := concat (list "metadataAndInstanceMismatched") (.extraPolaris | default list) -}}
 {{- if ne .pullPolicy "Always" -}}
 {{- $checkov = append $checkov "CKV_K8S_15=Release tags are immutable; Always would make every pod start depend on the registry being reachable" -}}
 {{- $polaris = append $polaris "pullPolicyNotAlways" -}}
@@ -26,7 +28,10 @@ Usage: include "eafix-service.exemptions" (dict "pullPolicy" "IfNotPresent" "dig
 {{- range $i, $c := $checkov }}
 checkov.io/skip{{ add1 $i }}: {{ $c | quote }}
 {{- end }}
-{{- range $polaris }}
+{{- range $polaris | uniq | sortAlpha }}
 polaris.fairwinds.com/{{ . }}-exempt: "true"
+{{- end }}
+{{- range $check, $reason := .kubeLinter }}
+ignore-check.kube-linter.io/{{ $check }}: {{ $reason | quote }}
 {{- end }}
 {{- end -}}
