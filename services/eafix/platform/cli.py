@@ -6,30 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from eafix.platform.policy import format_table, run_all
 from eafix.platform.profiles import ENVIRONMENTS, env_overlay, profiles
 from eafix.platform.render import RenderError, render
 
 # Kubernetes minor versions the built-in objects must validate against (strict).
 KUBE_VERSIONS = tuple(f"1.{minor}" for minor in range(29, 38))
-
-
-def validation_errors(objects: list[dict], versions=KUBE_VERSIONS) -> list[str]:
-    """Strict schema errors of every built-in object (custom resources are checked elsewhere)."""
-    import kubernetes_validate
-
-    errors = []
-    for obj in objects:
-        group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
-        if "." in group and not group.endswith(".k8s.io"):
-            continue  # a custom resource (monitoring.coreos.com, networking.istio.io, ...)
-        for version in versions:
-            try:
-                kubernetes_validate.validate(obj, version, strict=True)
-            except kubernetes_validate.ValidationError as exc:
-                errors.append(f"{obj['kind']}/{obj['metadata']['name']} (Kubernetes {version}): {exc.message}")
-            except kubernetes_validate.SchemaNotFoundError:
-                errors.append(f"{obj['kind']}/{obj['metadata']['name']}: no schema in Kubernetes {version}")
-    return errors
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -45,12 +27,13 @@ def _summary(args: argparse.Namespace) -> int:
             failed = True
             continue
         print(describe(env, r))
-        errors = validation_errors(r.objects, (KUBE_VERSIONS[0], KUBE_VERSIONS[-1]))
-        status = "valid" if not errors else f"{len(errors)} schema error(s)"
-        print(f"   schema  : {status} (kubernetes-validate --strict, {KUBE_VERSIONS[0]} and {KUBE_VERSIONS[-1]})")
-        for e in errors:
-            print(f"     - {e}", file=sys.stderr)
-        failed |= bool(errors)
+        findings = run_all(r.objects, kubernetes_versions=KUBE_VERSIONS)
+        status = "no findings" if not findings else f"{len(findings)} finding(s)"
+        print(f"   checks  : {status} (kubernetes-validate --strict {KUBE_VERSIONS[0]}-{KUBE_VERSIONS[-1]},"
+              " kube-linter and Polaris defaults; exemptions in docs/policy-exceptions.md)")
+        if findings:
+            print(format_table(findings), file=sys.stderr)
+        failed |= bool(findings)
         print()
     return 1 if failed else 0
 

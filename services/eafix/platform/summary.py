@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from eafix.platform.policy.quantity import parse as parse_quantity
 from eafix.platform.profiles import ENVIRONMENTS, env_overlay, profiles
 from eafix.platform.render import Rendered, render
 
@@ -13,21 +13,14 @@ from eafix.platform.render import Rendered, render
 PROD_MINIMUM = {"cpu": Decimal(12), "memory": Decimal(24 * 1024**3)}
 PROD_RECOMMENDED = {"cpu": Decimal(24), "memory": Decimal(48 * 1024**3)}
 
-_SUFFIX = {
-    "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5, "Ei": 1024**6,
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
 
 
 def quantity(value: str | int | float) -> Decimal:
     """A Kubernetes resource quantity as a number (cores or bytes)."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
+    parsed = parse_quantity(value)
+    if parsed is None:
         raise ValueError(f"not a Kubernetes quantity: {value!r}")
-    number, suffix = match.groups()
-    return Decimal(number) * Decimal(_SUFFIX[suffix or ""])
+    return parsed
 
 
 @dataclass
