@@ -47,6 +47,7 @@ lint: venv
 	$(BIN)/python ci/bundle_values_schema.py --check
 	$(BIN)/python ci/gen_chart_readme.py --check
 	$(BIN)/python ci/lint_charts.py
+	$(BIN)/python ci/check_schema_compat.py --base $$(git rev-parse -q --verify HEAD~1 || echo HEAD)
 
 # Regenerate what is generated: values schemas and the charts' parameter tables.
 docs schemas: venv
