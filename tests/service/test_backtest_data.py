@@ -1,0 +1,77 @@
+"""Backtest input: CSV loading with one-line errors, and the seeded sample data."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from eafix.backtest.data import DataError, load, sample_bars, write_sample
+
+
+def write(tmp_path, text, name="in.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_ohlcv_with_case_insensitive_header_and_epoch_timestamps(tmp_path):
+    p = write(tmp_path, "Timestamp,OPEN,High,low,Close,Volume\n"
+                        "1767571200,1.1000,1.1010,1.0990,1.1005,100\n"
+                        "2026-01-05T01:00:00Z,1.1005,1.1020,1.1000,1.1015,\n")
+    d = load(p, symbol="GBPUSD", timeframe="H1")
+    assert d.kind == "bars" and d.symbols == ("GBPUSD",)
+    first, second = d.events
+    assert first.ts_open == datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+    assert first.ts_close == datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
+    assert (first.open, first.close, first.volume) == (Decimal("1.1000"), Decimal("1.1005"), 100)
+    assert second.volume == 0
+
+
+def test_ticks_are_detected_by_header(tmp_path):
+    p = write(tmp_path, "ts,symbol,bid,ask\n2026-01-05T00:00:00Z,eurusd,1.1,1.1002\n")
+    d = load(p)
+    assert d.kind == "ticks"
+    assert d.events[0].symbol == "EURUSD" and d.events[0].ask == Decimal("1.1002")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("timestamp,open,high,low\n", "in.csv:1: missing column 'close'"),
+    ("timestamp,open,high,low,close\nyesterday,1,1,1,1\n", "in.csv:2: cannot parse timestamp 'yesterday'"),
+    ("timestamp,open,high,low,close\n2026-01-05T01:00:00Z,1,1,1,1\n2026-01-05T00:00:00Z,1,1,1,1\n",
+     "in.csv:3: timestamp 2026-01-05T00:00:00+00:00 is not after the previous row's"),
+    ("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,1,1,1,1\n2026-01-05T00:00:00Z,1,1,1,1\n",
+     "in.csv:3: timestamp"),
+    ("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,1.1,1.0,1.0,1.05\n", "in.csv:2: high 1.0 / low 1.0"),
+    ("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,abc,1,1,1\n", "in.csv:2: open 'abc' is not a number"),
+    ("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,-1,1,1,1\n", "in.csv:2: open must be a positive"),
+    ("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,,1,1,1\n", "in.csv:2: empty open"),
+    ("", "in.csv:1: the file is empty"),
+    ("timestamp,open,high,low,close\n", "in.csv: no data rows"),
+    ("ts,symbol,bid,ask\n2026-01-05T00:00:00Z,EURUSD,1.2,1.1\n", "in.csv:2: ask 1.1 is below bid 1.2"),
+])
+def test_bad_csv_stops_with_one_line_naming_file_row_and_problem(tmp_path, text, message):
+    with pytest.raises(DataError) as err:
+        load(write(tmp_path, text))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_timeframe_and_missing_file(tmp_path):
+    with pytest.raises(DataError, match="unknown timeframe 'H2'"):
+        load(write(tmp_path, "timestamp,open,high,low,close\n2026-01-05T00:00:00Z,1,1,1,1\n"), timeframe="H2")
+    with pytest.raises(DataError, match="no such file"):
+        load(tmp_path / "missing.csv")
+
+
+def test_sample_data_is_reproducible_and_well_formed(tmp_path):
+    a, b = sample_bars(seed=3, bars=300), sample_bars(seed=3, bars=300)
+    assert a == b
+    assert sample_bars(seed=4, bars=300) != a
+    for row in a:
+        o, h, lo, c = (float(row[k]) for k in ("open", "high", "low", "close"))
+        assert lo <= min(o, c) <= max(o, c) <= h
+        assert datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).weekday() < 5
+    d = load(write_sample(tmp_path / "s.csv", seed=3, bars=300))
+    assert len(d.events) == 300
+    closes = [b.ts_close for b in d.events]
+    assert closes == sorted(closes)
