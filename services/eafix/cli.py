@@ -4,6 +4,8 @@
                                  SERVICE defaults to $EAFIX_SERVICE, which the image sets
   eafix openapi SERVICE          print the OpenAPI document (no Redis/Postgres needed)
   eafix check-ready URL [URL..]  GET each URL; exit 1 unless all answer 200 (helm test hook)
+  eafix migrate [--dry-run] [--dir DIR]
+                                 apply the pending SQL migrations (pre-install/pre-upgrade hook Job)
   eafix charts ...               chart tooling (eafix.platform.cli), when installed
 
 Each subcommand sets `func(args) -> exit code`. Heavy imports (FastAPI, uvicorn, httpx) happen
@@ -17,6 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from eafix import __version__, services
 
@@ -89,6 +92,12 @@ def _check_ready(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from eafix.runtime.store.command import main as migrate_main
+
+    return migrate_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eafix", description="EAFIX trading platform services")
     parser.add_argument("--version", action="version", version=f"eafix {__version__}")
@@ -108,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("urls", nargs="+", metavar="URL")
     check.add_argument("--timeout", type=float, default=5.0, help="seconds per URL (default 5)")
     check.set_defaults(func=_check_ready)
+
+    migrate = sub.add_parser("migrate", help="apply the pending database migrations",
+                             description="Apply the pending SQL migrations in (schema, version) order under "
+                                         "an advisory lock; PostgreSQL settings as a service reads them "
+                                         "(SERVICE_POSTGRES_URL, credential files).")
+    migrate.add_argument("--dry-run", action="store_true", help="list the pending migrations; change nothing")
+    migrate.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                         help="migrations directory (default: the migrations shipped in the eafix package)")
+    migrate.set_defaults(func=_migrate)
 
     try:  # chart tooling is optional and owned elsewhere; without it there is no `charts` command
         from eafix.platform.cli import add_parser as add_charts_parser

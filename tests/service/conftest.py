@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from service import servers
 
@@ -51,3 +57,58 @@ def postgres_server() -> Iterator[servers.PostgresServer]:
         return
     with servers.postgres_server() as server:
         yield server
+
+
+# --- a migrated database (the migrations of services/eafix/migrations applied) -------------------
+
+def _with_credentials(server: servers.PostgresServer) -> str:
+    """`server.url` with the user and password in it: a URL psycopg.connect() takes as it is."""
+    parts = urlsplit(server.url)
+    userinfo = f"{quote(server.user, safe='')}:{quote(server.password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc.rpartition('@')[2]}"))
+
+
+def _apply_real_migrations(server: servers.PostgresServer) -> None:
+    from eafix.runtime.store import migrations
+
+    # Whatever exists at this time (possibly nothing yet); the migrations table is created either way.
+    asyncio.run(migrations.run(server.url, {"user": server.user, "password": server.password}, missing_ok=True))
+
+
+@contextmanager
+def _scratch_database(server: servers.PostgresServer) -> Iterator[servers.PostgresServer]:
+    """A new database on an external server (its user needs CREATEDB), dropped afterwards."""
+    name = f"eafix_migrated_{secrets.token_hex(6)}"
+    admin = {"user": server.user, "password": server.password, "autocommit": True}
+    try:
+        with psycopg.connect(server.url, **admin) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RuntimeError(f"migrated_db: the user of EAFIX_TEST_POSTGRES_URL needs CREATEDB ({exc})") from None
+    parts = urlsplit(server.url)
+    try:
+        yield servers.PostgresServer(urlunsplit(parts._replace(path=f"/{name}")), server.user, server.password)
+    finally:
+        with psycopg.connect(server.url, **admin) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def migrated_db() -> Iterator[servers.PostgresServer]:
+    """A fresh database for this test session (each xdist worker has its own), separate from
+    `postgres_server`'s, with every migration under services/eafix/migrations applied by the real
+    runner. Shared by the session's tests: clean up what a test writes, or use unique keys.
+    `url` carries no credentials (`user`/`password`, like `postgres_server`)."""
+    if os.environ.get("EAFIX_TEST_POSTGRES_URL"):
+        context = _scratch_database(servers.external_postgres(os.environ["EAFIX_TEST_POSTGRES_URL"]))
+    else:
+        context = servers.postgres_server()  # a throwaway server of its own: a database nobody else touched
+    with context as server:
+        _apply_real_migrations(server)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def migrated_db_url(migrated_db: servers.PostgresServer) -> str:
+    """URL of `migrated_db` WITH user and password: `await psycopg.AsyncConnection.connect(migrated_db_url)`."""
+    return _with_credentials(migrated_db)
