@@ -1,0 +1,240 @@
+"""Signal-generator domain: SignalEngine turns indicator vectors into Signal / SignalSuppressed.
+
+Pure: no I/O, no wall clock (the injected Clock gives "now"), no logging per event. Inputs:
+
+    on_bar(Bar)                      the bar close (entry price, Bollinger breakout) per symbol/timeframe
+    on_indicators(IndicatorVector)   -> list[Signal | SignalSuppressed]
+    on_risk_off(SystemRiskOff)       active=true latches risk-off; active=false is the explicit release
+    reset_risk_off()                 the operator's explicit reset (POST /api/v1/risk-off/reset)
+
+IndicatorVector carries no price, so the engine pairs each vector with the Bar of the same
+symbol/timeframe/close time. Bars and vectors travel on different streams; whichever arrives second
+triggers the evaluation (one vector per symbol/timeframe waits for its bar; a newer vector replaces
+it). A vector not newer than the last one evaluated for its symbol/timeframe is ignored (redelivery,
+out of order), so strategy state advances once per bar.
+
+Gates, in order, for every strategy that triggers on a vector:
+
+    1. RISK_OFF                 the risk-off latch is set (until an explicit release/reset)
+    2. CALENDAR_BLACKOUT        the BlackoutGate hook names a blocking event (nothing feeds it yet)
+    3. NEUTRAL_BIAS             the trigger has no clear direction: suppressed, never mapped to LONG
+    4. LOW_CONFIDENCE           confidence < min_confidence (equal passes)
+    5. DUPLICATE_WITHIN_WINDOW  a Signal for the same symbol/strategy/direction was emitted at most
+                                duplicate_window_seconds (300) ago by the clock (300 s: suppressed,
+                                301 s: emitted); suppressed outputs do not restart the window
+    6. Signal                   signal_id = SIG-<bar close>Z-<symbol><timeframe>-<L|S>-<strategy hash>:
+                                the same bar and strategy always give the same id (replay, redelivery)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from eafix.contracts import (
+    Bar,
+    Direction,
+    IndicatorVector,
+    Signal,
+    SignalSuppressed,
+    SuppressionReason,
+    SystemRiskOff,
+)
+from eafix.runtime.clock import Clock
+from eafix.signal_generator.config import SignalGeneratorConfig
+from eafix.signal_generator.strategies import Candidate, Strategy, build_strategies, stop_pips, take_profit_pips
+
+__all__ = ["BlackoutGate", "Output", "RiskOffState", "SignalEngine", "signal_id_for"]
+
+Output = Signal | SignalSuppressed
+_DETAIL_MAX = 500  # SignalSuppressed.detail maxLength
+_BARS_KEPT = 8  # recent closes kept per symbol/timeframe (to meet a late vector)
+
+
+class BlackoutGate(Protocol):
+    """Economic-calendar hook: a reason when `symbol` must not trade at `ts`, else None."""
+
+    def blackout(self, symbol: str, ts: datetime) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RiskOffState:
+    reason: str
+    source: str
+    since: datetime
+
+
+def signal_id_for(ts: datetime, symbol: str, timeframe: str, direction: Direction, strategy_tag: str) -> str:
+    stamp = ts.strftime("%Y%m%dT%H%M%S") + (f".{ts.microsecond:06d}" if ts.microsecond else "")
+    return f"SIG-{stamp}Z-{symbol}{timeframe}-{direction.value[0]}-{strategy_tag}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 3] + "..."
+
+
+class SignalEngine:
+    """Configured strategies + gates. `recent_limit` bounds the in-memory list of recent outputs."""
+
+    def __init__(self, config: SignalGeneratorConfig, clock: Clock, *, blackout: BlackoutGate | None = None,
+                 recent_limit: int = 500) -> None:
+        self._config = config
+        self._clock = clock
+        self._blackout = blackout
+        self._strategies: tuple[Strategy, ...] = build_strategies(config)
+        self._closes: dict[tuple[str, str], OrderedDict[datetime, Decimal]] = {}
+        self._pending: dict[tuple[str, str], IndicatorVector] = {}
+        self._last_ts: dict[tuple[str, str], datetime] = {}
+        self._last_emitted: dict[tuple[str, str, Direction], datetime] = {}
+        self._risk_off: RiskOffState | None = None
+        self._recent: deque[Output] = deque(maxlen=recent_limit)
+        self.stats: dict[str, int] = {"vectors": 0, "signals": 0, "suppressed": 0, "stale_vectors": 0,
+                                      "vectors_replaced_before_bar": 0}
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> SignalGeneratorConfig:
+        return self._config
+
+    @property
+    def strategies(self) -> tuple[Strategy, ...]:
+        return self._strategies
+
+    @property
+    def risk_off(self) -> RiskOffState | None:
+        return self._risk_off
+
+    def recent(self, limit: int | None = None, *, symbol: str | None = None) -> list[Output]:
+        """Most recent outputs first."""
+        out: list[Output] = []
+        for item in reversed(self._recent):
+            if symbol is None or item.symbol == symbol:
+                out.append(item)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    # -- risk-off ------------------------------------------------------------------------------
+
+    def on_risk_off(self, event: SystemRiskOff) -> None:
+        """active=true latches (a repeated latch keeps the first time); active=false is an explicit
+        release (the schema: "released (explicit reset)"), e.g. an operator reset relayed on the bus."""
+        if event.active:
+            if self._risk_off is None:
+                self._risk_off = RiskOffState(event.reason, event.source, self._clock.now())
+        else:
+            self._risk_off = None
+
+    def reset_risk_off(self) -> RiskOffState | None:
+        """Release the latch; returns the state that was active (None if none was)."""
+        previous, self._risk_off = self._risk_off, None
+        return previous
+
+    # -- market data ---------------------------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> list[Output]:
+        key = (bar.symbol, bar.timeframe.value)
+        closes = self._closes.get(key)
+        if closes is None:
+            closes = self._closes[key] = OrderedDict()
+        closes[bar.ts_close] = bar.close
+        while len(closes) > _BARS_KEPT:
+            closes.popitem(last=False)
+        pending = self._pending.get(key)
+        if pending is not None and pending.ts == bar.ts_close:
+            del self._pending[key]
+            return self._evaluate(pending, bar.close)
+        return []
+
+    def on_indicators(self, vector: IndicatorVector) -> list[Output]:
+        self.stats["vectors"] += 1
+        key = (vector.symbol, vector.timeframe.value)
+        last = self._last_ts.get(key)
+        if last is not None and vector.ts <= last:
+            self.stats["stale_vectors"] += 1
+            return []
+        closes = self._closes.get(key)
+        close = closes.get(vector.ts) if closes is not None else None
+        if close is None:
+            waiting = self._pending.get(key)
+            if waiting is not None and waiting.ts != vector.ts:
+                if vector.ts < waiting.ts:
+                    self.stats["stale_vectors"] += 1
+                    return []
+                self.stats["vectors_replaced_before_bar"] += 1
+            self._pending[key] = vector
+            return []
+        pending = self._pending.get(key)
+        if pending is not None and pending.ts <= vector.ts:
+            del self._pending[key]
+        return self._evaluate(vector, close)
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def _evaluate(self, vector: IndicatorVector, close: Decimal) -> list[Output]:
+        symbol, timeframe = vector.symbol, vector.timeframe.value
+        self._last_ts[(symbol, timeframe)] = vector.ts
+        outputs: list[Output] = []
+        for strategy in self._strategies:
+            if not strategy.applies(symbol, timeframe):
+                continue
+            candidate = strategy.evaluate(vector, close)
+            if candidate is not None:
+                outputs.append(self._gate(strategy, vector, close, candidate))
+        self._recent.extend(outputs)
+        return outputs
+
+    def _suppress(self, strategy: Strategy, vector: IndicatorVector, reason: SuppressionReason,
+                  candidate: Candidate, detail: str, *, with_direction: bool = True) -> SignalSuppressed:
+        self.stats["suppressed"] += 1
+        return SignalSuppressed(symbol=vector.symbol, timeframe=vector.timeframe, strategy=strategy.name,
+                                reason=reason, direction=candidate.direction if with_direction else None,
+                                confidence=candidate.confidence, detail=_clip(detail), ts=vector.ts)
+
+    def _gate(self, strategy: Strategy, vector: IndicatorVector, close: Decimal, candidate: Candidate) -> Output:
+        resolved = strategy.resolved
+        if self._risk_off is not None:
+            state = self._risk_off
+            return self._suppress(strategy, vector, SuppressionReason.RISK_OFF, candidate,
+                                  f"system risk-off latched by {state.source}: {state.reason}")
+        if self._blackout is not None:
+            blocked = self._blackout.blackout(vector.symbol, vector.ts)
+            if blocked:
+                return self._suppress(strategy, vector, SuppressionReason.CALENDAR_BLACKOUT, candidate, blocked)
+        direction = candidate.direction
+        if direction is None:
+            return self._suppress(strategy, vector, SuppressionReason.NEUTRAL_BIAS, candidate, candidate.detail,
+                                  with_direction=False)
+        if candidate.confidence < resolved.min_confidence:
+            return self._suppress(strategy, vector, SuppressionReason.LOW_CONFIDENCE, candidate,
+                                  f"confidence {candidate.confidence:.4f} < {resolved.min_confidence}; "
+                                  f"{candidate.detail}")
+        now = self._clock.now()
+        key = (vector.symbol, strategy.name, direction)
+        last = self._last_emitted.get(key)
+        if last is not None and (now - last).total_seconds() <= resolved.duplicate_window_seconds:
+            return self._suppress(strategy, vector, SuppressionReason.DUPLICATE_WITHIN_WINDOW, candidate,
+                                  f"{direction.value} {vector.symbol} {strategy.name} emitted "
+                                  f"{(now - last).total_seconds():g} s ago (window "
+                                  f"{resolved.duplicate_window_seconds:g} s)")
+        sl = stop_pips(resolved, vector.symbol, vector.values.atr_14)
+        signal = Signal(
+            signal_id=signal_id_for(vector.ts, vector.symbol, vector.timeframe.value, direction, strategy.tag),
+            symbol=vector.symbol,
+            timeframe=vector.timeframe,
+            strategy=strategy.name,
+            direction=direction,
+            confidence=float(round(candidate.confidence, 6)),
+            source_indicators=candidate.indicators,
+            entry_price=close,
+            sl_pips=sl,
+            tp_pips=take_profit_pips(resolved, sl),
+            ts=vector.ts,
+        )
+        self._last_emitted[key] = now
+        self.stats["signals"] += 1
+        return signal
