@@ -1,0 +1,169 @@
+"""The bus port: what domain adapters publish to and subscribe on, whatever carries the messages.
+
+Messages are envelopes: JSON-compatible dicts (`event_id`, `event_type`, `schema_version`,
+`correlation_id`, `causation_id`, `ts_event`, `ts_init`, `producer`, `data`). The bus does not
+validate them; it reads `event_id` for logs and `correlation_id` for the logging context only.
+Envelopes are treated as immutable: the in-memory bus hands the published dict itself to every
+handler (no per-event copies), so a handler must not mutate what it receives.
+
+Delivery is at least once. A handler that returns normally has committed its work and the
+message is acknowledged; one that raises is retried in place (before any later message of the
+same stream), and after `max_deliveries` deliveries the message goes to `<topic>.dlq` with the
+error. Handlers must therefore be idempotent on `event_id` (or a business key).
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eafix.runtime.logging import correlation_id
+
+Envelope = dict[str, Any]
+# Sync or async: domain adapters are often plain functions, service workers commit to Postgres.
+Handler = Callable[[Envelope], Awaitable[None] | None]
+# publish_many() items: (topic, envelope) or (topic, envelope, partition key)
+Outgoing = tuple[str, Envelope] | tuple[str, Envelope, str | None]
+
+DEFAULT_MAX_DELIVERIES = 5
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    # crc32, not hash(): str hashes are salted per process, and every producer and consumer
+    # must agree on where a symbol lives.
+    return zlib.crc32(key.encode()) % partitions if partitions > 1 else 0
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """Per-topic settings shared by producers and consumers of a topic.
+
+    `maxlen`: approximate retention (entries) per stream, `default_maxlen` for the others.
+    `partitions`: streams per topic for parallel ordered consumption (see RedisStreamsBus);
+    producers and consumers must use the same number.
+    """
+
+    default_maxlen: int = 100_000
+    maxlen: Mapping[str, int] = field(default_factory=dict)
+    partitions: Mapping[str, int] = field(default_factory=dict)
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    dlq_maxlen: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.max_deliveries < 1:
+            raise ValueError("max_deliveries must be >= 1")
+        for name, value in {**self.maxlen, **self.partitions}.items():
+            if value < 1:
+                raise ValueError(f"{name}: maxlen and partitions must be >= 1")
+
+    def maxlen_for(self, topic: str) -> int:
+        if topic in self.maxlen:
+            return self.maxlen[topic]
+        return self.dlq_maxlen if topic.endswith(".dlq") else self.default_maxlen
+
+    def partitions_for(self, topic: str) -> int:
+        return self.partitions.get(topic, 1)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that exhausted its deliveries (or could not be decoded), as kept in `<topic>.dlq`."""
+
+    topic: str
+    group: str
+    original_id: str
+    error: str
+    deliveries: int
+    envelope: Envelope | None  # None when the entry could not be decoded
+    stream: str = ""  # the partition stream it came from, when the topic is partitioned
+    consumer: str = ""
+    id: str = ""  # id of the entry in the dead-letter stream
+
+
+@dataclass
+class Backoff:
+    """Jittered exponential delays: attempt n waits between d/2 and d, d = min(cap, base * 2**n).
+
+    Half fixed, half random ("equal jitter"): replicas that lost Redis together do not come back
+    in lock-step, and no retry comes back immediately.
+    """
+
+    base: float = 0.1
+    cap: float = 10.0
+    rng: random.Random = field(default_factory=random.Random)
+    attempt: int = 0
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.base * 2 ** min(self.attempt, 32))
+        self.attempt += 1
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+async def invoke(handler: Handler, envelope: Envelope) -> None:
+    """Call a sync or async handler with the message's correlation id as logging context."""
+    token = correlation_id.set(envelope.get("correlation_id"))
+    try:
+        result = handler(envelope)
+        if result is not None:
+            await result
+    finally:
+        correlation_id.reset(token)
+
+
+class Bus(ABC):
+    """Publish envelopes to topics; deliver them to one handler per (topic, consumer group).
+
+    Each group gets every message of the topic; within a group each message is handled once (at
+    least once on failures). `key` (e.g. the symbol) selects the partition of partitioned topics:
+    messages with the same key are handled in publish order.
+    """
+
+    @abstractmethod
+    async def publish(self, topic: str, envelope: Envelope, key: str | None = None) -> str:
+        """Append one message; returns its id."""
+
+    @abstractmethod
+    async def publish_many(self, messages: Iterable[Outgoing]) -> list[str]:
+        """Append messages in order in as few round trips as possible; returns their ids."""
+
+    @abstractmethod
+    def subscribe(self, topic: str, group: str, handler: Handler, *, ordered: bool = True) -> None:
+        """Register `handler` for `topic` as (a consumer of) `group`.
+
+        `ordered=True`: per-key order is kept across replicas (one consumer per partition).
+        `ordered=False`: replicas compete for messages (throughput over order).
+        """
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Consume until stop() is called."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop reading, let the in-flight handler finish, acknowledge it, and return."""
+
+    @abstractmethod
+    async def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
+        """The oldest `count` dead letters of `topic` (for operators and tests)."""
+
+
+def normalize(message: Outgoing) -> tuple[str, Envelope, str | None]:
+    if len(message) == 2:
+        topic, envelope = message  # type: ignore[misc]
+        return topic, envelope, None
+    return message  # type: ignore[return-value]
