@@ -1,0 +1,252 @@
+"""HTTP side of execution-engine, and the gateway that persists what the engine does.
+
+`ExecutionGateway` is the one way callers (these routes, and the bus consumers wired elsewhere)
+drive the engine: under one asyncio lock it calls the engine, stores the engine's `ChangeSet` in the
+repository and hands the output events to `publish`. Storing happens before publishing (and, for the
+bus consumer, before the ack), so a crash can repeat an event but never lose a stored order; a failed
+store keeps the change set and retries it before the next one.
+
+Routes (`build_router`):
+- `GET /api/v1/orders?status=&symbol=&limit=` newest first (limit 1..1000, default 100);
+- `GET /api/v1/positions?status=OPEN|CLOSED&symbol=` (default: open positions);
+- `POST /api/v1/positions/{position_id}/close`: 200 with the closed position and its trade, 202 when
+  the broker answers later (MT4: the close is requested), 404 unknown id, 409 already closed,
+  503 when the broker cannot close now (e.g. no price yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from eafix.contracts.events import Event, ExecutionReport, OrderIntent, TradeClosed
+from eafix.contracts.primitives import PATTERNS, CloseReason, ExecutionStatus, format_timestamp
+from eafix.execution_engine.domain import (
+    ChangeSet,
+    EngineOutput,
+    ExecutionEngine,
+    ExecutionError,
+    Order,
+    Position,
+    PositionClosedError,
+    PositionStatus,
+    Trade,
+    UnknownPositionError,
+)
+from eafix.execution_engine.repository import MAX_LIMIT, ExecutionRepository
+
+Publish = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class PositionNotLoadedError(ExecutionError):
+    """The repository has the position open but the engine does not (state not restored)."""
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    position: Position
+    trade: TradeClosed | None  # None: the broker closes later (the close was requested)
+
+
+class ExecutionGateway:
+    def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, publish: Publish | None = None) -> None:
+        self.engine, self.repo = engine, repo
+        self._publish = publish
+        self.lock = asyncio.Lock()
+        self._unsaved: list[ChangeSet] = []
+        self._unpublished: list[EngineOutput] = []
+
+    async def _commit(self, outputs: Sequence[EngineOutput]) -> None:
+        changes = self.engine.drain_changes()
+        if changes:
+            self._unsaved.append(changes)
+        if self._publish is not None:
+            self._unpublished.extend(outputs)
+        while self._unsaved:
+            await self.repo.apply(self._unsaved[0])
+            self._unsaved.pop(0)
+        if self._unpublished and self._publish is not None:
+            events, self._unpublished = self._unpublished, []
+            try:
+                await self._publish(events)
+            except BaseException:
+                self._unpublished[:0] = events  # at least once: publish them again next time
+                raise
+
+    async def run(self, call: Callable[[], Sequence[EngineOutput]]) -> list[EngineOutput]:
+        """`call` the engine (e.g. `lambda: engine.on_tick(tick)`), store, publish; returns the outputs."""
+        async with self.lock:
+            outputs = list(call())
+            await self._commit(outputs)
+            return outputs
+
+    async def restore(self) -> None:
+        """Load live orders and open positions after a restart."""
+        async with self.lock:
+            state = await self.repo.load_open_state()
+            self.engine.restore(state.orders, state.positions, state.fill_ids)
+
+    async def order_intent(self, intent: OrderIntent) -> list[ExecutionReport]:
+        """Exactly once per idempotency_key, also for keys the engine no longer remembers."""
+        async with self.lock:
+            if not self.engine.knows_idempotency_key(intent.idempotency_key):
+                stored = await self.repo.get_order_by_idempotency_key(intent.idempotency_key)
+                if stored is not None:
+                    self.engine.remember(stored)
+                    return []
+            outputs = self.engine.on_order_intent(intent)
+            await self._commit(outputs)
+            return outputs
+
+    async def close_position(self, position_id: str, reason: CloseReason = CloseReason.MANUAL) -> CloseResult:
+        async with self.lock:
+            position = self.engine.position(position_id)
+            if position is None:
+                stored = await self.repo.get_position(position_id)
+                if stored is None:
+                    raise UnknownPositionError(position_id)
+                if not stored.is_open:
+                    raise PositionClosedError(f"position {position_id} is already closed")
+                raise PositionNotLoadedError(f"position {position_id} is open in storage but not in the engine")
+            if not position.is_open:
+                raise PositionClosedError(f"position {position_id} is already closed")
+            outputs = [] if position.close_requested_at is not None else self.engine.close_position(position_id,
+                                                                                                    reason)
+            await self._commit(outputs)
+            trade = next((o for o in outputs if isinstance(o, TradeClosed)), None)
+            current = self.engine.position(position_id)
+            return CloseResult(current if current is not None else position, trade)
+
+
+# --- JSON shapes ---------------------------------------------------------------------------------------------
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if hasattr(value, "value"):  # StrEnum
+        return value.value
+    return value
+
+
+class OrderOut(BaseModel):
+    client_order_id: str
+    idempotency_key: str
+    signal_id: str
+    symbol: str
+    direction: str
+    lots: str
+    sl_pips: str
+    tp_pips: str
+    entry_price: str
+    account_currency: str
+    status: str
+    broker_order_id: str | None
+    filled_lots: str
+    avg_price: str | None
+    commission: str
+    reason: str | None
+    created_at: str
+    updated_at: str
+    submitted_at: str | None
+    version: int
+
+    @classmethod
+    def of(cls, order: Order) -> OrderOut:
+        return cls(**{name: _text(getattr(order, name)) for name in cls.model_fields})
+
+
+class PositionOut(BaseModel):
+    position_id: str
+    client_order_id: str
+    symbol: str
+    direction: str
+    lots: str
+    open_price: str
+    sl_price: str
+    tp_price: str
+    open_time: str
+    commission: str
+    account_currency: str
+    status: str
+    broker_order_id: str | None
+    close_requested_at: str | None
+    close_price: str | None
+    close_time: str | None
+    close_reason: str | None
+    pips: str | None
+    pnl: str | None
+
+    @classmethod
+    def of(cls, position: Position) -> PositionOut:
+        return cls(**{name: _text(getattr(position, name)) for name in cls.model_fields})
+
+
+class CloseOut(BaseModel):
+    status: str  # CLOSED | CLOSE_REQUESTED
+    position: PositionOut
+    trade: dict[str, Any] | None  # the TradeClosed event (wire form)
+
+
+def trade_out(trade: Trade | TradeClosed) -> dict[str, Any]:
+    event = trade.to_event() if isinstance(trade, Trade) else trade
+    return event.model_dump(mode="json")
+
+
+# --- routes ---------------------------------------------------------------------------------------------------
+
+SymbolQuery = Annotated[str | None, Query(pattern=PATTERNS["Symbol"], description="e.g. EURUSD")]
+IdPath = Annotated[str, Path(pattern=PATTERNS["Id"])]
+
+
+def build_router(engine: ExecutionEngine, repo: ExecutionRepository, *, publish: Publish | None = None,
+                 gateway: ExecutionGateway | None = None) -> APIRouter:
+    """The execution-engine API. Pass the `gateway` the bus consumers use, so both share its lock."""
+    gateway = gateway or ExecutionGateway(engine, repo, publish)
+    router = APIRouter(prefix="/api/v1", tags=["execution"])
+
+    @router.get("/orders", response_model=list[OrderOut], summary="Orders, newest first")
+    async def list_orders(status: ExecutionStatus | None = None, symbol: SymbolQuery = None,
+                          limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100) -> list[OrderOut]:
+        orders = await repo.list_orders(status=status, symbol=symbol, limit=limit)
+        return [OrderOut.of(o) for o in orders]
+
+    @router.get("/positions", response_model=list[PositionOut], summary="Positions (open by default)")
+    async def list_positions(status: PositionStatus = PositionStatus.OPEN,
+                             symbol: SymbolQuery = None) -> list[PositionOut]:
+        positions = await repo.list_positions(status=status, symbol=symbol)
+        return [PositionOut.of(p) for p in positions]
+
+    @router.post(
+        "/positions/{position_id}/close", response_model=CloseOut, summary="Close a position at market (MANUAL)",
+        responses={202: {"model": CloseOut, "description": "Close requested; the broker answers later"},
+                   404: {"description": "No such position"}, 409: {"description": "Already closed"},
+                   503: {"description": "The broker cannot close it now"}},
+    )
+    async def close_position(position_id: IdPath) -> JSONResponse:
+        try:
+            result = await gateway.close_position(position_id, CloseReason.MANUAL)
+        except UnknownPositionError:
+            raise HTTPException(404, f"no position {position_id}") from None
+        except PositionClosedError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ExecutionError as exc:
+            raise HTTPException(503, str(exc)) from None
+        body = CloseOut(status="CLOSED" if result.trade is not None else "CLOSE_REQUESTED",
+                        position=PositionOut.of(result.position),
+                        trade=trade_out(result.trade) if result.trade is not None else None)
+        return JSONResponse(body.model_dump(mode="json"), status_code=200 if result.trade is not None else 202)
+
+    return router
+
+
+__all__ = ["CloseResult", "ExecutionGateway", "OrderOut", "PositionNotLoadedError", "PositionOut", "build_router"]

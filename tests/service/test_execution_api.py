@@ -1,0 +1,223 @@
+"""execution-engine HTTP API over httpx.ASGITransport, and the gateway that persists the engine's work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import httpx
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from eafix import services
+from eafix.contracts import OrderIntent, PriceTick, TradeClosed
+from eafix.contracts.primitives import ExecutionStatus
+from eafix.execution_engine.app import ExecutionGateway, build_router
+from eafix.execution_engine.brokers import Costs, PaperBroker
+from eafix.execution_engine.domain import ExecutionEngine
+from eafix.execution_engine.mt4_bridge import MT4Broker
+from eafix.execution_engine.repository import InMemoryExecutionRepository, PostgresExecutionRepository
+from eafix.runtime.app import create_app
+from eafix.runtime.clock import TestClock
+from eafix.runtime.settings import Settings
+from service.asgi import client_for
+from service.test_execution_repository import TABLES, execution_db_url  # noqa: F401 (shared fixture)
+
+pytestmark = pytest.mark.anyio
+
+S = ExecutionStatus
+T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
+
+
+def intent(n: int, *, symbol: str = "EURUSD", direction: str = "LONG") -> OrderIntent:
+    cid = f"O-{n:04d}"
+    return OrderIntent(client_order_id=cid, idempotency_key=f"K-{n:04d}", signal_id=f"SIG-{n}", symbol=symbol,
+                       direction=direction, lots=D("1.00"), sl_pips=D("20"), tp_pips=D("40"),
+                       entry_price=D("1.03437"), risk_percent=D("2.0"), account_balance=D("10000.00"),
+                       account_currency="USD")
+
+
+def tick(bid: str, ask: str, at: datetime, symbol: str = "EURUSD") -> PriceTick:
+    return PriceTick(symbol=symbol, ts=at, bid=D(bid), ask=D(ask), volume=None)
+
+
+class Env:
+    def __init__(self, repo, broker=None) -> None:
+        self.clock = TestClock(T0)
+        self.engine = ExecutionEngine(self.clock, broker or PaperBroker(Costs(commission_per_lot=D("7"))))
+        self.repo = repo
+        self.published: list = []
+
+        async def publish(events):
+            self.published.extend(events)
+
+        self.gateway = ExecutionGateway(self.engine, repo, publish)
+        spec = services.get("execution-engine")
+        self.app = create_app(spec, Settings(name=spec.name))
+        self.app.include_router(build_router(self.engine, repo, gateway=self.gateway))
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[tuple[Env, httpx.AsyncClient]]:
+    environment = Env(InMemoryExecutionRepository())
+    async with client_for(environment.app) as client:
+        yield environment, client
+
+
+async def open_two(environment: Env) -> None:
+    g = environment.gateway
+    await g.run(lambda: environment.engine.on_tick(tick("1.03430", "1.03441", T0)))
+    await g.run(lambda: environment.engine.on_tick(tick("1.24700", "1.24710", T0, symbol="GBPUSD")))
+    environment.clock.advance(1)
+    await g.order_intent(intent(1))
+    environment.clock.advance(1)
+    await g.order_intent(intent(2, symbol="GBPUSD", direction="SHORT"))
+
+
+async def test_orders_listing_with_filters(env):
+    environment, client = env
+    await open_two(environment)
+    response = await client.get("/api/v1/orders")
+    assert response.status_code == 200
+    body = response.json()
+    assert [o["client_order_id"] for o in body] == ["O-0002", "O-0001"]  # newest first
+    first = body[1]
+    assert (first["status"], first["lots"], first["avg_price"], first["commission"], first["created_at"]) == (
+        "FILLED", "1.00", "1.03441", "7.00", "2025-01-06T12:00:01Z")
+    assert [o["client_order_id"] for o in (await client.get("/api/v1/orders?symbol=GBPUSD")).json()] == ["O-0002"]
+    assert (await client.get("/api/v1/orders?status=REJECTED")).json() == []
+    assert len((await client.get("/api/v1/orders?limit=1")).json()) == 1
+    for bad in ("status=DONE", "symbol=eurusd", "limit=0", "limit=1001"):
+        assert (await client.get(f"/api/v1/orders?{bad}")).status_code == 422, bad
+
+
+async def test_positions_listing(env):
+    environment, client = env
+    await open_two(environment)
+    body = (await client.get("/api/v1/positions")).json()
+    assert {p["position_id"]: (p["direction"], p["open_price"], p["status"]) for p in body} == {
+        "O-0001": ("LONG", "1.03441", "OPEN"), "O-0002": ("SHORT", "1.24700", "OPEN")}
+    assert (await client.get("/api/v1/positions?status=CLOSED")).json() == []
+    assert [p["position_id"] for p in (await client.get("/api/v1/positions?symbol=GBPUSD")).json()] == ["O-0002"]
+
+
+async def test_close_position_then_409_and_404(env):
+    environment, client = env
+    await open_two(environment)
+    environment.clock.advance(3600)
+    later = tick("1.03686", "1.03696", environment.clock.now())
+    await environment.gateway.run(lambda: environment.engine.on_tick(later))
+    environment.published.clear()
+
+    response = await client.post("/api/v1/positions/O-0001/close")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "CLOSED"
+    assert (body["position"]["status"], body["position"]["close_reason"]) == ("CLOSED", "MANUAL")
+    # the contract's example trade: 24.5 pips, 245.00 - 7.00 commission
+    assert (body["trade"]["pips"], body["trade"]["pnl"], body["trade"]["close_reason"]) == ("24.5", "238.00", "MANUAL")
+    assert TradeClosed.model_validate(body["trade"]).trade_id == "O-0001"
+
+    # stored and published
+    assert (await environment.repo.get_position("O-0001")).close_reason.value == "MANUAL"
+    assert [type(e).__name__ for e in environment.published] == ["ExecutionReport", "TradeClosed"]
+    assert environment.published[0].status is S.CLOSED
+
+    again = await client.post("/api/v1/positions/O-0001/close")
+    assert again.status_code == 409
+    assert (await client.post("/api/v1/positions/O-9999/close")).status_code == 404
+    assert (await client.post("/api/v1/positions/not%20an%20id/close")).status_code == 422
+    assert [p["position_id"] for p in (await client.get("/api/v1/positions")).json()] == ["O-0002"]
+
+
+async def test_closed_position_known_only_to_storage_is_409():
+    repo = InMemoryExecutionRepository()
+    first = Env(repo)
+    await open_two(first)
+    await first.gateway.close_position("O-0001")
+    second = Env(repo)  # a restarted process that did not keep the closed position in memory
+    await second.gateway.restore()
+    async with client_for(second.app) as client:
+        assert (await client.post("/api/v1/positions/O-0001/close")).status_code == 409
+        assert [p["position_id"] for p in (await client.get("/api/v1/positions")).json()] == ["O-0002"]
+
+
+async def test_mt4_close_is_requested_with_202():
+    environment = Env(InMemoryExecutionRepository(), broker=MT4Broker())
+    from eafix.execution_engine.domain import Filled
+
+    await environment.gateway.order_intent(intent(1))
+    await environment.gateway.run(lambda: environment.engine.on_broker_events(
+        [Filled("O-0001", "D-1", D("1.00"), D("1.03441"), T0, broker_order_id="4821")]))
+    async with client_for(environment.app) as client:
+        response = await client.post("/api/v1/positions/O-0001/close")
+        assert response.status_code == 202
+        body = response.json()
+        assert (body["status"], body["trade"], body["position"]["status"]) == ("CLOSE_REQUESTED", None, "OPEN")
+        assert body["position"]["close_requested_at"] == "2025-01-06T12:00:00Z"
+        assert (await client.post("/api/v1/positions/O-0001/close")).status_code == 202  # asked once
+    rows = environment.engine.broker.outbox()
+    assert [(r.action.value, r.ticket) for r in rows] == [("OPEN", ""), ("CLOSE", "4821")]
+
+
+async def test_gateway_makes_a_redelivered_intent_a_no_op_after_a_restart():
+    repo = InMemoryExecutionRepository()
+    first = Env(repo)
+    await open_two(first)
+    restarted = Env(repo)  # knows nothing in memory
+    assert await restarted.gateway.order_intent(intent(1)) == []
+    assert restarted.published == []
+    assert len(await repo.list_orders()) == 2
+
+
+async def test_gateway_retries_a_change_set_that_failed_to_store():
+    class Flaky(InMemoryExecutionRepository):
+        fail = True
+
+        async def apply(self, changes):
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("database away")
+            await super().apply(changes)
+
+    environment = Env(Flaky())
+    await environment.gateway.run(lambda: environment.engine.on_tick(tick("1.03430", "1.03441", T0)))
+    with pytest.raises(ConnectionError):
+        await environment.gateway.order_intent(intent(1))
+    assert environment.published == []  # nothing published before it is stored
+    environment.clock.advance(60)
+    await environment.gateway.run(lambda: environment.engine.on_clock(environment.clock.now()))
+    assert (await environment.repo.get_order("O-0001")).status is S.FILLED
+    # the reports of the failed call went out once their changes were stored
+    assert [r.status for r in environment.published] == [S.PENDING, S.SUBMITTED, S.SUBMITTED, S.FILLED]
+
+
+@pytest.fixture
+async def pg_env(execution_db_url) -> AsyncIterator[tuple[Env, httpx.AsyncClient]]:  # noqa: F811
+    pool = AsyncConnectionPool(execution_db_url, min_size=1, max_size=2, open=False)
+    await pool.open()
+    try:
+        async with pool.connection() as conn:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+        environment = Env(PostgresExecutionRepository(pool))
+        async with client_for(environment.app) as client:
+            yield environment, client
+    finally:
+        await pool.close()
+
+
+async def test_api_on_postgres(pg_env):
+    environment, client = pg_env
+    await open_two(environment)
+    environment.clock.advance(60)
+    response = await client.post("/api/v1/positions/O-0002/close")
+    assert response.status_code == 200
+    # SHORT GBPUSD opened at the bid 1.24700, closed at the ask 1.24710: -1.0 pip, -10.00 - 7.00
+    assert (response.json()["trade"]["pips"], response.json()["trade"]["pnl"]) == ("-1.0", "-17.00")
+    orders = (await client.get("/api/v1/orders?status=CLOSED")).json()
+    assert [(o["client_order_id"], o["commission"], o["avg_price"]) for o in orders] == [("O-0002", "7.00", "1.24700")]
+    assert [p["position_id"] for p in (await client.get("/api/v1/positions")).json()] == ["O-0001"]
+    closed = (await client.get("/api/v1/positions?status=CLOSED")).json()
+    assert (closed[0]["close_price"], closed[0]["pnl"], closed[0]["close_time"]) == (
+        "1.24710", "-17.00", (T0 + timedelta(seconds=62)).strftime("%Y-%m-%dT%H:%M:%SZ"))
