@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="migrations directory (default: the migrations shipped in the eafix package)")
     migrate.set_defaults(func=_migrate)
 
+    from eafix.backtest.cli import add_parsers as add_backtest_parsers
+
+    add_backtest_parsers(sub)
+
     try:  # chart tooling is optional and owned elsewhere; without it there is no `charts` command
         from eafix.platform.cli import add_parser as add_charts_parser
     except ImportError:
