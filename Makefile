@@ -9,7 +9,7 @@ TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools demo test test-chart test-service lint format docs schemas clean
+.PHONY: all venv tools demo test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -33,6 +33,12 @@ tools: $(TOOLS)/checkov/.installed
 demo: venv
 	$(BIN)/eafix charts summary
 
+# Plain manifests for kubectl in the deployment docs' layout (deploy/kubernetes/, not committed):
+# make manifests ENV=prod
+ENV ?= prod
+manifests: venv
+	$(BIN)/eafix charts manifests --env $(ENV) --out deploy/kubernetes
+
 test: venv tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -48,6 +54,11 @@ lint: venv
 	$(BIN)/python ci/gen_chart_readme.py --check
 	$(BIN)/python ci/lint_charts.py
 	$(BIN)/python ci/check_schema_compat.py --base $$(git rev-parse -q --verify HEAD~1 || echo HEAD)
+
+# The policy gate: every chart x every profile through kube-linter/Polaris rules, kubernetes-validate,
+# custom-resource checks, Pod Security restricted, the flow matrix and checkov (docs/security.md).
+policy: venv tools
+	$(BIN)/python ci/policy.py
 
 # Regenerate what is generated: values schemas and the charts' parameter tables.
 docs schemas: venv

@@ -7,7 +7,7 @@ indentation); the parsed YAML gives its default and type. The table replaces wha
 between `<!-- params:start -->` and `<!-- params:end -->` in README.md; the rest of the README is
 hand-written and kept as it is.
 
-    python ci/gen_chart_readme.py            # rewrite the README of both charts
+    python ci/gen_chart_readme.py            # rewrite the README of every chart
     python ci/gen_chart_readme.py --check    # exit 1 naming every stale README
     python ci/gen_chart_readme.py CHART_DIR  # only that chart
 
@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHART_DIRS = (
     REPO / "charts" / "eafix-trading",
     REPO / "charts" / "eafix-trading" / "charts" / "eafix-service",
+    REPO / "charts" / "eafix-infra",
+    REPO / "charts" / "eafix-apps",
 )
 START = "<!-- params:start -->"
 END = "<!-- params:end -->"
@@ -421,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if a README is not what would be generated")
     parser.add_argument("charts", nargs="*", type=Path,
-                        help="chart directories (default: eafix-trading and eafix-service)")
+                        help="chart directories (default: every chart)")
     args = parser.parse_args(argv)
 
     problems: list[str] = []

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import helm_python
 
 from eafix.platform.profiles import profiles
-from eafix.platform.render import load_values
+from eafix.platform.render import load_values, offline_copy
+
+CHARTS = ("eafix-trading", "eafix-infra", "eafix-apps")
 
 
 def main() -> int:
     failed = 0
-    for profile in profiles("eafix-trading"):
-        report = helm_python.lint(str(profile.chart_dir), load_values(profile.values_files), strict=True,
+    tmp = Path(tempfile.mkdtemp(prefix="eafix-lint-"))
+    for profile in (p for chart in CHARTS for p in profiles(chart)):
+        # eafix-infra's OCI dependencies are absent offline; lint its own templates (see render.offline_copy)
+        chart_dir = offline_copy(profile.chart_dir, tmp)
+        report = helm_python.lint(str(chart_dir), load_values(profile.values_files), strict=True,
                                   namespace="eafix-trading", with_subcharts=True)
         # severities: 1 info, 2 warning, 3 error; --strict fails on warnings too
         problems = [m for m in report.get("messages", []) if int(m.get("severity", 0)) >= 2]
@@ -25,6 +33,7 @@ def main() -> int:
         for e in errors:
             print(f"  error: {e}")
         failed += status != "ok"
+    shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
 
 

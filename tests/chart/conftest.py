@@ -17,6 +17,9 @@ from eafix.platform.render import Rendered, render
 TRADING = CHARTS / "eafix-trading"
 PROFILES: list[Profile] = profiles("eafix-trading")
 PROFILE_IDS = [p.id for p in PROFILES]
+# Every chart's profiles (eafix-infra and eafix-apps too); render_profile() takes any of their ids.
+CHART_NAMES = ("eafix-trading", "eafix-infra", "eafix-apps")
+ALL_PROFILES: list[Profile] = [p for chart in CHART_NAMES for p in profiles(chart)]
 SERVICES = [
     "gui-gateway", "data-ingestor", "indicator-engine", "signal-generator", "risk-manager",
     "execution-engine", "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor",
@@ -30,7 +33,7 @@ PORTS = {
 
 @cache
 def render_profile(profile_id: str) -> Rendered:
-    profile = next(p for p in PROFILES if p.id == profile_id)
+    profile = next(p for p in ALL_PROFILES if p.id == profile_id)
     return render(profile.chart_dir, profile.values_files)
 
 

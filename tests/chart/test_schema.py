@@ -20,7 +20,9 @@ from eafix.platform.profiles import REPO
 from eafix.platform.render import RenderError
 
 SERVICE_CHART = TRADING / "charts" / "eafix-service"
-SCHEMA_FILES = [TRADING / "values.schema.json", SERVICE_CHART / "values.schema.json"]
+SCHEMA_FILES = [TRADING / "values.schema.json", SERVICE_CHART / "values.schema.json",
+                TRADING.parent / "eafix-infra" / "values.schema.json",
+                TRADING.parent / "eafix-apps" / "values.schema.json"]
 
 
 def _load_bundler():
@@ -107,7 +109,9 @@ def test_bundles_are_self_contained_draft_2020_12():
 def test_umbrella_lists_global_tests_and_the_ten_services():
     schema = json.loads((TRADING / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {"global", "tests", *SERVICES}
+    security = {"flows", "actors", "networkPolicy", "istio", "ingress", "certificate", "secretManagement", "namespace"}
+    assert set(schema["properties"]) == {"global", "tests", "migrations", "prometheusRule", "dashboards", *security,
+                                         *SERVICES}
     assert {schema["properties"][s]["$ref"] for s in SERVICES} == {"#/$defs/service"}
     enum = schema["$defs"]["serviceName"]["enum"]
     assert enum == SERVICES

@@ -38,3 +38,38 @@ def test_describe_prod_compares_with_the_documented_minimum():
     assert "documented minimum 12.00 cores / 24.00 GiB" in text
     assert "requests: 3.70 cores, 5.38 GiB" in text
     assert len(images(r)) == 10
+
+
+def test_prod_platform_meets_the_documented_sizing_on_limits():
+    from eafix.platform.summary import (
+        PROD_MINIMUM,
+        PROD_RECOMMENDED,
+        describe_platform,
+        infra_budget,
+        infra_values,
+        platform_totals,
+        within_documented_sizing,
+    )
+
+    trading = budget(render_profile("eafix-trading:env-prod"))
+    infra = infra_budget(infra_values("prod"))
+    # Redis 2 CPU / 4 GiB and PostgreSQL 4 CPU / 8 GiB plus two exporters (200m / 128Mi each)
+    assert (infra.limits_cpu, infra.limits_memory) == (Decimal("6.4"), Decimal(12 * 1024**3 + 256 * 1024**2))
+    totals = platform_totals(trading, infra)
+    assert totals["limits_cpu"] >= PROD_MINIMUM["cpu"] and totals["limits_memory"] >= PROD_MINIMUM["memory"]
+    assert totals["max_limits_cpu"] <= PROD_RECOMMENDED["cpu"]
+    assert totals["max_limits_memory"] <= PROD_RECOMMENDED["memory"]
+    assert within_documented_sizing(totals)
+    assert not within_documented_sizing({**totals, "limits_memory": PROD_MINIMUM["memory"] - 1})
+    text = describe_platform("prod", trading, infra)
+    assert "sizing  : within the documented cluster size" in text and "limits at the HPA minimum" in text
+
+
+def test_infra_budget_counts_only_what_is_enabled_and_says_what_it_cannot():
+    from eafix.platform.summary import infra_budget
+
+    b = infra_budget({"redis": {"enabled": False}, "postgresql": {"enabled": True, "architecture": "standalone",
+                      "primary": {"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}}}},
+                      "monitoring": {"enabled": True}})
+    assert (b.pods, b.limits_cpu, b.limits_memory) == (1, Decimal(2), Decimal(1024**3))
+    assert any("prometheus" in u for u in b.uncounted) and any("kube-prometheus-stack" in u for u in b.uncounted)

@@ -43,6 +43,7 @@ that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI 
 {{- if not (include "eafix.enabledServices" . | fromJsonArray) -}}
 {{- $msgs = append $msgs "every service is disabled; enable at least one (<service>.enabled)." -}}
 {{- end -}}
+{{- $msgs = concat $msgs (include "eafix.validateSecurity" . | fromJsonArray) -}}
 {{- if $msgs -}}
 {{- printf "\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " (uniq $msgs)) -}}
 {{- end -}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -134,8 +135,46 @@ def _render_sdk(chart: Path, values: dict[str, Any], release: str, namespace: st
         loaded.close()
 
 
+def missing_dependencies(chart: Path) -> list[str]:
+    """Names of the Chart.yaml dependencies whose chart is in neither charts/<name>/ nor charts/<name>-*.tgz
+    (the OCI dependencies of eafix-infra until `helm dependency build` fetches them)."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text()) or {}
+    missing = []
+    for dep in meta.get("dependencies") or []:
+        name = dep["name"]
+        if not (chart / "charts" / name).is_dir() and not list((chart / "charts").glob(f"{name}-*.tgz")):
+            missing.append(name)
+    return missing
+
+
+def offline_copy(chart: Path, into: Path) -> Path:
+    """A copy of ``chart`` under ``into`` whose Chart.yaml lists only the dependencies that are present.
+
+    The embedded engine renders a chart with absent dependencies as it is (their templates are
+    simply not there), but `helm template`/`helm lint` refuse it; this copy renders the chart's own
+    templates through both. Returns ``chart`` itself when nothing is missing.
+    """
+    missing = set(missing_dependencies(chart))
+    if not missing:
+        return chart
+    target = into / chart.name
+    shutil.copytree(chart, target, dirs_exist_ok=True)
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta["dependencies"] = [d for d in meta["dependencies"] if d["name"] not in missing]
+    if not meta["dependencies"]:
+        del meta["dependencies"]
+    (target / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return target
+
+
 def _render_binary(helm: str, chart: Path, values: dict[str, Any], release: str,
                    namespace: str) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return _render_binary_at(helm, offline_copy(chart, Path(tmp)), values, release, namespace)
+
+
+def _render_binary_at(helm: str, chart: Path, values: dict[str, Any], release: str,
+                      namespace: str) -> dict[str, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         yaml.safe_dump(values, f)
         f.flush()

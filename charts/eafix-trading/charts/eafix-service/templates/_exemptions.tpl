@@ -22,7 +22,7 @@ Optional: "extraCheckov" (list of "ID=reason"), "extraPolaris" (list of checks),
 {{- $polaris = append $polaris "deploymentMissingReplicas" -}}
 {{- end -}}
 {{- if not .networkPolicy -}}
-{{- $checkov = append $checkov "CKV2_K8S_6=The chart does not render NetworkPolicies yet; the namespace policies of the platform apply" -}}
+{{- $checkov = append $checkov "CKV2_K8S_6=NetworkPolicies are switched off (global.networkPolicy.enabled=false); the platform's namespace policies apply" -}}
 {{- $polaris = append $polaris "missingNetworkPolicy" -}}
 {{- end -}}
 {{- range $i, $c := $checkov }}
