@@ -32,6 +32,8 @@ tools: $(TOOLS)/checkov/.installed
 
 demo: venv
 	$(BIN)/eafix charts summary
+	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv
+	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest
 
 # Plain manifests for kubectl in the deployment docs' layout (deploy/kubernetes/, not committed):
 # make manifests ENV=prod
