@@ -9,7 +9,7 @@ TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools demo test test-chart test-service lint policy format docs schemas manifests clean
+.PHONY: all venv tools crd-validate demo test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -30,7 +30,17 @@ $(TOOLS)/checkov/.installed:
 
 tools: $(TOOLS)/checkov/.installed
 
-demo: venv
+# The custom-resource validator (ci/crd-validate: @kubernetes-models/* from its lockfile; Node >= 20).
+# The stamp is a copy of the lockfile, so `npm ci` reruns only when the lockfile changes (and the
+# tests can tell a stale install: eafix.platform.custom_resources).
+CRD_VALIDATE := ci/crd-validate
+$(CRD_VALIDATE)/node_modules/.eafix-lock.json: $(CRD_VALIDATE)/package-lock.json $(CRD_VALIDATE)/package.json
+	npm ci --prefix $(CRD_VALIDATE) --ignore-scripts --no-audit --no-fund
+	cp $(CRD_VALIDATE)/package-lock.json $@
+
+crd-validate: $(CRD_VALIDATE)/node_modules/.eafix-lock.json
+
+demo: venv crd-validate
 	$(BIN)/eafix charts summary
 	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv
 	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest
@@ -41,10 +51,10 @@ ENV ?= prod
 manifests: venv
 	$(BIN)/eafix charts manifests --env $(ENV) --out deploy/kubernetes
 
-test: venv tools
+test: venv tools crd-validate
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-chart: venv tools
+test-chart: venv tools crd-validate
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
 test-service: venv
@@ -59,7 +69,7 @@ lint: venv
 
 # The policy gate: every chart x every profile through kube-linter/Polaris rules, kubernetes-validate,
 # custom-resource checks, Pod Security restricted, the flow matrix and checkov (docs/security.md).
-policy: venv tools
+policy: venv tools crd-validate
 	$(BIN)/python ci/policy.py
 
 # Regenerate what is generated: values schemas and the charts' parameter tables.
@@ -71,4 +81,4 @@ format: venv
 	$(BIN)/ruff check --fix services tests ci
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache $(CRD_VALIDATE)/node_modules

@@ -102,10 +102,8 @@ def test_schema_rejects_an_unknown_environment_and_typos():
 
 
 @pytest.mark.parametrize("profile_id", APP_PROFILES)
-def test_custom_resources_and_policy(profile_id):
+def test_policy(profile_id):
     r = render_profile(profile_id)
-    assert not custom_resources.unknown_kinds(r.objects)
-    assert not custom_resources.check(r.objects)
     findings = run_all(r.objects, kubernetes_versions=[f"1.{minor}" for minor in range(29, 38)])
     assert not findings, format_table(findings)
 

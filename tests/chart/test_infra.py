@@ -525,13 +525,6 @@ def test_policy_and_strict_schemas(profile_id):
     assert not findings, format_table(findings)
 
 
-@pytest.mark.parametrize("profile_id", INFRA_PROFILES)
-def test_custom_resources_have_their_operators_shape(profile_id):
-    r = render_profile(profile_id)
-    assert not custom_resources.unknown_kinds(r.objects)
-    assert not custom_resources.check(r.objects)
-
-
 def test_renders_are_deterministic():
     files = [INFRA / "ci" / "full-values.yaml"]
     assert infra(files=files).manifests == infra(files=files).manifests

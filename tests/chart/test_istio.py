@@ -17,7 +17,8 @@ import copy
 import pytest
 
 from conftest import PORTS, SERVICES, render_profile
-from eafix.platform.policy import custom_resources, flow_matrix, istio_authz
+from eafix.platform import custom_resources
+from eafix.platform.policy import flow_matrix, istio_authz
 from eafix.platform.render import RenderError
 
 PROD = "eafix-trading:env-prod"
@@ -260,41 +261,41 @@ def test_istio_values_are_validated(render_with, values, message):
         render_with(values)
 
 
-def test_custom_resources_are_structurally_complete(profile_render):
-    assert custom_resources.check(profile_render.objects) == []
+BREAKAGES = {  # kind: (breakage, message)
+    "AuthorizationPolicy": (lambda o: o["spec"]["rules"][0]["to"][0]["operation"].__setitem__("ports", [8080]),
+                            "operation.ports.0: must be string"),
+    "PeerAuthentication": (lambda o: o["spec"]["mtls"].__setitem__("mode", "ON"), "spec.mtls.mode: must be one of"),
+    "Gateway": (lambda o: o["spec"]["servers"][0]["tls"].pop("credentialName"), "tls needs credentialName"),
+    "VirtualService": (lambda o: o["spec"]["http"][0]["route"][0].pop("destination"),
+                       "route.0: must have required property 'destination'"),
+    "DestinationRule": (lambda o: o["spec"].pop("host"), "spec: must have required property 'host'"),
+    "Certificate": (lambda o: o["spec"].pop("issuerRef"), "spec: must have required property 'issuerRef'"),
+}
 
 
-@pytest.mark.parametrize(
-    ("kind", "breakage", "message"),
-    [
-        (
-            "AuthorizationPolicy",
-            lambda o: o["spec"]["rules"][0]["to"][0]["operation"].__setitem__("ports", [8080]),
-            "port numbers as strings",
-        ),
-        ("PeerAuthentication", lambda o: o["spec"]["mtls"].__setitem__("mode", "ON"), "spec.mtls.mode"),
-        ("Gateway", lambda o: o["spec"]["servers"][0]["tls"].pop("credentialName"), "HTTPS needs tls.credentialName"),
-        ("VirtualService", lambda o: o["spec"]["http"][0]["route"][0].pop("destination"), "missing destination.host"),
-        ("DestinationRule", lambda o: o["spec"].pop("host"), "missing spec.host"),
-        ("Certificate", lambda o: o["spec"].pop("issuerRef"), "missing spec.issuerRef.name"),
-    ],
-)
-def test_structural_checks_fire(prod, kind, breakage, message):
-    obj = copy.deepcopy(
-        next(
-            o
-            for o in prod.objects
-            if o["kind"] == kind and "rules" in o["spec"] or o["kind"] == kind and kind != "AuthorizationPolicy"
-        )
-    )
-    assert custom_resources.check([obj]) == []
-    breakage(obj)
-    assert any(message in f.message for f in custom_resources.check([obj]))
+@pytest.fixture(scope="module")
+def broken(prod):
+    """One object of each kind, then each broken by its BREAKAGES entry; findings per kind of the broken ones."""
+    originals = [copy.deepcopy(next(o for o in prod.objects if o["kind"] == kind and (
+        kind != "AuthorizationPolicy" or "to" in ((o["spec"].get("rules") or [{}])[0])))) for kind in BREAKAGES]
+    objs = copy.deepcopy(originals)
+    for o in objs:
+        BREAKAGES[o["kind"]][0](o)
+    found: dict[str, list[str]] = {}
+    for f in custom_resources.check(objs):  # one batch
+        found.setdefault(f.kind, []).append(f.message)
+    return originals, found
 
 
-def test_unknown_custom_kinds_are_findings():
-    odd = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    assert [f.check for f in custom_resources.check([odd])] == ["known-kind"]
+def test_the_unbroken_objects_pass(broken):
+    originals, _ = broken
+    assert custom_resources.check(originals) == []
+
+
+@pytest.mark.parametrize("kind", BREAKAGES)
+def test_custom_resource_checks_fire(broken, kind):
+    _, found = broken
+    assert any(BREAKAGES[kind][1] in m for m in found.get(kind, [])), found.get(kind)
 
 
 # --- the evaluator itself ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from eafix.platform.policy import k8s_validate
 from eafix.platform.policy.k8s_validate import INVALID, NOT_BUILTIN, VALID
 
 VERSIONS = [f"1.{minor}" for minor in range(29, 38)]
-# The security features' custom resources (structural checks: eafix.platform.policy.custom_resources).
+# The custom resources (validated by eafix.platform.custom_resources: tests/chart/test_custom_resources.py).
 CUSTOM_RESOURCES = {
     ("PeerAuthentication", "security.istio.io/v1"), ("AuthorizationPolicy", "security.istio.io/v1"),
     ("DestinationRule", "networking.istio.io/v1"), ("Gateway", "networking.istio.io/v1"),

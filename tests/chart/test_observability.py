@@ -21,7 +21,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from conftest import PORTS, PROFILE_IDS, SERVICES, TRADING, render_profile
+from conftest import PORTS, SERVICES, TRADING, render_profile
 from eafix.platform import custom_resources
 from eafix.platform.profiles import REPO
 from eafix.runtime import metric_names as mn
@@ -446,48 +446,3 @@ def test_plain_alertmanager_example_routes_compliance_alerts():
     assert hook["http_config"]["authorization"]["credentials_file"].endswith("/ALERTMANAGER_WEBHOOK_SECRET")
     names = {r["name"] for r in doc["receivers"]}
     assert {r["receiver"] for r in doc["route"]["routes"]} | {doc["route"]["receiver"]} <= names
-
-
-@pytest.mark.parametrize("profile_id", PROFILE_IDS)
-def test_custom_resources_of_every_trading_profile_have_their_operators_shape(profile_id):
-    # PrometheusRule, ServiceMonitor, ExternalSecret, SealedSecret (the Istio and cert-manager kinds are
-    # covered by their own tests)
-    objects = render_profile(profile_id).objects
-    covered = [o for o in objects if (o.get("apiVersion"), o.get("kind")) in custom_resources.SCHEMAS]
-    found = custom_resources.check(objects)
-    assert not found, "\n".join(f"{f.kind}/{f.name}: {f.message}" for f in found)
-    if profile_id.endswith(("env-staging", "env-prod")):
-        assert covered
-
-
-def _cr(api: str, kind: str, spec: dict) -> dict:
-    return {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "n"}, "spec": spec}
-
-
-@pytest.mark.parametrize(("obj", "message"), [
-    (_cr("monitoring.coreos.com/v1", "PrometheusRule",
-         {"groups": [{"name": "g", "rules": [{"record": "a", "alert": "A", "expr": "up"}]}]}),
-     "is not valid under any"),
-    (_cr("monitoring.coreos.com/v1", "PrometheusRule", {"groups": [{"name": "g", "rules": [{"alert": "A"}]}]}),
-     "'expr' is a required property"),
-    (_cr("monitoring.coreos.com/v1", "PrometheusRule",
-         {"groups": [{"name": "g", "rules": []}, {"name": "g", "rules": []}]}), "duplicate group names"),
-    (_cr("monitoring.coreos.com/v1", "ServiceMonitor", {"endpoints": [{"port": "http"}]}),
-     "'selector' is a required property"),
-    (_cr("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig",
-         {"route": {"receiver": "nobody"}, "receivers": [{"name": "somebody"}]}), "is not one of spec.receivers"),
-    (_cr("external-secrets.io/v1", "ExternalSecret",
-         {"secretStoreRef": {"name": "s", "kind": "Vault"}, "data": [{"secretKey": "K", "remoteRef": {}}]}),
-     "'key' is a required property"),
-    (_cr("bitnami.com/v1alpha1", "SealedSecret", {"encryptedData": {}}), "should be non-empty"),
-    (_cr("argoproj.io/v1alpha1", "AppProject", {"sourceRepos": []}), "should be non-empty"),
-])
-def test_the_shape_check_catches_broken_custom_resources(obj, message):
-    found = custom_resources.check([obj])
-    assert any(message in f.message for f in found), [f.message for f in found]
-
-
-def test_unknown_custom_kinds_are_reported():
-    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    assert custom_resources.unknown_kinds([widget, _cr("bitnami.com/v1alpha1", "SealedSecret", {})]) == {
-        ("example.com/v1", "Widget")}

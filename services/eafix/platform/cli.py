@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eafix.platform.policy import format_table, run_all
+from eafix.platform.policy import Finding, format_table, run_all
 from eafix.platform.profiles import ENVIRONMENTS, env_overlay, profiles
 from eafix.platform.render import RenderError, render
 
@@ -19,10 +19,15 @@ def _checks(objects: list[dict]) -> bool:
     """Print the policy line of one render; True when something failed."""
     from eafix.platform import custom_resources
 
-    findings = run_all(objects, kubernetes_versions=KUBE_VERSIONS) + custom_resources.check(objects)
+    findings = run_all(objects, kubernetes_versions=KUBE_VERSIONS)
+    try:
+        findings += custom_resources.check(objects)
+    except custom_resources.CRDValidatorError as exc:  # no Node / packages: a failure, never a pass
+        findings.append(Finding(custom_resources.TOOL, "validator", "-", "-", str(exc)))
     status = "no findings" if not findings else f"{len(findings)} finding(s)"
     print(f"   checks  : {status} (kubernetes-validate --strict {KUBE_VERSIONS[0]}-{KUBE_VERSIONS[-1]},"
-          " kube-linter and Polaris defaults, custom-resource shapes; exemptions in docs/policy-exceptions.md)")
+          " kube-linter and Polaris defaults, custom resources against their operators' schemas;"
+          " exemptions in docs/policy-exceptions.md)")
     if findings:
         print(format_table(findings), file=sys.stderr)
     return bool(findings)
