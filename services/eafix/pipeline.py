@@ -14,13 +14,17 @@ idempotent on the business key (signal id, idempotency key, trade id).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from eafix.contracts import (
     Bar,
     ExecutionReport,
+    ExecutionStatus,
     IndicatorVector,
     OrderIntent,
     PriceTick,
@@ -34,11 +38,21 @@ from eafix.execution_engine.domain import ExecutionEngine
 from eafix.indicator_engine.domain import IndicatorEngine
 from eafix.risk_manager.domain import RiskEngine
 from eafix.risk_manager.repository import PortfolioRepository, persist_changes
+from eafix.runtime import metric_names as mn
 from eafix.runtime.bus.base import Bus
 from eafix.runtime.messaging import Messenger, decode
 from eafix.signal_generator.domain import SignalEngine
 
 Message = dict[str, Any]
+
+
+def _metrics(registry: CollectorRegistry | None, *specs: mn.MetricSpec) -> dict[mn.MetricSpec, Any] | None:
+    """The business metrics a stage exports (declared in runtime.metric_names); None in a backtest."""
+    return mn.create(registry, *specs) if registry is not None else None
+
+
+def _age(clock_now, ts) -> float:
+    return max((clock_now - ts).total_seconds(), 0.0)
 
 
 @dataclass
@@ -49,6 +63,19 @@ class IndicatorStage:
     messenger: Messenger
     source: str = "ticks"  # "bars": the feed publishes bars (backtest on OHLCV data)
     group: str = "indicator-engine"
+    registry: CollectorRegistry | None = None
+
+    def __post_init__(self) -> None:
+        self.metrics = _metrics(self.registry, mn.BARS_CLOSED, mn.INDICATOR_LATENCY)
+
+    def _observe(self, bars: Sequence[Bar], vectors: Sequence[IndicatorVector]) -> None:
+        if self.metrics is None:
+            return
+        now = self.messenger.clock.now()
+        for bar in bars:
+            self.metrics[mn.BARS_CLOSED].labels(bar.symbol, bar.timeframe).inc()
+        for vector in vectors:
+            self.metrics[mn.INDICATOR_LATENCY].labels(vector.timeframe).observe(_age(now, vector.ts))
 
     def subscribe(self, bus: Bus) -> None:
         if self.source == "ticks":
@@ -61,18 +88,21 @@ class IndicatorStage:
         out = self.engine.on_tick(env.data)
         if out.bars or out.vectors:
             await self.messenger.publish([*out.bars, *out.vectors], env)
+            self._observe(out.bars, out.vectors)
 
     async def on_bar(self, message: Message) -> None:
         env = decode(message)
         vector = self.engine.on_bar(env.data)
         if vector is not None:
             await self.messenger.publish([vector], env)
+            self._observe((), (vector,))
 
     async def flush(self) -> None:
         """Close bars whose period ended without a new tick (a timer calls this)."""
         out = self.engine.flush()
         if out.bars or out.vectors:
             await self.messenger.publish([*out.bars, *out.vectors])
+            self._observe(out.bars, out.vectors)
 
 
 @dataclass
@@ -82,6 +112,26 @@ class SignalStage:
     engine: SignalEngine
     messenger: Messenger
     group: str = "signal-generator"
+    registry: CollectorRegistry | None = None
+
+    def __post_init__(self) -> None:
+        self.metrics = _metrics(self.registry, mn.SIGNALS_GENERATED, mn.SIGNALS_SUPPRESSED, mn.SIGNAL_LATENCY,
+                                mn.RISK_OFF_ACTIVE)
+
+    async def _emit(self, outputs, env) -> None:
+        await self.messenger.publish(outputs, env)
+        if self.metrics is None or not outputs:
+            return
+        for out in outputs:
+            if isinstance(out, Signal):
+                self.metrics[mn.SIGNALS_GENERATED].labels(out.symbol, out.direction).inc()
+                self.metrics[mn.SIGNAL_LATENCY].observe(_age(self.messenger.clock.now(), env.ts_init))
+            else:
+                self.metrics[mn.SIGNALS_SUPPRESSED].labels(out.reason).inc()
+
+    def _latch(self) -> None:
+        if self.metrics is not None:
+            self.metrics[mn.RISK_OFF_ACTIVE].set(1 if self.engine.risk_off is not None else 0)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(Bar.TOPIC, self.group, self.on_bar)
@@ -90,14 +140,15 @@ class SignalStage:
 
     async def on_bar(self, message: Message) -> None:
         env = decode(message)
-        await self.messenger.publish(self.engine.on_bar(env.data), env)
+        await self._emit(self.engine.on_bar(env.data), env)
 
     async def on_indicators(self, message: Message) -> None:
         env = decode(message)
-        await self.messenger.publish(self.engine.on_indicators(env.data), env)
+        await self._emit(self.engine.on_indicators(env.data), env)
 
     async def on_risk_off(self, message: Message) -> None:
         self.engine.on_risk_off(decode(message).data)
+        self._latch()
 
 
 @dataclass
@@ -108,6 +159,10 @@ class RiskStage:
     messenger: Messenger
     repo: PortfolioRepository | None = None
     group: str = "risk-manager"
+    registry: CollectorRegistry | None = None
+
+    def __post_init__(self) -> None:
+        self.metrics = _metrics(self.registry, mn.RISK_CHECK_LATENCY, mn.RISK_DECISIONS)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(PriceTick.TOPIC, self.group, self.on_tick)
@@ -124,7 +179,12 @@ class RiskStage:
 
     async def on_signal(self, message: Message) -> None:
         env = decode(message)
+        started = time.perf_counter()
         decision = self.engine.on_signal(env.data)
+        if self.metrics is not None:
+            self.metrics[mn.RISK_CHECK_LATENCY].observe(time.perf_counter() - started)
+            outcome = "approved" if isinstance(decision, OrderIntent) else "rejected"
+            self.metrics[mn.RISK_DECISIONS].labels(outcome).inc()
         await self._commit()
         await self.messenger.publish([decision], env)
 
@@ -146,6 +206,32 @@ class ExecutionStage:
     gateway: ExecutionGateway | None = None  # stores changes under one lock (service process)
     bars: bool = False  # drive the broker with bars (simulated bar broker)
     group: str = "execution-engine"
+    registry: CollectorRegistry | None = None
+    broker_name: str = "paper"
+
+    def __post_init__(self) -> None:
+        self.metrics = _metrics(self.registry, mn.ORDERS_SUBMITTED, mn.ORDERS_FILLED, mn.ORDERS_FAILED,
+                                mn.ORDER_EXECUTION_LATENCY)
+        self._intent_seen: dict[str, Any] = {}  # client_order_id -> when its OrderIntent was created
+
+    def _observe(self, outputs: Sequence[Event]) -> None:
+        if self.metrics is None:
+            return
+        now = self.messenger.clock.now()
+        for out in outputs:
+            if not isinstance(out, ExecutionReport):
+                continue
+            key = str(out.client_order_id)
+            if out.status == ExecutionStatus.PENDING:  # once per order; it goes to the broker at once
+                self.metrics[mn.ORDERS_SUBMITTED].labels(out.symbol, self.broker_name).inc()
+            elif out.status == ExecutionStatus.FILLED:
+                self.metrics[mn.ORDERS_FILLED].labels(out.symbol, self.broker_name).inc()
+                seen = self._intent_seen.pop(key, None)
+                if seen is not None:
+                    self.metrics[mn.ORDER_EXECUTION_LATENCY].labels(self.broker_name).observe(_age(now, seen))
+            elif out.status in (ExecutionStatus.REJECTED, ExecutionStatus.TIMEOUT, ExecutionStatus.EXPIRED):
+                self.metrics[mn.ORDERS_FAILED].labels(self.broker_name, str(out.status).lower()).inc()
+                self._intent_seen.pop(key, None)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(OrderIntent.TOPIC, self.group, self.on_order_intent)
@@ -157,15 +243,21 @@ class ExecutionStage:
         outputs: Sequence[Event] = await self.gateway.run(call) if self.gateway is not None else call()
         if outputs:
             await self.messenger.publish(outputs, cause)
+            self._observe(outputs)
 
     async def on_order_intent(self, message: Message) -> None:
         env = decode(message)
+        if self.metrics is not None:
+            self._intent_seen.setdefault(str(env.data.client_order_id), env.ts_init)
+            if len(self._intent_seen) > 10_000:  # orders that never fill must not grow this forever
+                self._intent_seen.pop(next(iter(self._intent_seen)))
         if self.gateway is not None:
             outputs = await self.gateway.order_intent(env.data)
         else:
             outputs = self.engine.on_order_intent(env.data)
         if outputs:
             await self.messenger.publish(outputs, env)
+            self._observe(outputs)
 
     async def on_tick(self, message: Message) -> None:
         env = decode(message)

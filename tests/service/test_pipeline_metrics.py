@@ -1,0 +1,59 @@
+"""The business metrics the pipeline stages export (the names the alert rules query)."""
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry
+
+from eafix.contracts import PriceTick, Signal
+from eafix.execution_engine.brokers import PaperBroker
+from eafix.execution_engine.domain import ExecutionEngine
+from eafix.pipeline import ExecutionStage, RiskStage
+from eafix.risk_manager.domain import RiskConfig, RiskEngine
+from eafix.runtime.bus.memory import InMemoryBus
+from eafix.runtime.clock import TestClock
+from eafix.runtime.messaging import Messenger
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def signal(signal_id: str) -> Signal:
+    return Signal(signal_id=signal_id, symbol="EURUSD", timeframe="H1", strategy="ema_cross", direction="LONG",
+                  confidence=0.8, source_indicators={"ema_20": 1.1}, entry_price="1.10000", sl_pips="20.0",
+                  tp_pips="40.0", ts=T0)
+
+
+def test_risk_and_execution_metrics_count_decisions_orders_and_fills():
+    async def scenario():
+        registry = CollectorRegistry()
+        clock = TestClock(T0)
+        bus = InMemoryBus()
+        feed = Messenger(bus, "test-feed", clock, in_process=True)
+        RiskStage(RiskEngine(RiskConfig(), clock), Messenger(bus, "risk-manager", clock, in_process=True),
+                  registry=registry).subscribe(bus)
+        await feed.publish([PriceTick(symbol="EURUSD", ts=T0, bid="1.10000", ask="1.10010", volume=None)])
+        await bus.drain()
+        # execution joins after that quote: the paper broker fills the order at the next tick
+        ExecutionStage(ExecutionEngine(clock, PaperBroker(), record_changes=False),
+                       Messenger(bus, "execution-engine", clock, in_process=True), registry=registry).subscribe(bus)
+        await feed.publish([signal("S-1"), signal("S-2")])  # the second: one position per symbol -> rejected
+        await bus.drain()
+        clock.advance(1)
+        await feed.publish([PriceTick(symbol="EURUSD", ts=clock.now(), bid="1.10002", ask="1.10012", volume=None)])
+        await bus.drain()
+        return registry
+
+    registry = asyncio.run(scenario())
+
+    def value(name, **labels):
+        return registry.get_sample_value(name, labels)
+
+    assert value("eafix_risk_decisions_total", outcome="approved") == 1
+    assert value("eafix_risk_decisions_total", outcome="rejected") == 1
+    assert value("eafix_risk_check_duration_seconds_count") == 2
+    assert value("eafix_orders_submitted_total", symbol="EURUSD", broker="paper") == 1
+    assert value("eafix_orders_filled_total", symbol="EURUSD", broker="paper") == 1
+    assert value("eafix_order_execution_seconds_count", broker="paper") == 1
+    # the intent and its fill are one clock second apart
+    assert value("eafix_order_execution_seconds_sum", broker="paper") == Decimal(1)
