@@ -1,8 +1,9 @@
 """`eafix ...`: the one entry point of every image (ENTRYPOINT ["eafix"]).
 
-  eafix serve [SERVICE]          run the service's HTTP server (port from settings or catalogue);
-                                 SERVICE defaults to $EAFIX_SERVICE, which the image sets
-  eafix openapi SERVICE          print the OpenAPI document (no Redis/Postgres needed)
+  eafix serve [SERVICE]          run the service: HTTP server, and for the pipeline services their
+                                 bus consumers and timers (eafix.<module>.service); port from settings
+                                 or catalogue; SERVICE defaults to $EAFIX_SERVICE, which the image sets
+  eafix openapi SERVICE          print the OpenAPI document, business routes included (no Redis/Postgres needed)
   eafix check-ready URL [URL..]  GET each URL; exit 1 unless all answer 200 (helm test hook)
   eafix migrate [--dry-run] [--dir DIR]
                                  apply the pending SQL migrations (pre-install/pre-upgrade hook Job)
@@ -38,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from eafix.runtime.app import create_app
     from eafix.runtime.logging import configure_logging
+    from eafix.runtime.service import build_parts, settings_class
     from eafix.runtime.settings import SettingsError, load_settings
 
     if args.service is None:
@@ -45,13 +47,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"eafix serve: name a service or set EAFIX_SERVICE; valid services: {valid}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        settings = load_settings(args.service)
+        settings = load_settings(args.service, settings_class(args.service))
+        parts = build_parts(args.service, settings)
     except SettingsError as exc:
         print(f"eafix serve {args.service.name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(args.service.name, settings.log_level)
     uvicorn.run(
-        create_app(args.service, settings),
+        create_app(args.service, settings, parts),
         host="0.0.0.0",
         port=settings.port,
         log_config=None,  # keep our JSON handler
@@ -65,9 +68,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _openapi(args: argparse.Namespace) -> int:
     from eafix.runtime.app import create_app
-    from eafix.runtime.settings import Settings
+    from eafix.runtime.service import build_parts, settings_class
 
-    app = create_app(args.service, Settings.defaults(args.service))
+    settings = settings_class(args.service).defaults(args.service)  # catalogue values; no environment
+    app = create_app(args.service, settings, build_parts(args.service, settings))
     json.dump(app.openapi(), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0

@@ -213,6 +213,19 @@ class ExecutionStage:
         self.metrics = _metrics(self.registry, mn.ORDERS_SUBMITTED, mn.ORDERS_FILLED, mn.ORDERS_FAILED,
                                 mn.ORDER_EXECUTION_LATENCY)
         self._intent_seen: dict[str, Any] = {}  # client_order_id -> when its OrderIntent was created
+        # Outputs stored but not yet published. The engine is idempotent, so a redelivered message
+        # produces nothing the second time: what a failed publish left here goes out first on the
+        # next call instead (a crash in between still loses them; an outbox table would not).
+        self._unpublished: list[tuple[list[Event], Any]] = []
+
+    async def _publish(self, outputs: Sequence[Event], cause) -> None:
+        if outputs:
+            self._unpublished.append((list(outputs), cause))
+        while self._unpublished:
+            events, their_cause = self._unpublished[0]
+            await self.messenger.publish(events, their_cause)
+            self._unpublished.pop(0)
+            self._observe(events)
 
     def _observe(self, outputs: Sequence[Event]) -> None:
         if self.metrics is None:
@@ -241,9 +254,7 @@ class ExecutionStage:
 
     async def _run(self, call, cause) -> None:
         outputs: Sequence[Event] = await self.gateway.run(call) if self.gateway is not None else call()
-        if outputs:
-            await self.messenger.publish(outputs, cause)
-            self._observe(outputs)
+        await self._publish(outputs, cause)
 
     async def on_order_intent(self, message: Message) -> None:
         env = decode(message)
@@ -255,9 +266,7 @@ class ExecutionStage:
             outputs = await self.gateway.order_intent(env.data)
         else:
             outputs = self.engine.on_order_intent(env.data)
-        if outputs:
-            await self.messenger.publish(outputs, env)
-            self._observe(outputs)
+        await self._publish(outputs, env)
 
     async def on_tick(self, message: Message) -> None:
         env = decode(message)

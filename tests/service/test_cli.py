@@ -127,9 +127,11 @@ def test_check_ready_fails_on_404_and_on_a_closed_port(capsys, ready_url):
 
 # --- eafix serve as a real process ------------------------------------------------------------
 
-def test_serve_runs_until_sigterm(tmp_path, redis_server, postgres_server):
+def test_serve_runs_until_sigterm(tmp_path, redis_server, migrated_db):
     """`eafix serve` as the container runs it: settings from env and secret files, JSON logs,
-    ready against real servers, and a graceful stop (lifespan shutdown) on SIGTERM."""
+    ready against real servers (a migrated database: risk-manager restores its portfolio at start),
+    and a graceful stop (lifespan shutdown) on SIGTERM."""
+    postgres_server = migrated_db
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "SERVICE_POSTGRES_USER").write_text(postgres_server.user + "\n")

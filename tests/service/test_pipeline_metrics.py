@@ -57,3 +57,53 @@ def test_risk_and_execution_metrics_count_decisions_orders_and_fills():
     assert value("eafix_order_execution_seconds_count", broker="paper") == 1
     # the intent and its fill are one clock second apart
     assert value("eafix_order_execution_seconds_sum", broker="paper") == Decimal(1)
+
+
+class FlakyBus(InMemoryBus):
+    """Fails the first `failures` publish calls, like a Redis connection that drops."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def publish_many(self, messages):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("redis went away")
+        return await super().publish_many(messages)
+
+
+def test_execution_outputs_of_a_failed_publish_go_out_on_the_next_call():
+    from eafix.contracts import ExecutionReport, OrderIntent
+    from eafix.pipeline import Collector
+
+    async def scenario(failures: int):
+        clock = TestClock(T0)
+        quiet = InMemoryBus()
+        risk = RiskEngine(RiskConfig(), clock)
+        risk.on_tick(PriceTick(symbol="EURUSD", ts=T0, bid="1.10000", ask="1.10010", volume=None))
+        intent = risk.on_signal(signal("S-9"))
+        assert isinstance(intent, OrderIntent)
+        bus = FlakyBus(failures)
+        stage = ExecutionStage(ExecutionEngine(clock, PaperBroker(), record_changes=False),
+                               Messenger(bus, "execution-engine", clock, in_process=True))
+        collector = Collector([ExecutionReport.TOPIC])
+        collector.subscribe(bus)
+        message = Messenger(quiet, "risk-manager", clock, in_process=True).encode(
+            Messenger(quiet, "risk-manager", clock, in_process=True).envelope(intent))
+        if failures:
+            try:
+                await stage.on_order_intent(message)
+            except ConnectionError:
+                pass
+            else:
+                raise AssertionError("the first publish should have failed")
+            await bus.drain()
+            assert collector.events[ExecutionReport.TOPIC] == []
+        await stage.on_order_intent(message)  # (re)delivery: the engine answers nothing new the 2nd time
+        await bus.drain()
+        return [(str(r.client_order_id), str(r.status)) for r in collector.events[ExecutionReport.TOPIC]]
+
+    expected = asyncio.run(scenario(0))
+    assert [status for _, status in expected][:2] == ["PENDING", "SUBMITTED"]
+    assert asyncio.run(scenario(1)) == expected

@@ -54,6 +54,7 @@ class PositionNotLoadedError(ExecutionError):
 class CloseResult:
     position: Position
     trade: TradeClosed | None  # None: the broker closes later (the close was requested)
+    events: tuple[EngineOutput, ...] = ()  # the engine's outputs (published already if the gateway publishes)
 
 
 class ExecutionGateway:
@@ -63,6 +64,11 @@ class ExecutionGateway:
         self.lock = asyncio.Lock()
         self._unsaved: list[ChangeSet] = []
         self._unpublished: list[EngineOutput] = []
+
+    @property
+    def publishes(self) -> bool:
+        """True when the gateway publishes the outputs itself (it was given `publish`)."""
+        return self._publish is not None
 
     async def _commit(self, outputs: Sequence[EngineOutput]) -> None:
         changes = self.engine.drain_changes()
@@ -94,6 +100,20 @@ class ExecutionGateway:
             state = await self.repo.load_open_state()
             self.engine.restore(state.orders, state.positions, state.fill_ids)
 
+    async def replace_engine(self, engine: ExecutionEngine,
+                             on_replaced: Callable[[ExecutionEngine], None] | None = None) -> None:
+        """Swap in `engine` (new, empty) restored from storage, e.g. when this replica takes over from
+        another one that changed the orders meanwhile. Under the lock: what the current engine has not
+        stored yet is stored first (raises if it still cannot be), then the open state is loaded into
+        `engine`, which replaces the current one; `on_replaced(engine)` runs before the lock is released."""
+        async with self.lock:
+            await self._commit([])
+            state = await self.repo.load_open_state()
+            engine.restore(state.orders, state.positions, state.fill_ids)
+            self.engine = engine
+            if on_replaced is not None:
+                on_replaced(engine)
+
     async def order_intent(self, intent: OrderIntent) -> list[ExecutionReport]:
         """Exactly once per idempotency_key, also for keys the engine no longer remembers."""
         async with self.lock:
@@ -123,7 +143,7 @@ class ExecutionGateway:
             await self._commit(outputs)
             trade = next((o for o in outputs if isinstance(o, TradeClosed)), None)
             current = self.engine.position(position_id)
-            return CloseResult(current if current is not None else position, trade)
+            return CloseResult(current if current is not None else position, trade, tuple(outputs))
 
 
 # --- JSON shapes ---------------------------------------------------------------------------------------------
@@ -210,8 +230,19 @@ IdPath = Annotated[str, Path(pattern=PATTERNS["Id"])]
 
 def build_router(engine: ExecutionEngine, repo: ExecutionRepository, *, publish: Publish | None = None,
                  gateway: ExecutionGateway | None = None) -> APIRouter:
-    """The execution-engine API. Pass the `gateway` the bus consumers use, so both share its lock."""
-    gateway = gateway or ExecutionGateway(engine, repo, publish)
+    """The execution-engine API. Pass the `gateway` the bus consumers use, so both share its lock.
+
+    `publish` receives the events of the routes' engine calls (a manual close: CLOSED report and
+    TradeClosed): through the gateway created here, or, with a `gateway` that does not publish (the
+    bus stage publishes its own outputs with their causation), by the route after the gateway stored
+    them."""
+    route_publish: Publish | None = None
+    if gateway is None:
+        gateway = ExecutionGateway(engine, repo, publish)
+    elif publish is not None:
+        if gateway.publishes:
+            raise ValueError("the gateway publishes already; pass `publish` to the gateway or here, not both")
+        route_publish = publish
     router = APIRouter(prefix="/api/v1", tags=["execution"])
 
     @router.get("/orders", response_model=list[OrderOut], summary="Orders, newest first")
@@ -241,6 +272,8 @@ def build_router(engine: ExecutionEngine, repo: ExecutionRepository, *, publish:
             raise HTTPException(409, str(exc)) from None
         except ExecutionError as exc:
             raise HTTPException(503, str(exc)) from None
+        if route_publish is not None and result.events:
+            await route_publish(list(result.events))
         body = CloseOut(status="CLOSED" if result.trade is not None else "CLOSE_REQUESTED",
                         position=PositionOut.of(result.position),
                         trade=trade_out(result.trade) if result.trade is not None else None)

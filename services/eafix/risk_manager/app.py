@@ -9,7 +9,10 @@ is FastAPI's 422 whose `detail[].loc` names the field. Nothing here changes the 
 reserves nothing and records nothing (a signal already decided gets its recorded decision back).
 
     app = create_app(services.get("risk-manager"), settings)
-    app.include_router(build_router(engine))
+    app.include_router(build_router(engine))           # or build_router(lambda: stage.engine)
+
+A service that replaces its engine (reloaded from the repository when it takes over from another
+replica) passes a zero-argument callable returning the current engine instead of the engine.
 """
 
 from __future__ import annotations
@@ -141,15 +144,18 @@ def _sizing_out(sizing: Sizing) -> SizingOut:
     )
 
 
-def build_router(engine: RiskEngine, *, new_validation_id: Callable[[], str] | None = None) -> APIRouter:
-    """Routes over `engine`. `new_validation_id` names each validate answer (default: a uuid4)."""
+def build_router(engine: RiskEngine | Callable[[], RiskEngine], *,
+                 new_validation_id: Callable[[], str] | None = None) -> APIRouter:
+    """Routes over `engine`, or over whatever engine `engine()` returns at each request.
+    `new_validation_id` names each validate answer (default: a uuid4)."""
+    current: Callable[[], RiskEngine] = engine if callable(engine) else (lambda: engine)
     make_id = new_validation_id or (lambda: str(uuid4()))
     router = APIRouter(prefix="/api/v1", tags=["risk"])
 
     @router.post("/validate", response_model=ValidateResponse,
                  summary="Would this signal pass the risk rules now? (dry run; a rejection is a 200)")
     async def validate(signal: Signal) -> ValidateResponse:
-        result = engine.validate(signal)
+        result = current().validate(signal)
         order: OrderPreview | None = None
         if result.decision is not None and result.approved:
             intent = result.decision
@@ -178,7 +184,7 @@ def build_router(engine: RiskEngine, *, new_validation_id: Callable[[], str] | N
     @router.post("/position-size", response_model=PositionSizeResponse,
                  summary="Lot size for a stop distance at the configured (or given) risk")
     async def position_size(request: PositionSizeRequest) -> PositionSizeResponse:
-        result = engine.position_size(request.symbol, request.sl_pips, risk_percent=request.risk_percent,
+        result = current().position_size(request.symbol, request.sl_pips, risk_percent=request.risk_percent,
                                       multiplier=request.multiplier, balance=request.account_balance)
         return PositionSizeResponse(
             status="approved" if result.approved else "rejected",
@@ -195,6 +201,7 @@ def build_router(engine: RiskEngine, *, new_validation_id: Callable[[], str] | N
 
     @router.get("/portfolio", response_model=PortfolioOut, summary="Balance, today's realized P&L, positions")
     async def portfolio() -> PortfolioOut:
+        engine = current()
         pf = engine.portfolio
         today = engine.now().date()
         positions = [

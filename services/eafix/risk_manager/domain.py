@@ -731,6 +731,10 @@ class RiskEngine:
     def quote(self, symbol: str) -> PriceTick | None:
         return self._quotes.get(symbol)
 
+    def quotes(self) -> list[PriceTick]:
+        """The latest quote of every symbol seen (e.g. to carry into an engine reloaded from storage)."""
+        return list(self._quotes.values())
+
     def decision_for(self, signal_id: str) -> DecisionRecord | None:
         return self._decisions.get(signal_id)
 

@@ -45,6 +45,21 @@ P partitions, up to P replicas share the work; with P = 1 one replica consumes a
 stand by. `ordered=False`: all replicas read all streams (no order across replicas).
 A consumer that stalls longer than its lease (not just a slow handler: the lease is renewed by
 a separate task) can overlap with the next owner; delivery stays at least once either way.
+
+Stages that join several topics per key (bars with their indicator vectors, orders with the
+ticks that fill them, a portfolio fed by signals, fills and closes) need partition n of all their
+topics on the same replica. `colocate=True` gives the ordered subscriptions of a group one lease
+per partition index (`eafix:bus:lease:<group>:partition:<n>/<P>`) instead of one per stream, so
+whichever replica holds it reads partition n of every such topic of the group (with P = 1: all
+of them, or none). A voluntary rebalance (P > 1) releases the shared lease between the read
+batches of one topic only, so another topic's handler may still be finishing a message of that
+partition for up to a batch.
+
+`on_acquired(topic, group, stream)` (optional, sync or async) runs in the consumer's loop each
+time it acquires a stream's lease (start-up, another replica's lease expired or was released,
+after a lost lease), before any entry of that stream is handled: a stateful stage reloads its
+state from storage there, because while it stood by another replica changed it. If it raises,
+the consumer backs off and calls it again before reading.
 """
 
 from __future__ import annotations
@@ -160,6 +175,8 @@ class RedisStreamsBus(Bus):
         publish_chunk: int = 1000,
         publish_retries: int = 3,
         owns_client: bool = False,
+        colocate: bool = False,
+        on_acquired: Callable[[str, str, str], Awaitable[None] | None] | None = None,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or socket.gethostname()  # the pod name in Kubernetes
@@ -170,6 +187,8 @@ class RedisStreamsBus(Bus):
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
         self.metrics_interval, self.publish_chunk = metrics_interval, publish_chunk
         self.publish_retries = publish_retries
+        self.colocate = colocate
+        self.on_acquired = on_acquired
         self.reclaim_interval = min(30.0, max(0.05, min_idle_ms / 2000))
         self._owns_client = owns_client
         self._autoclaim = redis.register_script(_AUTOCLAIM)
@@ -359,6 +378,8 @@ class _Consumer:
         self.pending_gauge, self.lag_gauge = m.pending.labels(*labels), m.lag.labels(*labels)
 
     def _lease_key(self, stream: str) -> str:
+        if self.bus.colocate:  # one lease for partition n of every ordered topic of the group
+            return f"eafix:bus:lease:{self.group}:partition:{self.streams.index(stream)}/{len(self.streams)}"
         return f"eafix:bus:lease:{self.group}:{stream}"
 
     def _context(self, **extra: Any) -> dict[str, Any]:
@@ -410,6 +431,10 @@ class _Consumer:
             await bus.sleep(min(bus.block_ms, bus.lease_ms / 3) / 1000)
             return
         for stream in sorted(self.takeover & self.owned):
+            if bus.on_acquired is not None:  # before anything of the stream is handled (see module docstring)
+                result = bus.on_acquired(self.topic, self.group, stream)
+                if result is not None:
+                    await result
             # The lease makes us the only reader, so nothing pending there is in flight anywhere.
             self.reclaimed.inc(await self._claim(stream, 0))
             self.takeover.discard(stream)

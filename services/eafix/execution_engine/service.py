@@ -1,0 +1,167 @@
+"""execution-engine as a process: OrderIntent -> broker -> ExecutionReports and TradeClosed; orders,
+fills, positions and trades in PostgreSQL (schemas `orders`, `trades`).
+
+Settings (besides the runtime's):
+    SERVICE_BROKER             `paper` (default: fills at the live bid/ask, SL/TP on every tick) or `mt4`
+    SERVICE_MT4_BRIDGE_DIR     with `mt4`: the directory shared with the EA: `orders/` (we write),
+                               `fills/` (the EA writes), `state/bridge-state.json` (file sequence numbers)
+    SERVICE_MT4_POLL_SECONDS   how often orders are written and fills read (default 0.5)
+    SERVICE_COSTS              JSON {slippage_pips, commission_per_lot, close_commission_per_lot} (paper)
+
+Every engine call goes through one ExecutionGateway (one lock: call, store, then publish): the bus
+stage (intents, ticks), the timers and the HTTP routes. A redelivered OrderIntent is a no-op, also
+for keys the engine forgot (the gateway asks the repository): one order per idempotency key.
+
+Timers: every second `on_clock` times out orders the broker did not answer (TIMEOUT); with `mt4`
+the bridge writes the outbox and applies the EA's fills.
+
+Replicas: intents and ticks are co-located and consumed by one replica. The engine is restored from
+the repository at start and replaced by a freshly restored one whenever this replica acquires a
+partition lease (it stood by while another replica changed the orders). Timers, the MT4 bridge and
+the manual close run only on the replica that consumes (a standby answers the close with 503), so a
+stale standby never times out, fills or closes anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from eafix.contracts import OrderIntent
+from eafix.contracts.primitives import CloseReason
+from eafix.execution_engine.app import CloseResult, ExecutionGateway, build_router
+from eafix.execution_engine.brokers import Broker, Costs, PaperBroker
+from eafix.execution_engine.domain import ExecutionEngine, ExecutionError
+from eafix.execution_engine.mt4_bridge import MT4Broker, MT4FileBridge
+from eafix.execution_engine.repository import (
+    ExecutionRepository,
+    InMemoryExecutionRepository,
+    PostgresExecutionRepository,
+)
+from eafix.pipeline import ExecutionStage
+from eafix.runtime.clock import Clock, WallClock
+from eafix.runtime.messaging import Messenger
+from eafix.runtime.service import (
+    ActiveReplica,
+    PipelineSettings,
+    ServiceParts,
+    StageGuard,
+    json_model,
+    pipeline_bus,
+    pipeline_database,
+)
+
+CLOCK_SECONDS = 1.0
+GROUP = ExecutionStage.group
+
+
+class ExecutionSettings(PipelineSettings):
+    broker: Literal["paper", "mt4"] = "paper"
+    mt4_bridge_dir: Path | None = Field(None, validate_default=True)
+    mt4_poll_seconds: float = Field(0.5, gt=0, le=60)
+    costs: Costs = Field(default_factory=Costs)
+
+    _costs = json_model("costs", Costs)
+
+    @field_validator("mt4_bridge_dir")
+    @classmethod
+    def _bridge_dir_for_mt4(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if info.data.get("broker") == "mt4" and value is None:
+            raise ValueError("required when SERVICE_BROKER is mt4 (the directory shared with the EA)")
+        return value
+
+
+SETTINGS = ExecutionSettings
+
+
+class StandbyError(ExecutionError):
+    """This replica does not consume the orders now (another one does)."""
+
+
+class ServiceGateway(ExecutionGateway):
+    """The process's gateway: only the replica that consumes the orders may close a position by hand."""
+
+    def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, replica: ActiveReplica) -> None:
+        super().__init__(engine, repo)  # no publish: the stage and the routes publish what comes out
+        self._replica = replica
+
+    async def close_position(self, position_id: str, reason: CloseReason = CloseReason.MANUAL) -> CloseResult:
+        if not self._replica.active():
+            raise StandbyError("this replica is standing by (another replica executes the orders); retry")
+        return await super().close_position(position_id, reason)
+
+
+def _broker(settings: ExecutionSettings, clock: Clock) -> Broker:
+    if settings.broker == "mt4":
+        return MT4Broker()
+    # tickets unique across restarts: the process start time in the prefix
+    return PaperBroker(settings.costs, ticket_prefix=f"P{clock.now():%Y%m%d%H%M%S}-")
+
+
+def build(settings: ExecutionSettings) -> ServiceParts:
+    parts = ServiceParts()
+    clock = WallClock()
+    broker = _broker(settings, clock)
+    db = pipeline_database(settings, parts)
+    repo: ExecutionRepository = PostgresExecutionRepository(db.pool) if db is not None \
+        else InMemoryExecutionRepository()
+
+    async def reload() -> None:  # `gateway` and `stage` are bound below, before anything can call this
+        def point_stage(engine: ExecutionEngine) -> None:
+            stage.engine = engine
+
+        await gateway.replace_engine(ExecutionEngine(clock, broker), point_stage)
+
+    guard = StageGuard(reload)  # coalesces the reloads; the gateway's lock serialises the engine calls
+    replica = ActiveReplica(OrderIntent.TOPIC, GROUP, guard.reload)
+    bus = pipeline_bus(settings, parts, on_acquired=replica.on_acquired)
+    replica.attach(bus)
+    messenger = Messenger(bus, settings.name, clock)
+    engine = ExecutionEngine(clock, broker)
+    gateway = ServiceGateway(engine, repo, replica)
+    stage = ExecutionStage(engine, messenger, gateway=gateway)
+    stage.subscribe(bus)
+    parts.add_step(guard.reload)  # restore from the repository once the pool is open
+
+    async def on_clock() -> None:
+        if replica.active():
+            await stage.on_clock()
+
+    parts.every("order-timeouts", CLOCK_SECONDS, on_clock)
+
+    if settings.broker == "mt4":
+        assert isinstance(broker, MT4Broker) and settings.mt4_bridge_dir is not None
+        directory = settings.mt4_bridge_dir
+
+        async def open_bridge() -> None:  # creates the directories, reads the state file
+            parts.state["mt4_bridge"] = MT4FileBridge(directory / "orders", directory / "fills",
+                                                      directory / "state" / "bridge-state.json", clock)
+
+        async def bridge_cycle() -> None:
+            if not replica.active():
+                return
+            bridge: MT4FileBridge = parts.state["mt4_bridge"]
+            async with gateway.lock:
+                bridge.flush(broker)  # the outbox of the orders submitted since the last cycle
+            batch = bridge.poll_fills()
+            if batch.events:
+                outputs = await gateway.run(lambda: gateway.engine.on_broker_events(batch.events))
+                if outputs:
+                    await messenger.publish(outputs)
+            if batch.files:
+                bridge.acknowledge(batch)  # only once the fills are applied, stored and published
+
+        parts.add_step(open_bridge)
+        parts.every("mt4-bridge", settings.mt4_poll_seconds, bridge_cycle)
+
+    async def publish(events) -> None:
+        await messenger.publish(events)
+
+    parts.routers.append(build_router(engine, repo, publish=publish, gateway=gateway))
+    parts.state.update(gateway=gateway, stage=stage, replica=replica, guard=guard, broker=broker, repository=repo)
+    return parts
+
+
+__all__ = ["SETTINGS", "ExecutionSettings", "ServiceGateway", "StandbyError", "build"]

@@ -1,0 +1,81 @@
+"""signal-generator as a process: bars + indicator vectors -> Signal / SignalSuppressed on the bus.
+
+Settings (besides the runtime's):
+    SERVICE_STRATEGIES_FILE   strategies YAML (format: eafix.signal_generator.config); default: the
+                              strategies shipped with the package. A bad file stops start-up with
+                              one line naming the setting and every problem.
+
+Risk-off latch (`eafix.system.risk_off`): every replica applies every message (it is read without a
+consumer group, see TopicFollower), and at start the newest message restores the latch, so a
+restarted or newly scaled replica does not trade through an active risk-off. An operator reset
+(`POST /api/v1/risk-off/reset`) releases the latch of the replica that served it and publishes
+SystemRiskOff(active=false, source="operator") so that every other replica releases too.
+
+Replicas: bars and vectors are consumed by one replica (ordered, co-located leases: the same
+replica reads both topics, which it must, to pair each vector with its bar); the others stand by.
+Strategy state is in memory only; a replica that takes over starts from its (cold) state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eafix.contracts import SystemRiskOff
+from eafix.pipeline import SignalStage
+from eafix.runtime.clock import WallClock
+from eafix.runtime.messaging import Messenger
+from eafix.runtime.service import PipelineSettings, ServiceParts, Subscriptions, pipeline_bus, setting_error
+from eafix.signal_generator.app import ResetRequest, build_router
+from eafix.signal_generator.config import (
+    SignalGeneratorConfig,
+    StrategyConfigError,
+    load_default_strategies,
+    load_strategies_file,
+)
+from eafix.signal_generator.domain import RiskOffState, SignalEngine
+
+RESET_SOURCE = "operator"
+
+
+class SignalSettings(PipelineSettings):
+    strategies_file: Path | None = None
+
+
+SETTINGS = SignalSettings
+
+
+def load_strategies(settings: SignalSettings) -> SignalGeneratorConfig:
+    """The configured strategies; a SettingsError naming SERVICE_STRATEGIES_FILE if they are invalid."""
+    if settings.strategies_file is None:
+        return load_default_strategies()
+    try:
+        return load_strategies_file(settings.strategies_file)
+    except StrategyConfigError as exc:
+        problems = "; ".join(exc.errors)
+        raise setting_error("strategies_file", f"invalid strategies in {exc.source}: {problems}") from None
+
+
+def build(settings: SignalSettings) -> ServiceParts:
+    parts = ServiceParts()
+    clock = WallClock()
+    bus = pipeline_bus(settings, parts)
+    messenger = Messenger(bus, settings.name, clock)
+    engine = SignalEngine(load_strategies(settings), clock)
+    stage = SignalStage(engine, messenger)
+    subscriptions = Subscriptions(bus, follow={SystemRiskOff.TOPIC})
+    stage.subscribe(subscriptions)
+    for follower in subscriptions.followers:
+        async def restore(follower=follower) -> None:
+            await follower.restore_last()
+
+        parts.add_step(restore)
+        parts.add_task(f"follow:{follower.topic}", follower.run, follower.stop)
+
+    async def release_everywhere(previous: RiskOffState, request: ResetRequest) -> None:
+        who = f" by {request.operator}" if request.operator else ""
+        reason = f"operator reset{who}" + (f": {request.reason}" if request.reason else "")
+        await messenger.publish([SystemRiskOff(active=False, reason=reason[:500], source=RESET_SOURCE)])
+
+    parts.routers.append(build_router(engine, on_reset=release_everywhere))
+    parts.state.update(engine=engine, stage=stage, messenger=messenger, followers=subscriptions.followers)
+    return parts

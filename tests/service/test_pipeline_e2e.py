@@ -1,0 +1,326 @@
+"""The five pipeline services as separate `eafix serve` processes on a real Redis and PostgreSQL.
+
+Ticks posted to data-ingestor flow through indicator-engine, signal-generator, risk-manager and
+execution-engine and end as orders and closed trades in PostgreSQL; a redelivered message never
+creates a second order (an OrderIntent re-published as it was, and execution-engine killed with
+SIGKILL and restarted while ticks and intents keep flowing).
+
+Set-up, as the chart deploys it: a throwaway PostgreSQL migrated by `eafix migrate` (the hook
+Job's command), a throwaway Redis, one process per service with SERVICE_* variables. The feed is
+synthetic *history*: ticks stamped two days ago, ten per M1 bar, so a few seconds of posting span
+many bars. Hence the settings that let history through: SERVICE_INGEST max_price_age_seconds and
+SERVICE_RISK max_quote_age_seconds of a week (live defaults: 30 s and 300 s). The strategy fires on
+every bar once RSI is warm (oversold 49.99 / overbought 50, no cross needed, no duplicate window)
+and the price is a sine of 60 pips amplitude, so positions hit their stop-loss or take-profit
+within a few bars. Bars are posted one per request, paced, so that orders reach the paper broker
+before the ticks that close them. The indicator-engine's one-second flush timer may close a bar
+(in the past) between two requests or even within one: the bar is then shorter, nothing else
+changes.
+
+Every wait polls with a generous deadline that only guards against hangs; nothing asserts speed.
+Processes are killed in the fixture's finalizer whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from service import servers
+from service.servers import free_port
+
+PIPELINE = ("data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine")
+WAIT = 60.0  # seconds: a guard against hangs, never a performance assertion
+SYMBOL = "EURUSD"
+TICKS_PER_BAR = 10
+PIP = 0.0001
+WEEK = 7 * 86400
+
+STRATEGIES = """\
+version: 1
+defaults:
+  min_confidence: 0.0
+  duplicate_window_seconds: 0
+  stop: {atr_multiple: 1.0, min_pips: 10, max_pips: 40, fallback_pips: 20}
+  take_profit_ratio: 1.5
+strategies:
+  rsi_every_bar:
+    type: rsi_mean_reversion
+    oversold: 49.99
+    overbought: 50
+    on_cross: false
+"""
+
+
+def bar_ticks(start: datetime, bar: int) -> list[dict]:
+    """Ten ticks of M1 bar `bar` (6 s apart): a sine over 12 bars, 60 pips amplitude, 1 pip spread."""
+    ticks = []
+    for i in range(TICKS_PER_BAR):
+        x = bar + i / TICKS_PER_BAR
+        bid = round(1.1 + 60 * PIP * math.sin(2 * math.pi * x / 12), 5)
+        ts = start + timedelta(minutes=bar, seconds=i * 60 / TICKS_PER_BAR)
+        ticks.append({"symbol": SYMBOL, "ts": ts.isoformat().replace("+00:00", "Z"),
+                      "bid": f"{bid:.5f}", "ask": f"{bid + PIP:.5f}"})
+    return ticks
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen | None = None
+    runs: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.runs += 1
+        out = self.log.with_suffix(f".{self.runs}.log").open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "eafix", "serve", self.name], env=self.env,
+                                     stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def logs(self) -> str:
+        return "".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log.parent.glob(
+            f"{self.log.stem}.*.log")))
+
+
+@dataclass
+class Pipeline:
+    redis_url: str
+    redis_password: str | None
+    pg_url: str
+    pg_user: str
+    pg_password: str
+    workdir: Path
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, password=self.redis_password, decode_responses=True)
+
+    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.pg_url, user=self.pg_user, password=self.pg_password) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def diagnostics(self) -> str:
+        return "\n".join(f"--- {name} ---\n{svc.logs()}" for name, svc in self.services.items())
+
+
+def base_env(pipeline: Pipeline) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_") and k != "EAFIX_SERVICE"}
+    env.update({
+        "SERVICE_REDIS_URL": pipeline.redis_url, "SERVICE_POSTGRES_URL": pipeline.pg_url,
+        "SERVICE_POSTGRES_USER": pipeline.pg_user, "SERVICE_POSTGRES_PASSWORD": pipeline.pg_password,
+        "SERVICE_SECRETS_DIR": str(pipeline.workdir / "no-secrets"), "SERVICE_LOG_LEVEL": "WARNING",
+    })
+    if pipeline.redis_password:
+        env["SERVICE_REDIS_PASSWORD"] = pipeline.redis_password
+    return env
+
+
+def service_env(pipeline: Pipeline, name: str, port: int) -> dict[str, str]:
+    env = base_env(pipeline)
+    env.update({"SERVICE_PORT": str(port), "SERVICE_CONSUMER_NAME": f"{name}-0",  # the pod keeps its name
+                "SERVICE_BUS": json.dumps({"block_ms": 200})})
+    if name == "data-ingestor":
+        env["SERVICE_INGEST"] = json.dumps({"max_price_age_seconds": WEEK})
+    elif name == "indicator-engine":
+        env["SERVICE_TIMEFRAMES"] = '["M1"]'
+    elif name == "signal-generator":
+        strategies = pipeline.workdir / "strategies.yaml"
+        strategies.write_text(STRATEGIES)
+        env["SERVICE_STRATEGIES_FILE"] = str(strategies)
+    elif name == "risk-manager":
+        env["SERVICE_RISK"] = json.dumps({"account_id": "e2e", "max_quote_age_seconds": WEEK,
+                                          "daily_drawdown_limit_percent": "100"})
+    elif name == "execution-engine":
+        env["SERVICE_BROKER"] = "paper"
+        env["SERVICE_COSTS"] = json.dumps({"commission_per_lot": "3.5"})
+    return env
+
+
+def wait_for(check: Callable[[], object], what: str, pipeline: Pipeline, timeout: float = WAIT) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        for svc in pipeline.services.values():
+            if svc.proc is not None and svc.proc.poll() is not None:
+                raise AssertionError(f"{svc.name} exited ({svc.proc.returncode}) while waiting for {what}\n"
+                                     f"{pipeline.diagnostics()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}\n{pipeline.diagnostics()}")
+        time.sleep(0.1)
+
+
+def ready(svc: Service) -> bool:
+    try:
+        return httpx.get(f"{svc.url}/readyz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    workdir = tmp_path_factory.mktemp("pipeline")
+    with servers.redis_server() as rds, servers.postgres_server() as pg:
+        p = Pipeline(rds.url, rds.password, pg.url, pg.user, pg.password, workdir)
+        migrate = subprocess.run([sys.executable, "-m", "eafix", "migrate"], env=base_env(p), capture_output=True,
+                                 text=True, timeout=WAIT)
+        assert migrate.returncode == 0, migrate.stderr
+        try:
+            for name in PIPELINE:
+                port = free_port()
+                p.services[name] = Service(name, port, service_env(p, name, port), workdir / name)
+                p.services[name].start()
+            for svc in p.services.values():
+                wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready", p)
+            yield p
+        finally:
+            for svc in p.services.values():
+                svc.kill(signal.SIGTERM)
+            for svc in p.services.values():
+                svc.kill()
+
+
+def post_bars(pipeline: Pipeline, start: datetime, bars: range, pause: float = 0.1) -> None:
+    url = pipeline.services["data-ingestor"].url
+    with httpx.Client(timeout=30) as client:
+        for bar in bars:
+            response = client.post(f"{url}/api/v1/ticks", json=bar_ticks(start, bar))
+            assert response.status_code == 200, response.text
+            assert response.json()["accepted"] == TICKS_PER_BAR
+            time.sleep(pause)
+
+
+def settled(pipeline: Pipeline) -> bool:
+    """Every consumer group has read and acknowledged every entry of every stream."""
+    r = pipeline.redis()
+    try:
+        for stream in r.scan_iter(match="eafix.*", _type="stream"):
+            for group in r.xinfo_groups(stream):
+                if group["pending"] or group["lag"]:
+                    return False
+    finally:
+        r.close()
+    return True
+
+
+def stream_lengths(pipeline: Pipeline) -> dict[str, int]:
+    r = pipeline.redis()
+    try:
+        return {stream: r.xlen(stream) for stream in r.scan_iter(match="eafix.*", _type="stream")}
+    finally:
+        r.close()
+
+
+def quiet(pipeline: Pipeline) -> bool:
+    """Settled, and nothing published for longer than the timers' period (the flush may close a last bar)."""
+    before = stream_lengths(pipeline)
+    if not settled(pipeline):
+        return False
+    time.sleep(1.5)
+    return settled(pipeline) and stream_lengths(pipeline) == before
+
+
+def envelopes(pipeline: Pipeline, topic: str) -> list[dict]:
+    r = pipeline.redis()
+    try:
+        return [json.loads(fields["envelope"]) for _, fields in r.xrange(topic)]
+    finally:
+        r.close()
+
+
+def test_ticks_become_orders_and_trades_and_redelivery_never_doubles_an_order(pipeline: Pipeline) -> None:
+    start = (datetime.now(UTC) - timedelta(days=2)).replace(second=0, microsecond=0)
+    execution = pipeline.services["execution-engine"]
+
+    # 1. history flows until execution-engine has stored orders
+    post_bars(pipeline, start, range(0, 30))
+    wait_for(lambda: pipeline.sql("SELECT count(*) FROM orders.orders")[0][0] > 0, "a first order", pipeline)
+
+    # 2. execution-engine dies without warning while the feed goes on, and comes back (same pod name)
+    execution.kill(signal.SIGKILL)
+    post_bars(pipeline, start, range(30, 45))
+    execution.start()
+    wait_for(lambda: ready(execution), "execution-engine to be ready again", pipeline)
+
+    # 3. an OrderIntent delivered a second time: the same envelope (event id, idempotency key) again
+    r = pipeline.redis()
+    try:
+        first_id, first_fields = r.xrange("eafix.orders.validated", count=1)[0]
+        r.xadd("eafix.orders.validated", first_fields)
+    finally:
+        r.close()
+    replayed = json.loads(first_fields["envelope"])["data"]
+
+    post_bars(pipeline, start, range(45, 90))
+    wait_for(lambda: quiet(pipeline), "every consumer group to catch up and the pipeline to fall quiet", pipeline)
+
+    intents = [e["data"] for e in envelopes(pipeline, "eafix.orders.validated")]
+    keys = [i["idempotency_key"] for i in intents]
+    assert keys.count(replayed["idempotency_key"]) == 2  # the original and the redelivery
+    orders = pipeline.sql("SELECT idempotency_key, client_order_id, status FROM orders.orders")
+    # exactly one order per idempotency key published, none without an intent
+    assert sorted(k for k, _, _ in orders) == sorted(set(keys))
+    assert len(orders) >= 3
+
+    # the redelivered intent produced no second order life: one PENDING report, one CREATE transition
+    reports = [e["data"] for e in envelopes(pipeline, "eafix.execution.reports")]
+    pending = [r for r in reports if r["client_order_id"] == replayed["client_order_id"] and r["status"] == "PENDING"]
+    assert len(pending) == 1
+    created = pipeline.sql("SELECT count(*) FROM orders.transitions WHERE client_order_id = %s AND event = 'CREATE'",
+                           (replayed["client_order_id"],))
+    assert created == [(1,)]
+    dead = pipeline.redis()
+    try:
+        assert dead.exists("eafix.orders.validated.dlq") == 0
+    finally:
+        dead.close()
+
+    # trades: every TradeClosed is stored once, none is published twice; each closes an order of ours
+    closed = [e["data"] for e in envelopes(pipeline, "eafix.trades.closed")]
+    trade_ids = [t["trade_id"] for t in closed]
+    assert len(trade_ids) == len(set(trade_ids))
+    stored = {row[0]: row for row in pipeline.sql(
+        "SELECT trade_id, client_order_id, close_reason, pnl, close_time > open_time FROM trades.trades")}
+    assert set(trade_ids) <= set(stored)
+    assert stored
+    statuses = {cid: status for _, cid, status in orders}
+    for _trade_id, client_order_id, reason, _pnl, ordered in stored.values():
+        assert statuses[client_order_id] == "CLOSED"
+        assert reason in ("SL", "TP")
+        assert ordered is True
+    # risk-manager booked each trade it heard of once (its ledger's primary key), only real trades
+    booked = [row[0] for row in pipeline.sql("SELECT trade_id FROM risk.realized_trades WHERE account_id = 'e2e'")]
+    assert len(booked) == len(set(booked))
+    assert set(booked) <= set(stored)
+    assert booked
