@@ -36,7 +36,7 @@ from eafix.contracts.events import Event
 from eafix.execution_engine.app import ExecutionGateway
 from eafix.execution_engine.domain import ExecutionEngine
 from eafix.indicator_engine.domain import IndicatorEngine
-from eafix.risk_manager.domain import RiskEngine
+from eafix.risk_manager.domain import RiskEngine, conversion_rate
 from eafix.risk_manager.repository import PortfolioRepository, persist_changes
 from eafix.runtime import metric_names as mn
 from eafix.runtime.bus.base import Bus
@@ -162,7 +162,29 @@ class RiskStage:
     registry: CollectorRegistry | None = None
 
     def __post_init__(self) -> None:
-        self.metrics = _metrics(self.registry, mn.RISK_CHECK_LATENCY, mn.RISK_DECISIONS)
+        self.metrics = _metrics(self.registry, mn.RISK_CHECK_LATENCY, mn.RISK_DECISIONS, mn.EXPOSURE,
+                                mn.POSITION_LIMIT_UTILIZATION, mn.CONCENTRATION)
+        self._gauged: set[str] = set()
+
+    def _gauge_exposure(self) -> None:
+        """Exposure gauges from the portfolio: notional in USD (lots x 100,000 base units at the latest
+        mid), positions over the per-symbol limit, and each symbol's share of the total notional."""
+        if self.metrics is None:
+            return
+        engine = self.engine
+        quotes = {q.symbol: q for q in engine.quotes()}
+        notional: dict[str, float] = {}
+        for p in engine.portfolio.positions.values():
+            rate = conversion_rate(p.symbol[:3], "USD", quotes, engine.config.conversion_via)
+            if rate is not None:
+                notional[p.symbol] = notional.get(p.symbol, 0.0) + float(p.lots * 100_000 * rate[0] / rate[1])
+        total = sum(notional.values())
+        limit = engine.config.max_positions_per_symbol
+        for symbol in self._gauged | set(notional):  # symbols that went flat drop to 0
+            self.metrics[mn.EXPOSURE].labels(symbol).set(notional.get(symbol, 0.0))
+            self.metrics[mn.POSITION_LIMIT_UTILIZATION].labels(symbol).set(engine.portfolio.count(symbol) / limit)
+            self.metrics[mn.CONCENTRATION].labels(symbol).set(notional.get(symbol, 0.0) / total if total else 0.0)
+        self._gauged |= set(notional)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(PriceTick.TOPIC, self.group, self.on_tick)
@@ -173,6 +195,7 @@ class RiskStage:
     async def _commit(self) -> None:
         if self.repo is not None:
             await persist_changes(self.engine, self.repo)
+        self._gauge_exposure()
 
     async def on_tick(self, message: Message) -> None:
         self.engine.on_tick(decode(message).data)
@@ -211,8 +234,8 @@ class ExecutionStage:
 
     def __post_init__(self) -> None:
         self.metrics = _metrics(self.registry, mn.ORDERS_SUBMITTED, mn.ORDERS_FILLED, mn.ORDERS_FAILED,
-                                mn.ORDER_EXECUTION_LATENCY)
-        self._intent_seen: dict[str, Any] = {}  # client_order_id -> when its OrderIntent was created
+                                mn.ORDER_EXECUTION_LATENCY, mn.SLIPPAGE)
+        self._intent_seen: dict[str, Any] = {}  # client_order_id -> (intent created, intent) for latency/slippage
         # Outputs stored but not yet published. The engine is idempotent, so a redelivered message
         # produces nothing the second time: what a failed publish left here goes out first on the
         # next call instead (a crash in between still loses them; an outbox table would not).
@@ -241,7 +264,13 @@ class ExecutionStage:
                 self.metrics[mn.ORDERS_FILLED].labels(out.symbol, self.broker_name).inc()
                 seen = self._intent_seen.pop(key, None)
                 if seen is not None:
-                    self.metrics[mn.ORDER_EXECUTION_LATENCY].labels(self.broker_name).observe(_age(now, seen))
+                    created, intent = seen
+                    self.metrics[mn.ORDER_EXECUTION_LATENCY].labels(self.broker_name).observe(_age(now, created))
+                    if out.avg_price is not None:
+                        # adverse slippage is positive: paid more going LONG, received less going SHORT
+                        sign = 1 if intent.direction == "LONG" else -1
+                        bps = sign * (out.avg_price - intent.entry_price) / intent.entry_price * 10_000
+                        self.metrics[mn.SLIPPAGE].labels(out.symbol).observe(float(bps))
             elif out.status in (ExecutionStatus.REJECTED, ExecutionStatus.TIMEOUT, ExecutionStatus.EXPIRED):
                 self.metrics[mn.ORDERS_FAILED].labels(self.broker_name, str(out.status).lower()).inc()
                 self._intent_seen.pop(key, None)
@@ -259,7 +288,7 @@ class ExecutionStage:
     async def on_order_intent(self, message: Message) -> None:
         env = decode(message)
         if self.metrics is not None:
-            self._intent_seen.setdefault(str(env.data.client_order_id), env.ts_init)
+            self._intent_seen.setdefault(str(env.data.client_order_id), (env.ts_init, env.data))
             if len(self._intent_seen) > 10_000:  # orders that never fill must not grow this forever
                 self._intent_seen.pop(next(iter(self._intent_seen)))
         if self.gateway is not None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from pydantic import Field
 
 from eafix.contracts import PriceTick
 from eafix.data_ingestor.app import TickPipeline, build_router
-from eafix.data_ingestor.domain import IngestConfig, TickNormalizer
+from eafix.data_ingestor.domain import BatchResult, IngestConfig, TickNormalizer
 from eafix.data_ingestor.mt4_bridge import BridgeConfig, CsvBridge
-from eafix.runtime.clock import WallClock
+from eafix.runtime import metric_names as mn
+from eafix.runtime.clock import Clock, WallClock
 from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import PipelineSettings, ServiceParts, json_model, pipeline_bus
 
@@ -40,6 +42,28 @@ class DataIngestorSettings(PipelineSettings):
 SETTINGS = DataIngestorSettings
 
 
+class ObservedPipeline(TickPipeline):
+    """TickPipeline that counts what it accepts and refuses. The bridge submits MT4's naive-UTC
+    timestamps (`naive_utc=True`), the HTTP API never does: that flag names the source."""
+
+    def __init__(self, normalizer: TickNormalizer, publish_many, registry: CollectorRegistry, clock: Clock) -> None:
+        super().__init__(normalizer, publish_many)
+        self._clock = clock
+        self.metrics = mn.create(registry, mn.TICKS_RECEIVED, mn.TICKS_REJECTED, mn.PRICE_FEED_LATENCY, mn.LAST_TICK)
+
+    async def submit(self, raws, *, naive_utc: bool = False) -> BatchResult:
+        result = await super().submit(raws, naive_utc=naive_utc)
+        source = "mt4" if naive_utc else "api"
+        now = self._clock.now()
+        for tick in result.accepted:
+            self.metrics[mn.TICKS_RECEIVED].labels(tick.symbol, source).inc()
+            self.metrics[mn.PRICE_FEED_LATENCY].labels(source).observe(max((now - tick.ts).total_seconds(), 0.0))
+            self.metrics[mn.LAST_TICK].labels(tick.symbol).set(tick.ts.timestamp())
+        for rejection in result.rejected:
+            self.metrics[mn.TICKS_REJECTED].labels(source, rejection.reason.value).inc()
+        return result
+
+
 def build(settings: DataIngestorSettings) -> ServiceParts:
     parts = ServiceParts()
     clock = WallClock()
@@ -50,7 +74,9 @@ def build(settings: DataIngestorSettings) -> ServiceParts:
         await messenger.publish(ticks)
 
     normalizer = TickNormalizer(clock, settings.ingest)
-    pipeline = TickPipeline(normalizer, publish_many)
+    registry = CollectorRegistry()
+    parts.collectors.append(registry)
+    pipeline = ObservedPipeline(normalizer, publish_many, registry, clock)
     parts.routers.append(build_router(normalizer, publish_many, pipeline=pipeline))
     parts.state.update(normalizer=normalizer, pipeline=pipeline, messenger=messenger)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from prometheus_client import CollectorRegistry
 from pydantic import Field, ValidationInfo, field_validator
 
 from eafix.contracts import OrderIntent
@@ -121,7 +122,9 @@ def build(settings: ExecutionSettings) -> ServiceParts:
     messenger = Messenger(bus, settings.name, clock)
     engine = ExecutionEngine(clock, broker)
     gateway = ServiceGateway(engine, repo, replica)
-    stage = ExecutionStage(engine, messenger, gateway=gateway)
+    stage_registry = CollectorRegistry()  # the stage's business metrics
+    parts.collectors.append(stage_registry)
+    stage = ExecutionStage(engine, messenger, gateway=gateway, registry=stage_registry)
     stage.subscribe(bus)
     parts.add_step(guard.reload)  # restore from the repository once the pool is open
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from prometheus_client import CollectorRegistry
 from pydantic import Field, field_validator
 
 from eafix.contracts import PriceTick
@@ -62,7 +63,9 @@ def build(settings: IndicatorSettings) -> ServiceParts:
     bus = pipeline_bus(settings, parts, on_acquired=replica.on_acquired)
     replica.attach(bus)
     engine = IndicatorEngine(timeframes=settings.timeframes, currencies=settings.currencies, clock=clock)
-    stage = IndicatorStage(engine, Messenger(bus, settings.name, clock))
+    stage_registry = CollectorRegistry()  # the stage's business metrics
+    parts.collectors.append(stage_registry)
+    stage = IndicatorStage(engine, Messenger(bus, settings.name, clock), registry=stage_registry)
     guard = StageGuard()  # no storage to reload; the lock orders the tick handler and the flush timer
 
     async def flush() -> None:

@@ -19,6 +19,7 @@ Handlers and reloads share one lock; the last quotes are carried into a reloaded
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
 from pydantic import Field
 
 from eafix.pipeline import RiskStage
@@ -69,7 +70,10 @@ def build(settings: RiskSettings) -> ServiceParts:
     guard = StageGuard(reload)
     bus = pipeline_bus(settings, parts, on_acquired=guard.reload)
     # the engine is a placeholder until the start step restores the stored portfolio
-    stage = RiskStage(RiskEngine(config, clock, track_changes=True), Messenger(bus, settings.name, clock), repo)
+    stage_registry = CollectorRegistry()  # the stage's business metrics
+    parts.collectors.append(stage_registry)
+    stage = RiskStage(RiskEngine(config, clock, track_changes=True), Messenger(bus, settings.name, clock), repo,
+                      registry=stage_registry)
     stage.subscribe(Subscriptions(bus, guard.wrap))
     parts.add_step(guard.reload)  # after the pool opened (its step was added first)
     parts.routers.append(build_router(lambda: stage.engine))

@@ -101,17 +101,20 @@ RISK_CHECK_LATENCY = MetricSpec(
 RISK_DECISIONS = MetricSpec("eafix_risk_decisions", COUNTER, "Pre-trade risk decisions (outcome approved|rejected).",
                             ("outcome",), ("risk-manager",))
 RISK_OFF_ACTIVE = MetricSpec("eafix_risk_off_active", GAUGE, "1 while the eafix.system.risk_off latch is set.",
-                             (), ("risk-manager", "signal-generator"))
-EXPOSURE = MetricSpec("eafix_exposure_usd", GAUGE, "Open exposure in USD per symbol.", ("symbol",), ("risk-manager",))
+                             (), ("signal-generator",))
+EXPOSURE = MetricSpec("eafix_exposure_usd", GAUGE, "Open notional in USD per symbol (lots x 100,000 base units).",
+                      ("symbol",), ("risk-manager",))
 POSITION_LIMIT_UTILIZATION = MetricSpec(
     "eafix_position_limit_utilization_ratio", GAUGE, "Position over its limit per symbol (0..1).", ("symbol",),
     ("risk-manager",))
+# The regulation metrics below are computed by compliance-monitor from the trading state (its issue).
 VAR_UTILIZATION = MetricSpec("eafix_var_utilization_ratio", GAUGE, "1-day VaR over the VaR limit (0..1).", (),
-                             ("risk-manager",))
+                             ("compliance-monitor",))
 CONCENTRATION = MetricSpec("eafix_concentration_ratio", GAUGE, "Share of total exposure per symbol (0..1).",
                            ("symbol",), ("risk-manager",))
 CREDIT_UTILIZATION = MetricSpec("eafix_credit_utilization_ratio", GAUGE,
-                                "Market-access credit in use over the credit limit (0..1).", (), ("risk-manager",))
+                                "Market-access credit in use over the credit limit (0..1).", (),
+                                ("compliance-monitor",))
 
 # --- execution-engine ------------------------------------------------------------------------------
 ORDERS_SUBMITTED = MetricSpec("eafix_orders_submitted", COUNTER, "Orders sent to a broker.", ("symbol", "broker"),
@@ -127,9 +130,9 @@ SLIPPAGE = MetricSpec("eafix_slippage_bps", HISTOGRAM, "Fill price against the i
                       ("symbol",), ("execution-engine",), _BPS)
 KILL_SWITCH_LAST_TEST = MetricSpec(
     "eafix_kill_switch_last_test_timestamp_seconds", GAUGE, "Unix time of the last successful kill-switch test.",
-    (), ("execution-engine",))
+    (), ("compliance-monitor",))
 CIRCUIT_BREAKER_OPEN = MetricSpec("eafix_circuit_breaker_open", GAUGE, "1 while the named circuit breaker is open.",
-                                  ("breaker",), ("execution-engine", "compliance-monitor"))
+                                  ("breaker",), ("compliance-monitor",))
 
 # --- calendar-ingestor -----------------------------------------------------------------------------
 CALENDAR_LAST_REFRESH = MetricSpec(

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from eafix.contracts import SystemRiskOff
 from eafix.pipeline import SignalStage
 from eafix.runtime.clock import WallClock
@@ -61,7 +63,9 @@ def build(settings: SignalSettings) -> ServiceParts:
     bus = pipeline_bus(settings, parts)
     messenger = Messenger(bus, settings.name, clock)
     engine = SignalEngine(load_strategies(settings), clock)
-    stage = SignalStage(engine, messenger)
+    stage_registry = CollectorRegistry()  # the stage's business metrics
+    parts.collectors.append(stage_registry)
+    stage = SignalStage(engine, messenger, registry=stage_registry)
     subscriptions = Subscriptions(bus, follow={SystemRiskOff.TOPIC})
     stage.subscribe(subscriptions)
     for follower in subscriptions.followers:
