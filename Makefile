@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: all venv tools crd-validate demo test test-chart test-service lint policy format docs schemas manifests clean
 

@@ -306,10 +306,14 @@ def test_ticks_become_orders_and_trades_and_redelivery_never_doubles_an_order(pi
     finally:
         dead.close()
 
-    # trades: every TradeClosed is stored once, none is published twice; each closes an order of ours
+    # trades: every TradeClosed is stored once; the bus is at least once, so a publish retried after
+    # a timeout may put a trade on the stream twice, but only as the same event (never a second close)
     closed = [e["data"] for e in envelopes(pipeline, "eafix.trades.closed")]
     trade_ids = [t["trade_id"] for t in closed]
-    assert len(trade_ids) == len(set(trade_ids))
+    by_id: dict[str, list[dict]] = {}
+    for t in closed:
+        by_id.setdefault(t["trade_id"], []).append(t)
+    assert all(all(copy == copies[0] for copy in copies) for copies in by_id.values())
     stored = {row[0]: row for row in pipeline.sql(
         "SELECT trade_id, client_order_id, close_reason, pnl, close_time > open_time FROM trades.trades")}
     assert set(trade_ids) <= set(stored)
