@@ -115,3 +115,32 @@ def test_bad_strategies_file_stops_serve_with_one_line(capsys, monkeypatch, tmp_
     assert err == (f"eafix serve signal-generator: SERVICE_STRATEGIES_FILE: invalid strategies in {bad}: "
                    "strategies.fade.overbought: must be greater than oversold (80.0) (got 20); "
                    "strategies.fade.window: unknown key\n")
+
+
+def test_strategies_from_the_chart_value_win_over_the_file(monkeypatch, tmp_path):
+    import json
+
+    import yaml
+
+    from eafix import services
+    from eafix.runtime.service import settings_class
+    from eafix.runtime.settings import load_settings
+    from eafix.signal_generator.service import load_strategies
+
+    document = yaml.safe_load(STRATEGIES)  # what values `signal-generator.config.strategy_config` holds
+    monkeypatch.setenv("SERVICE_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SERVICE_STRATEGY_CONFIG", json.dumps(document))  # the chart renders maps as JSON
+    monkeypatch.setenv("SERVICE_STRATEGIES_FILE", str(tmp_path / "not-read.yaml"))
+    spec = services.BY_NAME["signal-generator"]
+    config = load_strategies(load_settings(spec, settings_class(spec)))
+    assert [s.name for s in config.strategies] == ["rsi_fade"]
+
+
+def test_bad_strategies_value_stops_serve_with_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("SERVICE_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SERVICE_STRATEGY_CONFIG", '{"version": 1, "strategies": {"x": {"type": "nope"}}}')
+    assert cli.main(["serve", "signal-generator"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eafix serve signal-generator: SERVICE_STRATEGY_CONFIG: invalid strategies in "
+                          "SERVICE_STRATEGY_CONFIG: ")
+    assert err.count("\n") == 1

@@ -1,8 +1,10 @@
 """signal-generator as a process: bars + indicator vectors -> Signal / SignalSuppressed on the bus.
 
 Settings (besides the runtime's):
+    SERVICE_STRATEGY_CONFIG   the strategies document itself as JSON (what the chart renders from
+                              `signal-generator.config.strategy_config`); wins over the file
     SERVICE_STRATEGIES_FILE   strategies YAML (format: eafix.signal_generator.config); default: the
-                              strategies shipped with the package. A bad file stops start-up with
+                              strategies shipped with the package. Bad strategies stop start-up with
                               one line naming the setting and every problem.
 
 Risk-off latch (`eafix.system.risk_off`): every replica applies every message (it is read without a
@@ -33,6 +35,7 @@ from eafix.signal_generator.config import (
     StrategyConfigError,
     load_default_strategies,
     load_strategies_file,
+    load_strategies_text,
 )
 from eafix.signal_generator.domain import RiskOffState, SignalEngine
 
@@ -40,6 +43,7 @@ RESET_SOURCE = "operator"
 
 
 class SignalSettings(PipelineSettings):
+    strategy_config: str | None = None  # JSON text of the strategies document (not *_FILE: see below)
     strategies_file: Path | None = None
 
 
@@ -48,13 +52,19 @@ SETTINGS = SignalSettings
 
 def load_strategies(settings: SignalSettings) -> SignalGeneratorConfig:
     """The configured strategies; a SettingsError naming SERVICE_STRATEGIES_FILE if they are invalid."""
-    if settings.strategies_file is None:
-        return load_default_strategies()
+    # Named strategy_config, not strategies: a setting X also reads SERVICE_X_FILE, which would
+    # collide with SERVICE_STRATEGIES_FILE (a path, not the document).
+    setting = "strategy_config" if settings.strategy_config else "strategies_file"
     try:
-        return load_strategies_file(settings.strategies_file)
+        if settings.strategy_config:
+            # JSON is YAML: the same loader reads the document the chart renders inline
+            return load_strategies_text(settings.strategy_config, source="SERVICE_STRATEGY_CONFIG")
+        if settings.strategies_file is not None:
+            return load_strategies_file(settings.strategies_file)
     except StrategyConfigError as exc:
         problems = "; ".join(exc.errors)
-        raise setting_error("strategies_file", f"invalid strategies in {exc.source}: {problems}") from None
+        raise setting_error(setting, f"invalid strategies in {exc.source}: {problems}") from None
+    return load_default_strategies()
 
 
 def build(settings: SignalSettings) -> ServiceParts:
