@@ -93,8 +93,9 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             clock.set(event.ts)
             await feed.publish([event])
         await bus.drain()
-        await execution.on_clock()
-        await bus.drain()
+        if execution.engine.live_orders():  # TIMEOUT/EXPIRED can only concern live orders
+            await execution.on_clock()
+            await bus.drain()
 
     ev = collector.events
     return BacktestResult(
