@@ -1,0 +1,85 @@
+"""The in-process backtest: determinism, fill semantics checked against the input bars, the CLI."""
+
+import asyncio
+import csv
+from decimal import Decimal
+
+import pytest
+
+from eafix import cli
+from eafix.backtest.data import load, write_sample
+from eafix.backtest.runner import run
+from eafix.signal_generator.config import load_default_strategies
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return write_sample(tmp_path_factory.mktemp("bt") / "EURUSD_H1.csv", seed=7, bars=3000)
+
+
+@pytest.fixture(scope="module")
+def result(sample):
+    return asyncio.run(run(load(sample), load_default_strategies(), spread_pips=Decimal("1.0")))
+
+
+def test_same_input_same_trades(sample, result):
+    again = asyncio.run(run(load(sample), load_default_strategies(), spread_pips=Decimal("1.0")))
+    assert [t.model_dump() for t in again.trades] == [t.model_dump() for t in result.trades]
+    assert result.trades, "the default strategies trade on the sample"
+
+
+def test_orders_fill_at_the_next_bar_open_and_exits_match_their_reason(sample, result):
+    bars = {b.ts_open: b for b in load(sample).events}
+    pip = Decimal("0.0001")
+    for t in result.trades:
+        bar = bars[t.open_time]  # filled at the open of a bar of the input, never mid-bar
+        expected = bar.open + pip if t.direction == "LONG" else bar.open  # LONG pays the 1-pip spread
+        assert t.open_price == expected
+        assert t.close_time > t.open_time
+        assert (t.pips > 0) == (t.close_reason == "TP")
+    assert len(result.trades) <= result.orders
+
+
+def test_ticks_replay_through_the_paper_broker(tmp_path):
+    import random
+
+    path = tmp_path / "ticks.csv"
+    quotes = {}
+    rng = random.Random(5)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ts", "symbol", "bid", "ask"])
+        price = Decimal("1.10000")
+        for i in range(12000):  # 200 minutes of seeded random-walk ticks, one a second
+            price += rng.choice([-3, -2, -1, 0, 1, 2, 3]) * Decimal("0.00001")
+            ts = f"2026-03-02T{10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+            quotes[ts] = (price, price + Decimal("0.0001"))
+            w.writerow([ts, "EURUSD", price, price + Decimal("0.0001")])
+    out = asyncio.run(run(load(path), load_default_strategies(), timeframe="M1"))
+    assert out.inputs == 12000
+    assert out.trades, "the seeded walk makes the default strategies trade"
+    for t in out.trades:  # paper fills: LONG at the ask, SHORT at the bid of the tick it filled on
+        bid, ask = quotes[t.open_time.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        assert t.open_price == (ask if t.direction == "LONG" else bid)
+
+
+def test_cli_writes_the_report_and_fails_with_one_line_on_bad_data(sample, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["backtest", "--data", str(sample), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "win rate" in printed and "profit factor" in printed and "Sharpe" in printed
+    rows = list(csv.DictReader((out / "trades.csv").open()))
+    assert rows and (out / "report.html").read_text().count("<tr>") == len(rows) + 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,1,1,1\n")
+    assert cli.main(["backtest", "--data", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"eafix backtest: {bad}:2: empty close\n"
+
+
+def test_sample_data_command_is_reproducible(tmp_path, capsys):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert cli.main(["sample-data", "--out", str(a), "--bars", "500", "--seed", "3"]) == 0
+    assert cli.main(["sample-data", "--out", str(b), "--bars", "500", "--seed", "3"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert len(a.read_text().splitlines()) == 501
