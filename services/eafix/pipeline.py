@@ -7,7 +7,9 @@ The same stages run in two places, and only the implementations of the ports cha
   and the simulated bar broker (or the paper broker on tick data).
 
 A stage decodes a message, calls its engine (pure code), stores what changed (when it has a
-repository), then publishes the outputs with the handled envelope as their cause. Only after the
+repository), then publishes the outputs with the handled envelope as their cause. execution-engine's
+outputs are stored with its changes (a transactional outbox) and published by its gateway, so a
+crash between the store and the publish loses nothing. Only after the
 handler returns does the bus acknowledge the message, so a crash redelivers it; every engine is
 idempotent on the business key (signal id, idempotency key, trade id).
 """
@@ -226,7 +228,8 @@ class ExecutionStage:
 
     engine: ExecutionEngine
     messenger: Messenger
-    gateway: ExecutionGateway | None = None  # stores changes under one lock (service process)
+    # service process: stores changes and outputs (outbox) under one lock and publishes the outputs
+    gateway: ExecutionGateway | None = None
     bars: bool = False  # drive the broker with bars (simulated bar broker)
     group: str = "execution-engine"
     registry: CollectorRegistry | None = None
@@ -235,13 +238,19 @@ class ExecutionStage:
     def __post_init__(self) -> None:
         self.metrics = _metrics(self.registry, mn.ORDERS_SUBMITTED, mn.ORDERS_FILLED, mn.ORDERS_FAILED,
                                 mn.ORDER_EXECUTION_LATENCY, mn.SLIPPAGE)
+        if self.gateway is not None and self.gateway.messenger is None:
+            raise ValueError("the gateway of an ExecutionStage needs a messenger (it publishes through its outbox)")
         self._intent_seen: dict[str, Any] = {}  # client_order_id -> (intent created, intent) for latency/slippage
-        # Outputs stored but not yet published. The engine is idempotent, so a redelivered message
-        # produces nothing the second time: what a failed publish left here goes out first on the
-        # next call instead (a crash in between still loses them; an outbox table would not).
+        # Without a gateway (no repository, no outbox: the backtest) outputs not published yet. The
+        # engine is idempotent, so a redelivered message produces nothing the second time: what a
+        # failed publish left here goes out first on the next call instead. With a gateway the outbox
+        # does this (and survives a crash).
         self._unpublished: list[tuple[list[Event], Any]] = []
 
     async def _publish(self, outputs: Sequence[Event], cause) -> None:
+        if self.gateway is not None:  # stored in the outbox and published by the gateway already
+            self._observe(outputs)
+            return
         if outputs:
             self._unpublished.append((list(outputs), cause))
         while self._unpublished:
@@ -282,7 +291,7 @@ class ExecutionStage:
             bus.subscribe(Bar.TOPIC, self.group, self.on_bar)
 
     async def _run(self, call, cause) -> None:
-        outputs: Sequence[Event] = await self.gateway.run(call) if self.gateway is not None else call()
+        outputs: Sequence[Event] = await self.gateway.run(call, cause) if self.gateway is not None else call()
         await self._publish(outputs, cause)
 
     async def on_order_intent(self, message: Message) -> None:
@@ -292,7 +301,7 @@ class ExecutionStage:
             if len(self._intent_seen) > 10_000:  # orders that never fill must not grow this forever
                 self._intent_seen.pop(next(iter(self._intent_seen)))
         if self.gateway is not None:
-            outputs = await self.gateway.order_intent(env.data)
+            outputs = await self.gateway.order_intent(env.data, env)
         else:
             outputs = self.engine.on_order_intent(env.data)
         await self._publish(outputs, env)

@@ -175,11 +175,11 @@ async def test_gateway_retries_a_change_set_that_failed_to_store():
     class Flaky(InMemoryExecutionRepository):
         fail = True
 
-        async def apply(self, changes):
+        async def apply(self, changes, outbox=()):
             if self.fail:
                 self.fail = False
                 raise ConnectionError("database away")
-            await super().apply(changes)
+            return await super().apply(changes, outbox)
 
     environment = Env(Flaky())
     await environment.gateway.run(lambda: environment.engine.on_tick(tick("1.03430", "1.03441", T0)))

@@ -2,9 +2,19 @@
 
 `ExecutionGateway` is the one way callers (these routes, and the bus consumers wired elsewhere)
 drive the engine: under one asyncio lock it calls the engine, stores the engine's `ChangeSet` in the
-repository and hands the output events to `publish`. Storing happens before publishing (and, for the
-bus consumer, before the ack), so a crash can repeat an event but never lose a stored order; a failed
-store keeps the change set and retries it before the next one.
+repository and publishes the output events. Storing happens before publishing (and, for the bus
+consumer, before the ack), so a crash can repeat an event but never lose a stored order; a failed
+store keeps the change set (and its outbox envelopes) and retries it before the next one.
+
+With a `messenger` (the service process) the gateway keeps a transactional outbox: the outputs'
+envelopes (caused by the handled envelope) are stored in the same transaction as the change set,
+then published, then marked published. A crash between the store and the publish loses nothing:
+`relay()` publishes the unmarked rows in id order, exactly as first built (same event ids); the
+service runs it at start, after a lease takeover (`replace_engine`) and every few seconds. A failed
+publish is logged, not raised (the outputs are stored): until a relay succeeds, every commit relays
+the stored backlog first, so nothing new overtakes it. At least once: a row published but not marked
+goes out again; consumers are idempotent on business keys. With a `publish` callback instead (no
+outbox) the outputs are handed to it after the store and kept in memory until it succeeds.
 
 Routes (`build_router`):
 - `GET /api/v1/orders?status=&symbol=&limit=` newest first (limit 1..1000, default 100);
@@ -17,6 +27,7 @@ Routes (`build_router`):
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +38,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from eafix.contracts import parse_envelope
 from eafix.contracts.events import Event, ExecutionReport, OrderIntent, TradeClosed
 from eafix.contracts.primitives import PATTERNS, CloseReason, ExecutionStatus, format_timestamp
 from eafix.execution_engine.domain import (
@@ -41,9 +53,13 @@ from eafix.execution_engine.domain import (
     Trade,
     UnknownPositionError,
 )
-from eafix.execution_engine.repository import MAX_LIMIT, ExecutionRepository
+from eafix.execution_engine.repository import MAX_LIMIT, ExecutionRepository, OutboxMessage
+from eafix.runtime.messaging import Messenger, document, partition_key
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
+RELAY_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 class PositionNotLoadedError(ExecutionError):
@@ -58,28 +74,43 @@ class CloseResult:
 
 
 class ExecutionGateway:
-    def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, publish: Publish | None = None) -> None:
+    def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, publish: Publish | None = None, *,
+                 messenger: Messenger | None = None) -> None:
+        if publish is not None and messenger is not None:
+            raise ValueError("pass `publish` (no outbox) or `messenger` (outbox), not both")
         self.engine, self.repo = engine, repo
         self._publish = publish
+        self.messenger = messenger
         self.lock = asyncio.Lock()
-        self._unsaved: list[ChangeSet] = []
-        self._unpublished: list[EngineOutput] = []
+        # stored not yet: change sets with the outbox envelopes of the same engine call
+        self._unsaved: list[tuple[ChangeSet, list[Any]]] = []
+        self._unpublished: list[EngineOutput] = []  # `publish` mode only
+        # outbox mode: rows may be stored and not published (a previous process, a failed publish);
+        # until a relay empties the outbox, every commit relays first so that order is kept
+        self._backlog = messenger is not None
 
     @property
     def publishes(self) -> bool:
-        """True when the gateway publishes the outputs itself (it was given `publish`)."""
-        return self._publish is not None
+        """True when the gateway publishes the outputs itself (it was given `publish` or `messenger`)."""
+        return self._publish is not None or self.messenger is not None
 
-    async def _commit(self, outputs: Sequence[EngineOutput]) -> None:
+    async def _commit(self, outputs: Sequence[EngineOutput], cause: Any = None) -> None:
         changes = self.engine.drain_changes()
-        if changes:
-            self._unsaved.append(changes)
+        envelopes = self.messenger.envelopes(outputs, cause) if self.messenger is not None and outputs else []
+        if changes or envelopes:
+            self._unsaved.append((changes, envelopes))
         if self._publish is not None:
             self._unpublished.extend(outputs)
+        stored: list[tuple[int, Any]] = []
         while self._unsaved:
-            await self.repo.apply(self._unsaved[0])
+            changes, envs = self._unsaved[0]
+            outbox = [OutboxMessage(env.data.TOPIC, partition_key(env), document(env)) for env in envs]
+            ids = await self.repo.apply(changes, outbox)
             self._unsaved.pop(0)
-        if self._unpublished and self._publish is not None:
+            stored.extend(zip(ids, envs, strict=True))
+        if self.messenger is not None:
+            await self._deliver(stored)
+        elif self._unpublished and self._publish is not None:
             events, self._unpublished = self._unpublished, []
             try:
                 await self._publish(events)
@@ -87,11 +118,66 @@ class ExecutionGateway:
                 self._unpublished[:0] = events  # at least once: publish them again next time
                 raise
 
-    async def run(self, call: Callable[[], Sequence[EngineOutput]]) -> list[EngineOutput]:
-        """`call` the engine (e.g. `lambda: engine.on_tick(tick)`), store, publish; returns the outputs."""
+    async def _deliver(self, stored: list[tuple[int, Any]]) -> None:
+        """Publish what was just stored (after the backlog, if there is one), then mark it."""
+        if self._backlog:
+            try:
+                await self._relay()  # the backlog and the rows just stored, in id order
+            except Exception as exc:
+                log.warning("execution outputs stored, publishing deferred to the outbox relay: %s", exc)
+            return
+        if not stored:
+            return
+        assert self.messenger is not None
+        try:
+            await self.messenger.publish_envelopes([env for _, env in stored])
+        except Exception as exc:
+            self._backlog = True
+            log.warning("execution outputs stored, publishing deferred to the outbox relay: %s", exc)
+            return
+        await self._mark([i for i, _ in stored])
+
+    async def _mark(self, ids: list[int]) -> bool:
+        try:
+            await self.repo.mark_published(ids)
+        except Exception as exc:  # harmless: a relay publishes them again (at least once)
+            log.warning("outbox rows published but not marked (a relay republishes them): %s", exc)
+            return False
+        return True
+
+    async def _relay(self) -> int:
+        assert self.messenger is not None
+        published = 0
+        self._backlog = True
+        while True:
+            rows = await self.repo.unpublished(RELAY_BATCH)
+            if not rows:
+                break
+            await self.messenger.publish_envelopes([parse_envelope(r.message.envelope) for r in rows])
+            published += len(rows)
+            if not await self._mark([r.id for r in rows]) or len(rows) < RELAY_BATCH:
+                break  # unmarked rows would come back at once: the next relay takes them
+        self._backlog = False
+        return published
+
+    def relays_on_reload(self) -> bool:
+        """Whether `replace_engine` relays the outbox (a standby must not: the active replica publishes)."""
+        return True
+
+    async def relay(self) -> int:
+        """Publish the outbox rows not marked published, in id order, and mark them; returns how many
+        were published. Raises if publishing fails (the rows stay for the next relay)."""
+        if self.messenger is None:
+            return 0
+        async with self.lock:
+            return await self._relay()
+
+    async def run(self, call: Callable[[], Sequence[EngineOutput]], cause: Any = None) -> list[EngineOutput]:
+        """`call` the engine (e.g. `lambda: engine.on_tick(tick)`), store, publish (`cause`: the handled
+        envelope, the outputs' causation); returns the outputs."""
         async with self.lock:
             outputs = list(call())
-            await self._commit(outputs)
+            await self._commit(outputs, cause)
             return outputs
 
     async def restore(self) -> None:
@@ -105,7 +191,9 @@ class ExecutionGateway:
         """Swap in `engine` (new, empty) restored from storage, e.g. when this replica takes over from
         another one that changed the orders meanwhile. Under the lock: what the current engine has not
         stored yet is stored first (raises if it still cannot be), then the open state is loaded into
-        `engine`, which replaces the current one; `on_replaced(engine)` runs before the lock is released."""
+        `engine`, which replaces the current one; `on_replaced(engine)` runs before the lock is released.
+        With an outbox, the unpublished rows (of a crashed process, of the replica that stood down) are
+        relayed before anything new is handled; if that fails, the next commit relays first."""
         async with self.lock:
             await self._commit([])
             state = await self.repo.load_open_state()
@@ -113,8 +201,13 @@ class ExecutionGateway:
             self.engine = engine
             if on_replaced is not None:
                 on_replaced(engine)
+            if self.messenger is not None and self.relays_on_reload():
+                try:
+                    await self._relay()
+                except Exception as exc:
+                    log.warning("outbox relay after the reload failed (the next commit retries): %s", exc)
 
-    async def order_intent(self, intent: OrderIntent) -> list[ExecutionReport]:
+    async def order_intent(self, intent: OrderIntent, cause: Any = None) -> list[ExecutionReport]:
         """Exactly once per idempotency_key, also for keys the engine no longer remembers."""
         async with self.lock:
             if not self.engine.knows_idempotency_key(intent.idempotency_key):
@@ -123,7 +216,7 @@ class ExecutionGateway:
                     self.engine.remember(stored)
                     return []
             outputs = self.engine.on_order_intent(intent)
-            await self._commit(outputs)
+            await self._commit(outputs, cause)
             return outputs
 
     async def close_position(self, position_id: str, reason: CloseReason = CloseReason.MANUAL) -> CloseResult:

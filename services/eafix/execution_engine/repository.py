@@ -4,7 +4,10 @@
 `PostgresExecutionRepository` (psycopg 3 async pool, parameters always bound) have the same
 behaviour, which tests/service/test_execution_repository.py checks against both:
 
-- `apply(changes)` stores one `ChangeSet` atomically (all of it or nothing);
+- `apply(changes, outbox=[...])` stores one `ChangeSet` and the outgoing envelopes of the same engine
+  call (the transactional outbox, table `orders.outbox`) atomically (all of it or nothing), and returns
+  the outbox ids; `unpublished(limit)` lists the outbox rows not marked yet in id order, and
+  `mark_published(ids)` marks them (marking twice is a no-op);
 - an order or position row is replaced only by a snapshot with a higher `version` (an older
   snapshot arriving late changes nothing); its identity columns never change;
 - transitions (by client_order_id + version), fills (by fill_id) and trades (by trade_id) are
@@ -15,12 +18,14 @@ behaviour, which tests/service/test_execution_repository.py checks against both:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any, Protocol
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus
@@ -56,6 +61,23 @@ class OpenState:
     fill_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An envelope to publish on `topic` under partition `key`; `envelope` is its JSON form."""
+
+    topic: str
+    key: str | None
+    envelope: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A stored outbox message (`id` gives the publishing order)."""
+
+    id: int
+    message: OutboxMessage
+
+
 def _check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
@@ -63,7 +85,15 @@ def _check_limit(limit: int) -> int:
 
 
 class ExecutionRepository(Protocol):
-    async def apply(self, changes: ChangeSet) -> None: ...
+    async def apply(self, changes: ChangeSet, outbox: Sequence[OutboxMessage] = ()) -> list[int]:
+        """Store `changes` and `outbox` in one transaction; the outbox rows' ids, in `outbox` order."""
+        ...
+
+    async def unpublished(self, limit: int = 100) -> list[OutboxRow]:
+        """Outbox rows not marked published, oldest (lowest id) first."""
+        ...
+
+    async def mark_published(self, ids: Sequence[int]) -> None: ...
 
     async def get_order(self, client_order_id: str) -> Order | None: ...
 
@@ -108,8 +138,10 @@ class InMemoryExecutionRepository:
         self._fills: dict[str, Fill] = {}
         self._positions: dict[str, Position] = {}
         self._trades: dict[str, Trade] = {}
+        self._outbox: dict[int, OutboxMessage] = {}  # unpublished only, in id order
+        self._next_outbox_id = 1
 
-    async def apply(self, changes: ChangeSet) -> None:
+    async def apply(self, changes: ChangeSet, outbox: Sequence[OutboxMessage] = ()) -> list[int]:
         # validate everything first, so a refused change set leaves nothing behind
         known = set(self._orders)
         for order in changes.orders:
@@ -140,6 +172,18 @@ class InMemoryExecutionRepository:
                 self._positions[position.position_id] = position
         for trade in changes.trades:
             self._trades.setdefault(trade.trade_id, trade)
+        ids = list(range(self._next_outbox_id, self._next_outbox_id + len(outbox)))
+        self._next_outbox_id += len(outbox)
+        self._outbox.update(zip(ids, outbox, strict=True))
+        return ids
+
+    async def unpublished(self, limit: int = 100) -> list[OutboxRow]:
+        _check_limit(limit)
+        return [OutboxRow(i, m) for i, m in islice(self._outbox.items(), limit)]
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        for i in ids:
+            self._outbox.pop(i, None)
 
     async def get_order(self, client_order_id: str) -> Order | None:
         return self._orders.get(client_order_id)
@@ -241,6 +285,7 @@ _INSERT_TRANSITION = _insert("orders.transitions", _TRANSITION_COLUMNS, "client_
 _INSERT_FILL = _insert("orders.fills", _FILL_COLUMNS, "fill_id")
 _UPSERT_POSITION = _insert("trades.positions", _POSITION_COLUMNS, "position_id", _POSITION_MUTABLE)
 _INSERT_TRADE = _insert("trades.trades", _TRADE_COLUMNS, "trade_id")
+_INSERT_OUTBOX = "INSERT INTO orders.outbox (topic, key, envelope) VALUES (%s, %s, %s) RETURNING id"
 
 
 def _db(value: Any) -> Any:
@@ -303,9 +348,10 @@ class PostgresExecutionRepository:
             await cur.execute(query, tuple(params))
             return await cur.fetchall()
 
-    async def apply(self, changes: ChangeSet) -> None:
-        if not changes:
-            return
+    async def apply(self, changes: ChangeSet, outbox: Sequence[OutboxMessage] = ()) -> list[int]:
+        if not changes and not outbox:
+            return []
+        ids: list[int] = []
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 if changes.orders:
@@ -320,12 +366,29 @@ class PostgresExecutionRepository:
                                           [_params(p, _POSITION_COLUMNS) for p in changes.positions])
                 if changes.trades:
                     await cur.executemany(_INSERT_TRADE, [_params(t, _TRADE_COLUMNS) for t in changes.trades])
+                for message in outbox:
+                    await cur.execute(_INSERT_OUTBOX, (message.topic, message.key, Jsonb(message.envelope)))
+                    (outbox_id,) = await cur.fetchone()
+                    ids.append(outbox_id)
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "orders_idempotency_key_unique":
                 raise IdempotencyConflict(exc.diag.message_detail or str(exc)) from exc
             raise RepositoryError(str(exc)) from exc
         except psycopg.errors.ForeignKeyViolation as exc:
             raise RepositoryError(exc.diag.message_detail or str(exc)) from exc
+        return ids
+
+    async def unpublished(self, limit: int = 100) -> list[OutboxRow]:
+        rows = await self._fetch("SELECT id, topic, key, envelope FROM orders.outbox WHERE published_at IS NULL "
+                                 "ORDER BY id LIMIT %s", (_check_limit(limit),))
+        return [OutboxRow(r["id"], OutboxMessage(r["topic"], r["key"], r["envelope"])) for r in rows]
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute("UPDATE orders.outbox SET published_at = now() WHERE id = ANY(%s) "
+                               "AND published_at IS NULL", (list(ids),))
 
     async def get_order(self, client_order_id: str) -> Order | None:
         rows = await self._fetch("SELECT * FROM orders.orders WHERE client_order_id = %s", (client_order_id,))
@@ -392,6 +455,8 @@ __all__ = [
     "IdempotencyConflict",
     "InMemoryExecutionRepository",
     "OpenState",
+    "OutboxMessage",
+    "OutboxRow",
     "PostgresExecutionRepository",
     "RepositoryError",
 ]

@@ -11,14 +11,19 @@ Settings (besides the runtime's):
 Every engine call goes through one ExecutionGateway (one lock: call, store, then publish): the bus
 stage (intents, ticks), the timers and the HTTP routes. A redelivered OrderIntent is a no-op, also
 for keys the engine forgot (the gateway asks the repository): one order per idempotency key.
+The outputs go through a transactional outbox (`orders.outbox`): stored with the changes of the
+call that produced them, then published and marked; the relay publishes what a crash or a failed
+publish left unpublished: when this replica takes the orders over (the reload on acquiring a lease,
+before it consumes; a single in-process instance at start), and every RELAY_SECONDS while it consumes.
 
-Timers: every second `on_clock` times out orders the broker did not answer (TIMEOUT); with `mt4`
-the bridge writes the outbox and applies the EA's fills.
+Timers: every second `on_clock` times out orders the broker did not answer (TIMEOUT); every
+RELAY_SECONDS the outbox relay; with `mt4` the bridge writes the orders file and applies the EA's fills.
 
 Replicas: intents and ticks are co-located and consumed by one replica. The engine is restored from
 the repository at start and replaced by a freshly restored one whenever this replica acquires a
-partition lease (it stood by while another replica changed the orders). Timers, the MT4 bridge and
-the manual close run only on the replica that consumes (a standby answers the close with 503), so a
+partition lease (it stood by while another replica changed the orders), and the outbox rows left
+unpublished are relayed (a standby does not relay). Timers (the relay too), the MT4 bridge and the
+manual close run only on the replica that consumes (a standby answers the close with 503), so a
 stale standby never times out, fills or closes anything.
 """
 
@@ -42,6 +47,7 @@ from eafix.execution_engine.repository import (
     PostgresExecutionRepository,
 )
 from eafix.pipeline import ExecutionStage
+from eafix.runtime.bus import RedisStreamsBus
 from eafix.runtime.clock import Clock, WallClock
 from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import (
@@ -55,6 +61,7 @@ from eafix.runtime.service import (
 )
 
 CLOCK_SECONDS = 1.0
+RELAY_SECONDS = 5.0  # outbox rows whose publish failed go out within this
 GROUP = ExecutionStage.group
 
 
@@ -84,9 +91,16 @@ class StandbyError(ExecutionError):
 class ServiceGateway(ExecutionGateway):
     """The process's gateway: only the replica that consumes the orders may close a position by hand."""
 
-    def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, replica: ActiveReplica) -> None:
-        super().__init__(engine, repo)  # no publish: the stage and the routes publish what comes out
+    def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, replica: ActiveReplica,
+                 messenger: Messenger) -> None:
+        super().__init__(engine, repo, messenger=messenger)  # publishes through the outbox
         self._replica = replica
+
+    def relays_on_reload(self) -> bool:
+        # a reload on lease acquisition runs while the stream is owned but not yet marked ready; the
+        # start-up reload of a replica that owns nothing (a standby) leaves the relay to the owner
+        bus = self._replica.bus
+        return not isinstance(bus, RedisStreamsBus) or bool(bus.owned_streams(OrderIntent.TOPIC, GROUP))
 
     async def close_position(self, position_id: str, reason: CloseReason = CloseReason.MANUAL) -> CloseResult:
         if not self._replica.active():
@@ -121,7 +135,7 @@ def build(settings: ExecutionSettings) -> ServiceParts:
     replica.attach(bus)
     messenger = Messenger(bus, settings.name, clock)
     engine = ExecutionEngine(clock, broker)
-    gateway = ServiceGateway(engine, repo, replica)
+    gateway = ServiceGateway(engine, repo, replica, messenger)
     stage_registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(stage_registry)
     stage = ExecutionStage(engine, messenger, gateway=gateway, registry=stage_registry)
@@ -133,6 +147,12 @@ def build(settings: ExecutionSettings) -> ServiceParts:
             await stage.on_clock()
 
     parts.every("order-timeouts", CLOCK_SECONDS, on_clock)
+
+    async def relay() -> None:
+        if replica.active():
+            await gateway.relay()
+
+    parts.every("outbox-relay", RELAY_SECONDS, relay)
 
     if settings.broker == "mt4":
         assert isinstance(broker, MT4Broker) and settings.mt4_bridge_dir is not None
@@ -149,20 +169,15 @@ def build(settings: ExecutionSettings) -> ServiceParts:
             async with gateway.lock:
                 bridge.flush(broker)  # the outbox of the orders submitted since the last cycle
             batch = bridge.poll_fills()
-            if batch.events:
-                outputs = await gateway.run(lambda: gateway.engine.on_broker_events(batch.events))
-                if outputs:
-                    await messenger.publish(outputs)
+            if batch.events:  # stored with their outputs (the outbox), then published
+                await gateway.run(lambda: gateway.engine.on_broker_events(batch.events))
             if batch.files:
-                bridge.acknowledge(batch)  # only once the fills are applied, stored and published
+                bridge.acknowledge(batch)  # only once the fills are applied and stored
 
         parts.add_step(open_bridge)
         parts.every("mt4-bridge", settings.mt4_poll_seconds, bridge_cycle)
 
-    async def publish(events) -> None:
-        await messenger.publish(events)
-
-    parts.routers.append(build_router(engine, repo, publish=publish, gateway=gateway))
+    parts.routers.append(build_router(engine, repo, gateway=gateway))  # the gateway publishes (outbox)
     parts.state.update(gateway=gateway, stage=stage, replica=replica, guard=guard, broker=broker, repository=repo)
     return parts
 

@@ -11,7 +11,7 @@ encoding or re-validation per hop. Over Redis the message is the envelope's JSON
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,10 +86,32 @@ class Messenger:
             return {"event_id": env.event_id, "correlation_id": env.correlation_id, IN_PROCESS: env}
         return env.model_dump(mode="json")
 
+    def envelopes(self, events: Iterable[Event], causation: Envelope | LocalEnvelope | None = None
+                  ) -> list[Envelope | LocalEnvelope]:
+        """The envelopes `publish` would send, without sending them (e.g. to store them in an outbox
+        first and publish them with `publish_envelopes` once stored)."""
+        return [self.envelope(e, causation) for e in events]
+
+    async def publish_envelopes(self, envelopes: Sequence[Envelope | LocalEnvelope]) -> None:
+        """Publish envelopes built earlier (by `envelopes`, or read back from an outbox), as they are:
+        same event ids, causation and timestamps."""
+        if envelopes:
+            await self.bus.publish_many([(env.data.TOPIC, self.encode(env), partition_key(env)) for env in envelopes])
+
     async def publish(self, events: Iterable[Event], causation: Envelope | LocalEnvelope | None = None
                       ) -> list[Envelope | LocalEnvelope]:
-        envelopes = [self.envelope(e, causation) for e in events]
-        if envelopes:
-            await self.bus.publish_many(
-                [(env.data.TOPIC, self.encode(env), getattr(env.data, "symbol", None)) for env in envelopes])
+        envelopes = self.envelopes(events, causation)
+        await self.publish_envelopes(envelopes)
         return envelopes
+
+
+def partition_key(env: Envelope | LocalEnvelope) -> str | None:
+    """The key a message is published under: its symbol, so each symbol stays in order."""
+    return getattr(env.data, "symbol", None)
+
+
+def document(env: Envelope | LocalEnvelope) -> dict[str, Any]:
+    """The envelope's JSON form (what goes over Redis), also for an in-process envelope."""
+    if isinstance(env, LocalEnvelope):
+        env = Envelope.model_validate({name: getattr(env, name) for name in Envelope.model_fields})
+    return env.model_dump(mode="json")
