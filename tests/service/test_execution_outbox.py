@@ -283,3 +283,19 @@ async def test_the_outbox_rows_commit_with_the_change_set_or_not_at_all(repo):
     await repo.mark_published([ids[1]])
     assert await repo.apply(ChangeSet(), []) == []
 
+
+
+async def test_published_rows_are_pruned_once_old_and_unpublished_ones_never(pool):
+    repo = PostgresExecutionRepository(pool)
+    msg = OutboxMessage(ExecutionReport.TOPIC, SYMBOL, {"prune": "test"})
+    ids = await repo.apply(ChangeSet(), outbox=[msg, msg, msg])
+    await repo.mark_published(ids[:2])
+    async with pool.connection() as conn:  # one published long ago, one just now, one never
+        await conn.execute("UPDATE orders.outbox SET published_at = now() - interval '2 hours' WHERE id = %s",
+                           (ids[0],))
+    assert await repo.prune_published(3600) >= 1
+    async with pool.connection() as conn:
+        rows = await (await conn.execute("SELECT id FROM orders.outbox WHERE id = ANY(%s) ORDER BY id",
+                                         (ids,))).fetchall()
+    assert [r[0] for r in rows] == ids[1:]
+    assert [r.id for r in await repo.unpublished()] == [ids[2]]

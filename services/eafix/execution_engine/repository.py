@@ -95,6 +95,10 @@ class ExecutionRepository(Protocol):
 
     async def mark_published(self, ids: Sequence[int]) -> None: ...
 
+    async def prune_published(self, older_than_seconds: float) -> int:
+        """Delete outbox rows published more than `older_than_seconds` ago; returns how many."""
+        ...
+
     async def get_order(self, client_order_id: str) -> Order | None: ...
 
     async def get_order_by_idempotency_key(self, key: str) -> Order | None: ...
@@ -184,6 +188,9 @@ class InMemoryExecutionRepository:
     async def mark_published(self, ids: Sequence[int]) -> None:
         for i in ids:
             self._outbox.pop(i, None)
+
+    async def prune_published(self, older_than_seconds: float) -> int:
+        return 0  # published rows are dropped when marked
 
     async def get_order(self, client_order_id: str) -> Order | None:
         return self._orders.get(client_order_id)
@@ -389,6 +396,12 @@ class PostgresExecutionRepository:
         async with self._pool.connection() as conn:
             await conn.execute("UPDATE orders.outbox SET published_at = now() WHERE id = ANY(%s) "
                                "AND published_at IS NULL", (list(ids),))
+
+    async def prune_published(self, older_than_seconds: float) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM orders.outbox WHERE published_at < now() - make_interval(secs => %s)",
+                                     (older_than_seconds,))
+            return cur.rowcount
 
     async def get_order(self, client_order_id: str) -> Order | None:
         rows = await self._fetch("SELECT * FROM orders.orders WHERE client_order_id = %s", (client_order_id,))

@@ -62,6 +62,8 @@ from eafix.runtime.service import (
 
 CLOCK_SECONDS = 1.0
 RELAY_SECONDS = 5.0  # outbox rows whose publish failed go out within this
+PRUNE_SECONDS = 600.0  # how often published outbox rows are deleted ...
+PRUNE_AFTER_SECONDS = 3600.0  # ... once they are this old (recent ones stay for inspection)
 GROUP = ExecutionStage.group
 
 
@@ -153,6 +155,12 @@ def build(settings: ExecutionSettings) -> ServiceParts:
             await gateway.relay()
 
     parts.every("outbox-relay", RELAY_SECONDS, relay)
+
+    async def prune() -> None:
+        if replica.active():
+            await repo.prune_published(PRUNE_AFTER_SECONDS)
+
+    parts.every("outbox-prune", PRUNE_SECONDS, prune)
 
     if settings.broker == "mt4":
         assert isinstance(broker, MT4Broker) and settings.mt4_bridge_dir is not None
