@@ -43,6 +43,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from eafix import fx
 from eafix.contracts.events import PriceTick
 from eafix.contracts.primitives import PATTERNS, format_timestamp
 from eafix.runtime.clock import Clock
@@ -67,8 +68,6 @@ DEFAULT_METAL_PIPS: dict[str, Decimal] = {
     "XPT": Decimal("0.01"),
     "XPD": Decimal("0.01"),
 }
-_JPY_PIP = Decimal("0.01")
-_DEFAULT_PIP = Decimal("0.0001")
 
 
 class Reason(StrEnum):
@@ -119,7 +118,7 @@ def pip_size(symbol: str, config: IngestConfig | None = None) -> Decimal:
     metal = config.metal_pips.get(symbol[:3])
     if metal is not None:
         return Decimal(str(metal))
-    return _JPY_PIP if symbol[3:] == "JPY" else _DEFAULT_PIP
+    return fx.pip_size(symbol)
 
 
 def spread_pips(symbol: str, bid: Decimal, ask: Decimal, config: IngestConfig | None = None) -> Decimal:

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from eafix.contracts.events import Bar, ExecutionReport, OrderIntent, PriceTick, TradeClosed
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus
+from eafix.fx import pip_size
 from eafix.runtime.clock import Clock
 
 if TYPE_CHECKING:
@@ -75,12 +76,6 @@ _REASON_MAX = 500
 
 
 # --- pips, levels, close reasons ---------------------------------------------------------------------
-
-def pip_size(symbol: str) -> Decimal:
-    """0.01 when the quote currency is JPY (USDJPY, EURJPY, ...), 0.0001 for every other symbol; the
-    risk-manager's rule, so sizing and P&L agree."""
-    return Decimal("0.01") if symbol[3:] == "JPY" else Decimal("0.0001")
-
 
 def signed(direction: Direction) -> int:
     return 1 if direction is Direction.LONG else -1

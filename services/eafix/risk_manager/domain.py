@@ -60,6 +60,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from eafix import fx
 from eafix.contracts import (
     Direction,
     ExecutionReport,
@@ -109,8 +110,6 @@ __all__ = [
 
 MAX_RISK_CAP_PERCENT = Decimal("3.5")  # spec constant: effective risk never exceeds 3.5 %
 STANDARD_LOT = Decimal(100_000)
-_PIP_JPY = Decimal("0.01")
-_PIP_DEFAULT = Decimal("0.0001")
 _CENT = Decimal("0.01")
 _TENTH = Decimal("0.1")
 _MONEY_PLACES = Decimal("0.00000001")  # 8 decimals, the Money wire form
@@ -224,7 +223,7 @@ def pip_size(symbol: str, instruments: Mapping[str, Instrument] | None = None) -
     """0.01 for a JPY quote currency, else 0.0001, unless an instrument override says otherwise."""
     if instruments and symbol in instruments:
         return instruments[symbol].pip_size
-    return _PIP_JPY if symbol[3:] == "JPY" else _PIP_DEFAULT
+    return fx.pip_size(symbol)
 
 
 def _contract_size(symbol: str, instruments: Mapping[str, Instrument] | None) -> Decimal:

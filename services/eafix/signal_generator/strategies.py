@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
+from eafix import fx
 from eafix.contracts import Direction, IndicatorValues, IndicatorVector
 from eafix.signal_generator.config import (
     BollingerBreakoutConfig,
@@ -40,8 +41,6 @@ __all__ = [
 ]
 
 _TENTH = Decimal("0.1")
-_JPY_PIP = Decimal("0.01")
-_PIP = Decimal("0.0001")
 
 Key = tuple[str, str]  # (symbol, timeframe)
 
@@ -50,7 +49,7 @@ def pip_size(symbol: str, overrides: Mapping[str, Decimal] | None = None) -> Dec
     """0.01 for a JPY quote currency, else 0.0001, unless configured otherwise (metals)."""
     if overrides and symbol in overrides:
         return overrides[symbol]
-    return _JPY_PIP if symbol[3:] == "JPY" else _PIP
+    return fx.pip_size(symbol)
 
 
 def stop_pips(strategy: ResolvedStrategy, symbol: str, atr: float | None) -> Decimal:
