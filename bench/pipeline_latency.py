@@ -42,31 +42,15 @@ import psycopg
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from service import servers  # noqa: E402  (the test suite's throwaway servers)
+from service import pipeline_env, servers  # noqa: E402  (the test suite's throwaway servers, env)
+from service.pipeline_env import PIPELINE  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline_latency.json"
-PIPELINE = ("data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine")
-WEEK = 7 * 86400
 PIP = 0.0001
 BATCH_PERIOD = 0.05  # seconds between POSTs
-
-STRATEGIES = """\
-version: 1
-defaults:
-  min_confidence: 0.0
-  duplicate_window_seconds: 0
-  stop: {atr_multiple: 1.0, min_pips: 10, max_pips: 40, fallback_pips: 20}
-  take_profit_ratio: 1.5
-strategies:
-  rsi_every_bar:
-    type: rsi_mean_reversion
-    oversold: 49.99
-    overbought: 50
-    on_cross: false
-"""
 RISK = {"account_id": "bench", "opening_balance": "1000000000", "max_open_positions": 1_000_000,
         "max_positions_per_symbol": 1_000_000, "currency_exposure_cap_percent": "100",
-        "daily_drawdown_limit_percent": "100", "max_quote_age_seconds": WEEK, "correlation_limit": 1.0}
+        "daily_drawdown_limit_percent": "100", "correlation_limit": 1.0}
 
 
 def parse_ts(text: str) -> datetime:
@@ -94,27 +78,11 @@ class Services:
         self.ports: dict[str, int] = {}
 
     def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_") and k != "EAFIX_SERVICE"}
-        env.update({"SERVICE_REDIS_URL": self.rds.url, "SERVICE_POSTGRES_URL": self.pg.url,
-                    "SERVICE_POSTGRES_USER": self.pg.user, "SERVICE_POSTGRES_PASSWORD": self.pg.password,
-                    "SERVICE_SECRETS_DIR": str(self.workdir / "no-secrets"), "SERVICE_LOG_LEVEL": "WARNING"})
-        if self.rds.password:
-            env["SERVICE_REDIS_PASSWORD"] = self.rds.password
-        return env
+        return pipeline_env.base_env(redis_url=self.rds.url, redis_password=self.rds.password, pg_url=self.pg.url,
+                                     pg_user=self.pg.user, pg_password=self.pg.password, workdir=self.workdir)
 
     def env(self, name: str) -> dict[str, str]:
-        env = self.base_env()
-        env.update({"SERVICE_PORT": str(self.ports[name]), "SERVICE_CONSUMER_NAME": f"{name}-0"})
-        if name == "data-ingestor":
-            env["SERVICE_INGEST"] = json.dumps({"max_price_age_seconds": WEEK})
-        elif name == "indicator-engine":
-            env["SERVICE_TIMEFRAMES"] = '["M1"]'
-        elif name == "signal-generator":
-            (self.workdir / "strategies.yaml").write_text(STRATEGIES)
-            env["SERVICE_STRATEGIES_FILE"] = str(self.workdir / "strategies.yaml")
-        elif name == "risk-manager":
-            env["SERVICE_RISK"] = json.dumps(RISK)
-        return env
+        return pipeline_env.service_env(self.base_env(), name, self.ports[name], self.workdir, risk=RISK)
 
     def start(self) -> None:
         migrate = subprocess.run([sys.executable, "-m", "eafix", "migrate"], env=self.base_env(),

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -40,30 +39,14 @@ import psycopg
 import pytest
 import redis
 
-from service import servers
+from service import pipeline_env, servers
+from service.pipeline_env import PIPELINE
 from service.servers import free_port
 
-PIPELINE = ("data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine")
 WAIT = 60.0  # seconds: a guard against hangs, never a performance assertion
 SYMBOL = "EURUSD"
 TICKS_PER_BAR = 10
 PIP = 0.0001
-WEEK = 7 * 86400
-
-STRATEGIES = """\
-version: 1
-defaults:
-  min_confidence: 0.0
-  duplicate_window_seconds: 0
-  stop: {atr_multiple: 1.0, min_pips: 10, max_pips: 40, fallback_pips: 20}
-  take_profit_ratio: 1.5
-strategies:
-  rsi_every_bar:
-    type: rsi_mean_reversion
-    oversold: 49.99
-    overbought: 50
-    on_cross: false
-"""
 
 
 def bar_ticks(start: datetime, bar: int) -> list[dict]:
@@ -134,36 +117,17 @@ class Pipeline:
 
 
 def base_env(pipeline: Pipeline) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_") and k != "EAFIX_SERVICE"}
-    env.update({
-        "SERVICE_REDIS_URL": pipeline.redis_url, "SERVICE_POSTGRES_URL": pipeline.pg_url,
-        "SERVICE_POSTGRES_USER": pipeline.pg_user, "SERVICE_POSTGRES_PASSWORD": pipeline.pg_password,
-        "SERVICE_SECRETS_DIR": str(pipeline.workdir / "no-secrets"), "SERVICE_LOG_LEVEL": "WARNING",
-    })
-    if pipeline.redis_password:
-        env["SERVICE_REDIS_PASSWORD"] = pipeline.redis_password
-    return env
+    return pipeline_env.base_env(redis_url=pipeline.redis_url, redis_password=pipeline.redis_password,
+                                 pg_url=pipeline.pg_url, pg_user=pipeline.pg_user, pg_password=pipeline.pg_password,
+                                 workdir=pipeline.workdir)
 
 
 def service_env(pipeline: Pipeline, name: str, port: int) -> dict[str, str]:
-    env = base_env(pipeline)
-    env.update({"SERVICE_PORT": str(port), "SERVICE_CONSUMER_NAME": f"{name}-0",  # the pod keeps its name
-                "SERVICE_BUS": json.dumps({"block_ms": 200})})
-    if name == "data-ingestor":
-        env["SERVICE_INGEST"] = json.dumps({"max_price_age_seconds": WEEK})
-    elif name == "indicator-engine":
-        env["SERVICE_TIMEFRAMES"] = '["M1"]'
-    elif name == "signal-generator":
-        strategies = pipeline.workdir / "strategies.yaml"
-        strategies.write_text(STRATEGIES)
-        env["SERVICE_STRATEGIES_FILE"] = str(strategies)
-    elif name == "risk-manager":
-        env["SERVICE_RISK"] = json.dumps({"account_id": "e2e", "max_quote_age_seconds": WEEK,
-                                          "daily_drawdown_limit_percent": "100"})
-    elif name == "execution-engine":
-        env["SERVICE_BROKER"] = "paper"
-        env["SERVICE_COSTS"] = json.dumps({"commission_per_lot": "3.5"})
-    return env
+    extra = {"SERVICE_BUS": json.dumps({"block_ms": 200})}
+    if name == "execution-engine":
+        extra["SERVICE_COSTS"] = json.dumps({"commission_per_lot": "3.5"})
+    return pipeline_env.service_env(base_env(pipeline), name, port, pipeline.workdir,
+                                    risk={"account_id": "e2e", "daily_drawdown_limit_percent": "100"}, extra=extra)
 
 
 def wait_for(check: Callable[[], object], what: str, pipeline: Pipeline, timeout: float = WAIT) -> object:
