@@ -37,11 +37,20 @@ def test_service_exports_the_metrics_it_owns(name):
     assert mn.by_service(name), f"{name} owns no declared metric"
 
 
-def test_every_declared_metric_has_an_owner_that_is_built_or_listed_as_pending():
+# Declared metrics with no exporter yet, written out so a new one cannot slip in unnoticed: the
+# rules and dashboards that use them stay silent until their service lands.
+AWAITING_THEIR_SERVICE = {
+    "eafix_blackout_active", "eafix_calendar_last_refresh_timestamp_seconds",  # calendar-ingestor
+    "eafix_reentry_decisions",  # reentry-matrix-svc
+    "eafix_equity_usd", "eafix_equity_peak_usd", "eafix_pnl_realized_usd", "eafix_pnl_unrealized_usd",
+    "eafix_trades_closed",  # reporter
+    "eafix_compliance_alerts_received", "eafix_compliance_violations", "eafix_compliance_remediations",
+    "eafix_compliance_webhook_rejected", "eafix_var_utilization_ratio", "eafix_credit_utilization_ratio",
+    "eafix_kill_switch_last_test_timestamp_seconds", "eafix_circuit_breaker_open",  # compliance-monitor
+}
+
+
+def test_declared_metrics_without_an_exporter_are_exactly_the_listed_ones():
     owners = {o for m in mn.REGISTRY for o in m.owners}
     assert owners <= set(PIPELINE) | NOT_BUILT
-    pending = sorted(m.name for m in mn.REGISTRY if not set(m.owners) & set(PIPELINE))
-    # the exporters still to write (calendar, re-entry, reporter, compliance): the rules that use
-    # these stay silent until their service lands
-    assert pending == sorted(m.name for m in mn.REGISTRY if set(m.owners) <= NOT_BUILT)
-    assert "eafix_var_utilization_ratio" in pending and "eafix_ticks_received" not in pending
+    assert {m.name for m in mn.REGISTRY if not set(m.owners) & set(PIPELINE)} == AWAITING_THEIR_SERVICE
