@@ -9,7 +9,7 @@ TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?= -n 2
 
-.PHONY: all venv tools crd-validate demo test test-chart test-service lint policy format docs schemas manifests clean
+.PHONY: all venv tools crd-validate packages demo test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -29,6 +29,10 @@ $(TOOLS)/checkov/.installed:
 	touch $@
 
 tools: $(TOOLS)/checkov/.installed
+
+# Debian packages the tests run for real (redis-server, PostgreSQL); installed when missing.
+packages:
+	ci/ensure_packages.sh
 
 # The custom-resource validator (ci/crd-validate: @kubernetes-models/* from its lockfile; Node >= 20).
 # The stamp is a copy of the lockfile, so `npm ci` reruns only when the lockfile changes (and the
@@ -51,13 +55,13 @@ ENV ?= prod
 manifests: venv
 	$(BIN)/eafix charts manifests --env $(ENV) --out deploy/kubernetes
 
-test: venv tools crd-validate
+test: packages venv tools crd-validate
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-chart: venv tools crd-validate
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
-test-service: venv
+test-service: packages venv
 	$(BIN)/python -m pytest tests/service $(PYTEST_ARGS)
 
 lint: venv
