@@ -36,7 +36,9 @@ def test_ticks_are_detected_by_header(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("timestamp,open,high,low\n", "in.csv:1: missing column 'close'"),
-    ("timestamp,open,high,low,close\nyesterday,1,1,1,1\n", "in.csv:2: cannot parse timestamp 'yesterday'"),
+    ("timestamp,open,high,low,close\nyesterday,1,1,1,1\n", "in.csv:2: time 'yesterday' is not an RFC 3339 time"),
+    # a time without a zone is refused, never read silently as UTC
+    ("timestamp,open,high,low,close\n2026-01-05 00:00:00,1,1,1,1\n", "in.csv:2: time '2026-01-05 00:00:00' has no UTC"),
     ("timestamp,open,high,low,close\n2026-01-05T01:00:00Z,1,1,1,1\n2026-01-05T00:00:00Z,1,1,1,1\n",
      "in.csv:3: timestamp 2026-01-05T00:00:00+00:00 is not after the previous row's"),
     ("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,1,1,1,1\n2026-01-05T00:00:00Z,1,1,1,1\n",

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from eafix.data_ingestor.domain import IngestConfig, Reason, TickNormalizer, parse_timestamp, pip_size
+from eafix.data_ingestor.domain import IngestConfig, Reason, TickNormalizer
 from eafix.runtime.clock import TestClock
 
 NOW = datetime(2025, 1, 6, 12, 0, 30, tzinfo=UTC)
@@ -43,18 +43,7 @@ def one(norm: TickNormalizer, tick: dict, **kw) -> tuple[str, object]:
     return result.rejected[0].reason.value, result.rejected[0].detail
 
 
-# --- pip size and spread bounds --------------------------------------------------------------------
-
-
-def test_pip_sizes():
-    assert pip_size("EURUSD") == Decimal("0.0001")
-    assert pip_size("GBPCHF") == Decimal("0.0001")
-    assert pip_size("USDJPY") == Decimal("0.01")
-    assert pip_size("EURJPY") == Decimal("0.01")
-    assert pip_size("XAUUSD") == Decimal("0.01")
-    assert pip_size("XAGUSD") == Decimal("0.001")
-    assert pip_size("XAUJPY") == Decimal("0.01")  # the metal rule wins
-    assert pip_size("EURUSD", IngestConfig(pip_sizes={"EURUSD": Decimal("0.00001")})) == Decimal("0.00001")
+# --- spread bounds (pip sizes: test_instruments) --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("symbol", "bid", "ask", "outcome"), [
@@ -172,30 +161,6 @@ def test_max_age_is_configurable(clock):
     assert one(norm, raw(ts=iso(NOW - timedelta(seconds=6))))[0] == "stale"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2025-01-06T12:00:00Z", datetime(2025, 1, 6, 12, 0, tzinfo=UTC)),
-    ("2025-01-06T13:00:00.5+01:00", datetime(2025, 1, 6, 12, 0, 0, 500000, tzinfo=UTC)),
-    ("2025-01-06T07:00:00-05:00", datetime(2025, 1, 6, 12, 0, tzinfo=UTC)),
-    (1736164800, datetime(2025, 1, 6, 12, 0, tzinfo=UTC)),
-    (1736164800.25, datetime(2025, 1, 6, 12, 0, 0, 250000, tzinfo=UTC)),
-])
-def test_timestamps(text, expected):
-    assert parse_timestamp(text) == expected
-
-
-@pytest.mark.parametrize("text", ["2025-01-06T12:00:00", "2025.01.06 12:00:00", "2025-02-30T12:00:00Z",
-                                  "2025-01-06T12:00:00.1234567Z", "yesterday", "1736164800000", True, [2025],
-                                  1736164800000, -1, float("nan")])
-def test_bad_timestamps_over_http(text):
-    with pytest.raises(ValueError):
-        parse_timestamp(text)
-
-
-def test_naive_timestamps_are_utc_only_for_the_bridge():
-    assert parse_timestamp("2025.01.06 12:00:00", naive_utc=True) == datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
-    assert parse_timestamp("2025.01.06 12:00", naive_utc=True) == datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
-    assert parse_timestamp("2025-01-06 12:00:00", naive_utc=True) == datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
-    assert parse_timestamp("1736164800.5", naive_utc=True) == datetime(2025, 1, 6, 12, 0, 0, 500000, tzinfo=UTC)
 
 
 def test_missing_or_naive_ts_is_rejected_with_a_reason(norm):

@@ -11,14 +11,17 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from eafix import services
-from eafix.contracts import OrderIntent, PriceTick, TradeClosed
+from eafix.contracts import ExecutionReport, OrderIntent, PriceTick, TradeClosed
+from eafix.contracts.messaging import Messenger, decode
 from eafix.contracts.primitives import ExecutionStatus
-from eafix.execution_engine.app import ExecutionGateway, build_router
+from eafix.execution_engine.app import build_router
 from eafix.execution_engine.brokers import Costs, PaperBroker
 from eafix.execution_engine.domain import ExecutionEngine
+from eafix.execution_engine.gateway import ExecutionGateway
 from eafix.execution_engine.mt4_bridge import MT4Broker
 from eafix.execution_engine.repository import InMemoryExecutionRepository, PostgresExecutionRepository
 from eafix.runtime.app import create_app
+from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
 from eafix.runtime.settings import Settings
 from service.asgi import client_for
@@ -43,19 +46,28 @@ def tick(bid: str, ask: str, at: datetime, symbol: str = "EURUSD") -> PriceTick:
 
 
 class Env:
+    """The API over a gateway that publishes (through its outbox) on an in-memory bus."""
+
     def __init__(self, repo, broker=None) -> None:
         self.clock = TestClock(T0)
         self.engine = ExecutionEngine(self.clock, broker or PaperBroker(Costs(commission_per_lot=D("7"))))
         self.repo = repo
-        self.published: list = []
+        self.bus = InMemoryBus()
+        self.published: list = []  # what reached the bus, in publish order
 
-        async def publish(events):
-            self.published.extend(events)
+        async def keep(message) -> None:
+            self.published.append(decode(message).data)
 
-        self.gateway = ExecutionGateway(self.engine, repo, publish)
+        for topic in (ExecutionReport.TOPIC, TradeClosed.TOPIC):
+            self.bus.subscribe(topic, "test", keep)
+        self.gateway = ExecutionGateway(self.engine, repo, Messenger(self.bus, "execution-engine", self.clock))
         spec = services.get("execution-engine")
         self.app = create_app(spec, Settings(name=spec.name))
-        self.app.include_router(build_router(self.engine, repo, gateway=self.gateway))
+        self.app.include_router(build_router(self.gateway))
+
+    async def sent(self) -> list:
+        await self.bus.drain()
+        return self.published
 
 
 @pytest.fixture
@@ -108,7 +120,7 @@ async def test_close_position_then_409_and_404(env):
     environment.clock.advance(3600)
     later = tick("1.03686", "1.03696", environment.clock.now())
     await environment.gateway.run(lambda: environment.engine.on_tick(later))
-    environment.published.clear()
+    (await environment.sent()).clear()
 
     response = await client.post("/api/v1/positions/O-0001/close")
     assert response.status_code == 200
@@ -121,8 +133,9 @@ async def test_close_position_then_409_and_404(env):
 
     # stored and published
     assert (await environment.repo.get_position("O-0001")).close_reason.value == "MANUAL"
-    assert [type(e).__name__ for e in environment.published] == ["ExecutionReport", "TradeClosed"]
-    assert environment.published[0].status is S.CLOSED
+    published = await environment.sent()
+    assert [type(e).__name__ for e in published] == ["ExecutionReport", "TradeClosed"]
+    assert published[0].status is S.CLOSED
 
     again = await client.post("/api/v1/positions/O-0001/close")
     assert again.status_code == 409
@@ -167,7 +180,7 @@ async def test_gateway_makes_a_redelivered_intent_a_no_op_after_a_restart():
     await open_two(first)
     restarted = Env(repo)  # knows nothing in memory
     assert await restarted.gateway.order_intent(intent(1)) == []
-    assert restarted.published == []
+    assert await restarted.sent() == []
     assert len(await repo.list_orders()) == 2
 
 
@@ -185,12 +198,12 @@ async def test_gateway_retries_a_change_set_that_failed_to_store():
     await environment.gateway.run(lambda: environment.engine.on_tick(tick("1.03430", "1.03441", T0)))
     with pytest.raises(ConnectionError):
         await environment.gateway.order_intent(intent(1))
-    assert environment.published == []  # nothing published before it is stored
+    assert await environment.sent() == []  # nothing published before it is stored
     environment.clock.advance(60)
     await environment.gateway.run(lambda: environment.engine.on_clock(environment.clock.now()))
     assert (await environment.repo.get_order("O-0001")).status is S.FILLED
     # the reports of the failed call went out once their changes were stored
-    assert [r.status for r in environment.published] == [S.PENDING, S.SUBMITTED, S.SUBMITTED, S.FILLED]
+    assert [r.status for r in await environment.sent()] == [S.PENDING, S.SUBMITTED, S.SUBMITTED, S.FILLED]
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from eafix.execution_engine.domain import (
     PositionClosedError,
     UnknownPositionError,
     classify_close_reason,
-    pip_size,
     pips_between,
+    protective_levels,
 )
+from eafix.instruments import DEFAULT_INSTRUMENTS
 from eafix.runtime.clock import TestClock
 
 S = ExecutionStatus
@@ -65,13 +66,18 @@ def trades(outputs) -> list[TradeClosed]:
     ("EURUSD", LONG, "1.03441", "1.03686", "24.5"),
 ])
 def test_pips_half_up_to_a_tenth(symbol, direction, open_price, close_price, expected):
-    result = pips_between(symbol, direction, D(open_price), D(close_price))
+    result = pips_between(DEFAULT_INSTRUMENTS[symbol], direction, D(open_price), D(close_price))
     assert str(result) == expected
 
 
-def test_pip_size():
-    assert pip_size("USDJPY") == D("0.01") and pip_size("EURJPY") == D("0.01")
-    assert pip_size("EURUSD") == D("0.0001") and pip_size("GBPCHF") == D("0.0001")
+@pytest.mark.parametrize(("symbol", "direction", "open_price", "sl", "tp"), [
+    ("EURUSD", LONG, "1.100005", "1.09801", "1.10401"),  # 1.098005 / 1.104005 half-up to 5 decimals
+    ("USDJPY", SHORT, "150.0004", "150.200", "149.600"),  # to 3 decimals
+    ("XAUUSD", LONG, "2000.005", "1999.81", "2000.41"),  # pip 0.01, to 2 decimals
+])
+def test_protective_levels_lie_on_the_price_grid(symbol, direction, open_price, sl, tp):
+    levels = protective_levels(DEFAULT_INSTRUMENTS[symbol], direction, D(open_price), D(20), D(40))
+    assert tuple(map(str, levels)) == (sl, tp)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -18,20 +18,20 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from eafix.contracts import Direction, ExecutionReport, OrderIntent, PriceTick, TradeClosed, parse_envelope
+from eafix.contracts.messaging import Messenger, document
 from eafix.contracts.primitives import ExecutionStatus
-from eafix.execution_engine.app import ExecutionGateway
 from eafix.execution_engine.brokers import PaperBroker
 from eafix.execution_engine.domain import ChangeSet, ExecutionEngine, Transition
+from eafix.execution_engine.gateway import ExecutionGateway
 from eafix.execution_engine.repository import (
     InMemoryExecutionRepository,
     OutboxMessage,
     PostgresExecutionRepository,
     RepositoryError,
 )
-from eafix.pipeline import ExecutionStage
+from eafix.execution_engine.stage import ExecutionStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
-from eafix.runtime.messaging import Messenger
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -112,19 +112,14 @@ def message(event, clock: TestClock, producer: str) -> tuple[dict, str]:
 def stage_on(pool: AsyncConnectionPool, bus: RecordingBus, clock: TestClock) -> ExecutionStage:
     """The execution-engine's parts as service.build wires them (a process)."""
     messenger = Messenger(bus, "execution-engine", clock)
-    engine = ExecutionEngine(clock, PaperBroker())
-    gateway = ExecutionGateway(engine, PostgresExecutionRepository(pool), messenger=messenger)
-    return ExecutionStage(engine, messenger, gateway=gateway)
+    return ExecutionStage(ExecutionGateway(ExecutionEngine(clock, PaperBroker()), PostgresExecutionRepository(pool),
+                                           messenger))
 
 
 async def restarted(pool: AsyncConnectionPool, bus: RecordingBus, clock: TestClock) -> ExecutionStage:
     """A new process: a fresh engine restored from the database (service.build's reload step)."""
     stage = stage_on(pool, bus, clock)
-
-    def point_stage(engine: ExecutionEngine) -> None:
-        stage.engine = engine
-
-    await stage.gateway.replace_engine(ExecutionEngine(clock, PaperBroker()), point_stage)
+    await stage.gateway.replace_engine(ExecutionEngine(clock, PaperBroker()))
     return stage
 
 
@@ -258,7 +253,15 @@ async def repo(request, pool):
 
 
 def outbox_message(n: int) -> OutboxMessage:
-    return OutboxMessage(ExecutionReport.TOPIC, SYMBOL, {"n": n, "text": "é"})
+    """The envelope of a rejection report; the same `n` gives the same envelope (event id included)."""
+    report = ExecutionReport(client_order_id=f"OB-{n}", broker_order_id=None, symbol=SYMBOL, status="REJECTED",
+                             filled_lots=Decimal(0), avg_price=None, commission=Decimal(0), reason=f"refusé {n}")
+    return OutboxMessage(Messenger(InMemoryBus(), "execution-engine", TestClock(T0),
+                                   ids=lambda: uuid.UUID(int=n)).envelope(report))
+
+
+def stored(message: OutboxMessage) -> tuple:
+    return message.topic, message.key, document(message.envelope)
 
 
 async def test_the_outbox_rows_commit_with_the_change_set_or_not_at_all(repo):
@@ -274,8 +277,8 @@ async def test_the_outbox_rows_commit_with_the_change_set_or_not_at_all(repo):
     more = await repo.apply(ChangeSet(), [outbox_message(4)])
     assert len(ids) == 2 and ids[0] < ids[1] < more[0]
     rows = await repo.unpublished()
-    assert [(r.id, r.message) for r in rows] == list(zip([*ids, *more], [outbox_message(n) for n in (2, 3, 4)],
-                                                         strict=True))
+    assert [(r.id, stored(r.message)) for r in rows] == list(
+        zip([*ids, *more], [stored(outbox_message(n)) for n in (2, 3, 4)], strict=True))
     assert [r.id for r in await repo.unpublished(limit=2)] == ids
     await repo.mark_published([ids[0], more[0]])
     await repo.mark_published([ids[0]])  # twice: no-op
@@ -287,7 +290,7 @@ async def test_the_outbox_rows_commit_with_the_change_set_or_not_at_all(repo):
 
 async def test_published_rows_are_pruned_once_old_and_unpublished_ones_never(pool):
     repo = PostgresExecutionRepository(pool)
-    msg = OutboxMessage(ExecutionReport.TOPIC, SYMBOL, {"prune": "test"})
+    msg = outbox_message(99)
     ids = await repo.apply(ChangeSet(), outbox=[msg, msg, msg])
     await repo.mark_published(ids[:2])
     async with pool.connection() as conn:  # one published long ago, one just now, one never

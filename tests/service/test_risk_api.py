@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from eafix.contracts import PriceTick
 from eafix.risk_manager.app import build_router
-from eafix.risk_manager.domain import RiskConfig, RiskEngine
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.engine import RiskEngine
 from eafix.runtime.clock import TestClock
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from eafix.contracts import Direction, OrderIntent, PriceTick, RiskRejected, RiskRejectReason, Signal
-from eafix.risk_manager.domain import (
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.portfolio import (
     AccountRecord,
     DecisionRecord,
     DecisionRecorded,
@@ -28,7 +29,6 @@ from eafix.risk_manager.domain import (
     PositionState,
     PositionUpserted,
     RealizedTrade,
-    RiskConfig,
     TradeRealized,
 )
 from eafix.risk_manager.repository import (

@@ -21,19 +21,19 @@ from eafix.contracts import (
     Signal,
     TradeClosed,
 )
-from eafix.risk_manager import domain
-from eafix.risk_manager.domain import (
+from eafix.risk_manager import engine as risk_engine
+from eafix.risk_manager.config import CorrelatedPair, RiskConfig
+from eafix.risk_manager.engine import RiskEngine
+from eafix.risk_manager.portfolio import (
     AccountRecord,
-    CorrelatedPair,
     DecisionRecorded,
     PortfolioSnapshot,
     PositionRemoved,
     PositionState,
     PositionUpserted,
-    RiskConfig,
-    RiskEngine,
     TradeRealized,
 )
+from eafix.risk_manager.rules import DEFAULT_RULES
 from eafix.runtime.clock import TestClock
 
 D = Decimal
@@ -333,7 +333,7 @@ def test_an_injected_rule_error_fails_closed():
     def exploding_rule(ev):
         raise ZeroDivisionError("boom")
 
-    e = make_engine(rules=(*domain.DEFAULT_RULES, exploding_rule))
+    e = make_engine(rules=(*DEFAULT_RULES, exploding_rule))
     rj = rejected(e.on_signal(make_signal()))
     assert rj.reasons == (R.SAFETY_FAIL,)
     assert "exploding_rule" in rj.details and "ZeroDivisionError" in rj.details
@@ -344,7 +344,7 @@ def test_an_internal_error_while_sizing_fails_closed(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("sizing exploded")
 
-    monkeypatch.setattr(domain, "size_position", broken)
+    monkeypatch.setattr(risk_engine, "size_position", broken)
     rj = rejected(make_engine().on_signal(make_signal()))
     assert R.SAFETY_FAIL in rj.reasons and "sizing exploded" in rj.details
 
@@ -354,7 +354,7 @@ def test_an_error_outside_the_rules_still_returns_risk_rejected(monkeypatch):
         raise RuntimeError("cannot build intent")
 
     e = make_engine()
-    monkeypatch.setattr(domain, "OrderIntent", broken)
+    monkeypatch.setattr(risk_engine, "OrderIntent", broken)
     sig = make_signal()
     rj = rejected(e.on_signal(sig))
     assert rj.reasons == (R.SAFETY_FAIL,) and "cannot build intent" in rj.details

@@ -11,17 +11,10 @@ from decimal import Decimal
 import pytest
 
 from eafix.contracts import PriceTick, RiskRejectReason
-from eafix.risk_manager.domain import (
-    Instrument,
-    MissingQuoteError,
-    RiskConfig,
-    RiskEngine,
-    conversion_rate,
-    floor_to_step,
-    pip_size,
-    pip_value_per_lot,
-    size_position,
-)
+from eafix.instruments import DEFAULT_INSTRUMENTS, QuoteBook
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.engine import RiskEngine
+from eafix.risk_manager.sizing import MissingQuoteError, floor_to_step, pip_value_per_lot, size_position
 from eafix.runtime.clock import TestClock
 
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
@@ -32,69 +25,74 @@ def tick(symbol: str, bid: str, ask: str, ts: datetime = T0) -> PriceTick:
     return PriceTick(symbol=symbol, ts=ts, bid=bid, ask=ask, volume=None)
 
 
-def quotes(*ticks: PriceTick) -> dict[str, PriceTick]:
-    return {t.symbol: t for t in ticks}
+def book(*ticks: PriceTick) -> QuoteBook:
+    quotes = QuoteBook()
+    for t in ticks:
+        quotes.update(t)
+    return quotes
 
 
 def value(frac: tuple[Decimal, Decimal]) -> Decimal:
     return frac[0] / frac[1]
 
 
-# --- pip size and pip value ----------------------------------------------------------------------
+def pip_value(symbol: str, account: str, quotes: QuoteBook) -> tuple[Decimal, Decimal]:
+    return pip_value_per_lot(DEFAULT_INSTRUMENTS[symbol], account, quotes)
 
 
-def test_pip_size_jpy_and_others():
-    assert pip_size("EURUSD") == D("0.0001")
-    assert pip_size("USDJPY") == D("0.01")
-    assert pip_size("GBPJPY") == D("0.01")
-    assert pip_size("JPYUSD") == D("0.0001")  # only the quote currency decides
-    assert pip_size("XAUUSD", {"XAUUSD": Instrument(pip_size=D("0.1"), contract_size=D(100))}) == D("0.1")
+# --- pip value (pip sizes: test_instruments) -------------------------------------------------------
 
 
 def test_pip_value_quote_equals_account_currency():
     # EURUSD in a USD account: 0.0001 x 100,000 = 10 USD, no quote needed
-    assert value(pip_value_per_lot("EURUSD", "USD", {})) == D(10)
+    assert value(pip_value("EURUSD", "USD", book())) == D(10)
 
 
 def test_pip_value_jpy_quote_converted_through_the_pair_itself():
     # USDJPY in a USD account: 0.01 x 100,000 = 1000 JPY; / mid 150 = 6.6666... USD
-    pv = pip_value_per_lot("USDJPY", "USD", quotes(tick("USDJPY", "149.99", "150.01")))
+    pv = pip_value("USDJPY", "USD", book(tick("USDJPY", "149.99", "150.01")))
     assert pv == (D("1000.00") * 2, D("300.00"))  # exact fraction 2000/300
     assert abs(value(pv) - D(1000) / D(150)) < D("1e-20")
 
 
 def test_pip_value_cross_pair_with_direct_conversion_quote():
     # EURGBP in a USD account: 10 GBP x GBPUSD mid 1.25 = 12.5 USD
-    pv = pip_value_per_lot("EURGBP", "USD", quotes(tick("GBPUSD", "1.2499", "1.2501")))
+    pv = pip_value("EURGBP", "USD", book(tick("GBPUSD", "1.2499", "1.2501")))
     assert value(pv) == D("12.5")
 
 
 def test_pip_value_cross_pair_with_inverse_conversion_quote():
     # EURCHF in a USD account: 10 CHF / USDCHF mid 0.8 = 12.5 USD
-    pv = pip_value_per_lot("EURCHF", "USD", quotes(tick("USDCHF", "0.7999", "0.8001")))
+    pv = pip_value("EURCHF", "USD", book(tick("USDCHF", "0.7999", "0.8001")))
     assert value(pv) == D("12.5")
 
 
 def test_pip_value_jpy_cross():
     # GBPJPY in a USD account: 1000 JPY / USDJPY mid 160 = 6.25 USD
-    pv = pip_value_per_lot("GBPJPY", "USD", quotes(tick("USDJPY", "159.99", "160.01")))
+    pv = pip_value("GBPJPY", "USD", book(tick("USDJPY", "159.99", "160.01")))
     assert value(pv) == D("6.25")
 
 
 def test_pip_value_triangulated_through_usd():
     # USDJPY in a EUR account, no EURJPY quote: 1000 JPY / 150 (USDJPY) / 1.25 (EURUSD) = 5.3333... EUR
-    book = quotes(tick("USDJPY", "149.99", "150.01"), tick("EURUSD", "1.2499", "1.2501"))
-    pv = pip_value_per_lot("USDJPY", "EUR", book, via=("USD",))
+    quotes = book(tick("USDJPY", "149.99", "150.01"), tick("EURUSD", "1.2499", "1.2501"))
+    pv = pip_value("USDJPY", "EUR", quotes)
     assert abs(value(pv) - D(1000) / D(150) / D("1.25")) < D("1e-20")
     # the direct quote wins when it exists: EURJPY mid 200 -> 1000 / 200 = 5 EUR
-    book["EURJPY"] = tick("EURJPY", "199.99", "200.01")
-    assert value(pip_value_per_lot("USDJPY", "EUR", book, via=("USD",))) == D(5)
+    quotes.update(tick("EURJPY", "199.99", "200.01"))
+    assert value(pip_value("USDJPY", "EUR", quotes)) == D(5)
+
+
+def test_pip_value_of_metals():
+    # XAUUSD: 0.01 x 100 oz = 1 USD; in a EUR account at EURUSD 1.25: 0.8 EUR
+    assert value(pip_value("XAUUSD", "USD", book())) == D(1)
+    assert value(pip_value("XAUUSD", "EUR", book(tick("EURUSD", "1.2499", "1.2501")))) == D("0.8")
 
 
 def test_missing_conversion_quote_raises():
     with pytest.raises(MissingQuoteError, match="GBP to USD"):
-        pip_value_per_lot("EURGBP", "USD", quotes(tick("EURUSD", "1.1", "1.1002")))
-    assert conversion_rate("NZD", "CHF", {}, via=("USD",)) is None
+        pip_value("EURGBP", "USD", book(tick("EURUSD", "1.1", "1.1002")))
+    assert book().rate("NZD", "CHF") is None
 
 
 # --- lot formula ---------------------------------------------------------------------------------
@@ -123,7 +121,7 @@ def test_floor_to_step_never_rounds_up():
 def test_exact_fractions_do_not_lose_a_lot_step():
     # USDJPY, USD account, mid 150: lot = 10,000 x 2 % x 150 / (20 x 1000) = 1.5 exactly.
     # A rounded intermediate pip value (6.666...) would floor to 1.49.
-    pv = pip_value_per_lot("USDJPY", "USD", quotes(tick("USDJPY", "149.99", "150.01")))
+    pv = pip_value("USDJPY", "USD", book(tick("USDJPY", "149.99", "150.01")))
     assert size_position(D(10000), D(2), D(1), D(20), pv).lots == D("1.50")
 
 
@@ -182,12 +180,12 @@ def test_position_size_refuses_a_minimum_lot_above_target():
 
 
 def test_position_size_internal_error_fails_closed(monkeypatch):
-    from eafix.risk_manager import domain
+    from eafix.risk_manager import engine as risk_engine
 
     def broken(*args, **kwargs):
         raise ArithmeticError("injected")
 
-    monkeypatch.setattr(domain, "size_position", broken)
+    monkeypatch.setattr(risk_engine, "size_position", broken)
     r = engine().position_size("EURUSD", D(20))
     assert r.reasons == (RiskRejectReason.SAFETY_FAIL,) and "injected" in r.details
 

@@ -105,8 +105,9 @@ def test_file_loading_and_unreadable_file(tmp_path):
      "defaults.min_confidence: Input should be less than or equal to 1"),
     ("version: 1\ndefaults: {duplicate_window_seconds: -1}\nstrategies:\n  x: {type: ma_crossover}\n",
      "defaults.duplicate_window_seconds: Input should be greater than or equal to 0"),
-    ("version: 1\ndefaults: {pip_sizes: {XAUUSD: 0}}\nstrategies:\n  x: {type: ma_crossover}\n",
-     "defaults.pip_sizes.XAUUSD: Input should be greater than 0"),
+    # pip sizes live in the instrument table, not in the strategies
+    ("version: 1\ndefaults: {pip_sizes: {XAUUSD: 0.1}}\nstrategies:\n  x: {type: ma_crossover}\n",
+     "defaults.pip_sizes: unknown key"),
 ])
 def test_invalid_configuration_names_the_bad_key(text, expected):
     with pytest.raises(StrategyConfigError) as info:

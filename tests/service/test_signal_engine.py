@@ -21,6 +21,7 @@ from eafix.contracts import (
     SystemRiskOff,
 )
 from eafix.contracts.schemas import schema_errors
+from eafix.instruments import DEFAULT_INSTRUMENTS
 from eafix.runtime.clock import TestClock
 from eafix.signal_generator.config import load_strategies_text
 from eafix.signal_generator.domain import SignalEngine
@@ -306,16 +307,19 @@ def test_recent_is_bounded_and_newest_first():
 
 def test_stop_pips_from_atr_with_jpy_clamps_and_fallback():
     strategy = config("x: {type: ma_crossover}").strategies[0]  # atr x 1.5, [10, 200], fallback 20
-    assert stop_pips(strategy, "USDJPY", 0.30) == Decimal("45.0")  # 0.45 / 0.01
-    assert stop_pips(strategy, "EURUSD", 0.00123) == Decimal("18.5")  # 0.001845 / 0.0001 = 18.45 -> 18.5
-    assert stop_pips(strategy, "EURUSD", 0.0001) == Decimal("10")  # 1.5 pips -> min 10
-    assert stop_pips(strategy, "EURUSD", 0.05) == Decimal("200")  # 750 pips -> max 200
-    assert stop_pips(strategy, "EURUSD", None) == Decimal("20")
+    eurusd, usdjpy = DEFAULT_INSTRUMENTS["EURUSD"], DEFAULT_INSTRUMENTS["USDJPY"]
+    assert stop_pips(strategy, usdjpy, 0.30) == Decimal("45.0")  # 0.45 / 0.01
+    assert stop_pips(strategy, eurusd, 0.00123) == Decimal("18.5")  # 0.001845 / 0.0001 = 18.45 -> 18.5
+    assert stop_pips(strategy, eurusd, 0.0001) == Decimal("10")  # 1.5 pips -> min 10
+    assert stop_pips(strategy, eurusd, 0.05) == Decimal("200")  # 750 pips -> max 200
+    assert stop_pips(strategy, eurusd, None) == Decimal("20")
 
 
-def test_pip_size_override_for_metals():
-    strategy = config("x: {type: ma_crossover}", "{pip_sizes: {XAUUSD: '0.1'}}").strategies[0]
-    assert stop_pips(strategy, "XAUUSD", 4.0) == Decimal("60.0")  # 6.0 / 0.1
+def test_stop_pips_follow_the_instrument_table():
+    strategy = config("x: {type: ma_crossover}").strategies[0]
+    table = DEFAULT_INSTRUMENTS.with_overrides({"XAUUSD": {"pip_size": "0.1"}})
+    assert stop_pips(strategy, DEFAULT_INSTRUMENTS["XAUUSD"], 0.8) == Decimal("120.0")  # 1.2 / 0.01
+    assert stop_pips(strategy, table["XAUUSD"], 4.0) == Decimal("60.0")  # 6.0 / 0.1
 
 
 def test_take_profit_ratio_rounds_up_and_null_leaves_it_to_risk_manager():

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from eafix.contracts import Bar, PriceTick
+from eafix.timestamps import parse_timestamp
 
 TIMEFRAMES = {"M1": 60, "M5": 300, "M15": 900, "H1": 3600, "H4": 14400, "D1": 86400}
 OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close")
@@ -36,14 +37,10 @@ class Dataset:
 
 
 def _timestamp(text: str, where: str) -> datetime:
-    value = text.strip()
     try:
-        if value.replace(".", "", 1).isdigit():
-            return datetime.fromtimestamp(float(value), UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
-    except (ValueError, OverflowError):
-        raise DataError(f"{where}: cannot parse timestamp {value!r} (ISO 8601 or epoch seconds)") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parse_timestamp(text, epoch_text=True)
+    except ValueError as exc:
+        raise DataError(f"{where}: {exc}") from None
 
 
 def _price(text: str, column: str, where: str) -> Decimal:

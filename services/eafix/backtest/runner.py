@@ -1,7 +1,8 @@
 """Replay bars or ticks through the five pipeline stages in one process.
 
-The stages are those of the service processes (eafix.pipeline) on the in-memory bus with a test
-clock, deterministic event ids and no repositories, so the same input gives the same trades. Bar
+The stages are those of the service processes (`eafix.<service>.stage`) on the in-memory bus with a
+test clock, deterministic event ids and in-memory storage (execution's outbox included), so the same
+input gives the same trades. This is the one module that wires every stage together. Bar
 data: the feed publishes, per bar, a quote at its close (bid = close, ask = close + spread) and
 the bar itself; orders fill at the next bar's open through the simulated bar broker. Tick data:
 the feed publishes the ticks; bars come from the indicator engine's bar builder and the paper
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from eafix.backtest.collector import Collector
 from eafix.backtest.data import Dataset
 from eafix.contracts import (
     Bar,
@@ -24,16 +26,23 @@ from eafix.contracts import (
     SignalSuppressed,
     TradeClosed,
 )
+from eafix.contracts.messaging import Messenger, counter_ids
 from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
-from eafix.execution_engine.domain import ExecutionEngine, pip_size
+from eafix.execution_engine.domain import ExecutionEngine
+from eafix.execution_engine.gateway import ExecutionGateway
+from eafix.execution_engine.repository import InMemoryExecutionRepository
+from eafix.execution_engine.stage import ExecutionStage
 from eafix.indicator_engine.domain import IndicatorEngine
-from eafix.pipeline import Collector, ExecutionStage, IndicatorStage, RiskStage, SignalStage
-from eafix.risk_manager.domain import RiskConfig, RiskEngine
+from eafix.indicator_engine.stage import IndicatorStage
+from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.engine import RiskEngine
+from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
-from eafix.runtime.messaging import Messenger, counter_ids
 from eafix.signal_generator.config import SignalGeneratorConfig
 from eafix.signal_generator.domain import SignalEngine
+from eafix.signal_generator.stage import SignalStage
 
 RESULT_TOPICS = (TradeClosed.TOPIC, Signal.TOPIC, SignalSuppressed.TOPIC, OrderIntent.TOPIC, RiskRejected.TOPIC)
 
@@ -50,15 +59,15 @@ class BacktestResult:
     opening_balance: Decimal
 
 
-def _quote(bar: Bar, spread_pips: Decimal) -> PriceTick:
-    ask = bar.close + spread_pips * pip_size(bar.symbol)
+def _quote(bar: Bar, spread: Decimal) -> PriceTick:
+    ask = bar.close + spread
     # built from a validated bar: skip re-validation on the hot path
     return PriceTick.model_construct(symbol=bar.symbol, ts=bar.ts_close, bid=bar.close, ask=ask, volume=None)
 
 
 async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
-              timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None
-              ) -> BacktestResult:
+              timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None,
+              instruments: Instruments = DEFAULT_INSTRUMENTS) -> BacktestResult:
     risk = risk or RiskConfig()
     first = dataset.events[0]
     start: datetime = first.ts_close if isinstance(first, Bar) else first.ts
@@ -70,12 +79,14 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         return Messenger(bus, producer, clock, in_process=True, ids=ids)
 
     on_bars = dataset.kind == "bars"
-    broker = (SimulatedBarBroker(costs, spread_pips=spread_pips) if on_bars else PaperBroker(costs))
+    broker = (SimulatedBarBroker(costs, instruments=instruments, spread_pips=spread_pips) if on_bars
+              else PaperBroker(costs, instruments=instruments))
     indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock), messenger("indicator-engine"),
                                 source="bars" if on_bars else "ticks")
-    signals = SignalStage(SignalEngine(strategies, clock), messenger("signal-generator"))
-    risk_stage = RiskStage(RiskEngine(risk, clock), messenger("risk-manager"))
-    execution = ExecutionStage(ExecutionEngine(clock, broker, record_changes=False), messenger("execution-engine"),
+    signals = SignalStage(SignalEngine(strategies, clock, instruments=instruments), messenger("signal-generator"))
+    risk_stage = RiskStage(RiskEngine(risk, clock, instruments=instruments), messenger("risk-manager"))
+    engine = ExecutionEngine(clock, broker, instruments=instruments, record_changes=False)
+    execution = ExecutionStage(ExecutionGateway(engine, InMemoryExecutionRepository(), messenger("execution-engine")),
                                bars=on_bars)
     collector = Collector(RESULT_TOPICS, group="backtest")
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
@@ -88,7 +99,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     for event in dataset.events:
         if on_bars:
             clock.set(event.ts_close)
-            await feed.publish([_quote(event, spread_pips), event])
+            await feed.publish([_quote(event, instruments[event.symbol].distance(spread_pips)), event])
         else:
             clock.set(event.ts)
             await feed.publish([event])

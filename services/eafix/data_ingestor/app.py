@@ -175,7 +175,7 @@ def build_router(
         symbol: Annotated[list[str] | None, Query(description="Filter; repeat for several symbols")] = None,
     ) -> dict[str, Any]:
         now = normalizer.clock.now()
-        latest = normalizer.latest()
+        latest, instruments = normalizer.latest(), normalizer.instruments
         wanted = sorted({s.strip().upper() for s in symbol}) if symbol else sorted(latest)
         prices = []
         for name in wanted:
@@ -184,7 +184,7 @@ def build_router(
                 continue
             prices.append({
                 **tick.model_dump(mode="json"),
-                "spread_pips": format(spread_pips(tick.symbol, tick.bid, tick.ask, normalizer.config).normalize(), "f"),
+                "spread_pips": format(spread_pips(instruments[tick.symbol], tick.bid, tick.ask).normalize(), "f"),
                 "age_seconds": round((now - tick.ts).total_seconds(), 6),
             })
         return {"as_of": format_timestamp(now), "prices": prices, "missing": [s for s in wanted if s not in latest]}

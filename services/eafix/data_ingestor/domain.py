@@ -12,8 +12,7 @@ Rules, applied to every raw tick in this order (the first failure is the rejecti
    bid > 0, at most 8 decimal places and 12 integer digits (the contract's Price); ask >= bid.
 4. Spread in pips = (ask - bid) / pip size, exact decimal arithmetic, must lie in
    [min_spread_pips, max_spread_pips] (defaults 0.1 and 100, bounds inclusive).
-   Pip size: 0.01 when the quote currency is JPY, 0.0001 otherwise; metals by base: XAU 0.01,
-   XAG 0.001, XPT 0.01, XPD 0.01 (metals win over the JPY rule); `pip_sizes` overrides per symbol.
+   Pip size from the instrument table (eafix.instruments): the one every other service uses.
 5. `volume`: optional integer >= 0; null, empty or -1 (MT4's "absent") become null.
 6. Age against the injected clock: now - ts <= max_price_age_seconds (30; exactly 30 s passes,
    30.001 s is stale), and ts - now <= max_future_seconds (5; a feed clock running ahead).
@@ -43,32 +42,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eafix import fx
 from eafix.contracts.events import PriceTick
 from eafix.contracts.primitives import PATTERNS, format_timestamp
+from eafix.instruments import DEFAULT_INSTRUMENTS, Instrument, Instruments
 from eafix.runtime.clock import Clock
+from eafix.timestamps import parse_timestamp
 
 __all__ = [
-    "DEFAULT_METAL_PIPS",
     "BatchResult",
     "IngestConfig",
     "Reason",
     "Rejection",
     "TickNormalizer",
-    "parse_timestamp",
-    "pip_size",
     "spread_pips",
 ]
 
 MAX_BATCH = 10_000
-
-DEFAULT_METAL_PIPS: dict[str, Decimal] = {
-    "XAU": Decimal("0.01"),
-    "XAG": Decimal("0.001"),
-    "XPT": Decimal("0.01"),
-    "XPD": Decimal("0.01"),
-}
-
 
 class Reason(StrEnum):
     """Rejection reason codes (stable API: clients may switch on them)."""
@@ -94,8 +83,6 @@ class IngestConfig:
     min_spread_pips: Decimal = Decimal("0.1")
     max_spread_pips: Decimal = Decimal("100")
     max_batch: int = MAX_BATCH
-    pip_sizes: Mapping[str, Decimal] = field(default_factory=dict)  # per-symbol override
-    metal_pips: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_METAL_PIPS))
     dedupe_capacity: int = 100_000  # remembered keys per symbol
 
     def __post_init__(self) -> None:
@@ -109,20 +96,8 @@ class IngestConfig:
         object.__setattr__(self, "max_spread_pips", Decimal(str(self.max_spread_pips)))
 
 
-def pip_size(symbol: str, config: IngestConfig | None = None) -> Decimal:
-    """Pip size of a 6-letter symbol (see rule 4 of the module docstring)."""
-    config = config or _DEFAULT_CONFIG
-    override = config.pip_sizes.get(symbol)
-    if override is not None:
-        return Decimal(str(override))
-    metal = config.metal_pips.get(symbol[:3])
-    if metal is not None:
-        return Decimal(str(metal))
-    return fx.pip_size(symbol)
-
-
-def spread_pips(symbol: str, bid: Decimal, ask: Decimal, config: IngestConfig | None = None) -> Decimal:
-    return (ask - bid) / pip_size(symbol, config)
+def spread_pips(instrument: Instrument, bid: Decimal, ask: Decimal) -> Decimal:
+    return instrument.pips(ask - bid)
 
 
 @dataclass(frozen=True)
@@ -158,71 +133,8 @@ class _Invalid(Exception):
 
 _SYMBOL = re.compile(PATTERNS["Symbol"])
 _PRICE = re.compile(PATTERNS["Price"])
-_ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?([Zz]|[+-]\d{2}:\d{2})?"
-)
-_MT4 = re.compile(r"(\d{4})\.(\d{2})\.(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
-_EPOCH_TEXT = re.compile(r"\d{1,10}(?:\.\d{1,6})?")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # tick times are kept as integer microseconds since
 _ONE_US = timedelta(microseconds=1)
-
-
-def parse_timestamp(value: Any, *, naive_utc: bool = False) -> datetime:
-    """A tick time as an aware UTC datetime (rule 2). Raises ValueError with a readable message."""
-    if isinstance(value, bool):
-        raise ValueError("ts must be a time string or epoch seconds, not a boolean")
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            if not naive_utc:
-                raise ValueError("ts has no UTC offset")
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    if isinstance(value, int | float | Decimal):
-        return _from_epoch(Decimal(str(value)))
-    if not isinstance(value, str):
-        raise ValueError("ts must be a time string or epoch seconds")
-    text = value.strip()
-    m = _ISO.fullmatch(text)
-    if m is not None:
-        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-        micro = int((m.group(7) or "").ljust(6, "0"))
-        offset = m.group(8)
-        if offset is None and not naive_utc:
-            raise ValueError(f"ts {text!r} has no UTC offset (add Z)")
-        try:
-            ts = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
-        except ValueError as exc:
-            raise ValueError(f"ts {text!r}: {exc}") from None
-        if offset and offset not in ("Z", "z"):
-            sign = 1 if offset[0] == "+" else -1
-            hours, minutes = int(offset[1:3]), int(offset[4:6])
-            if hours > 23 or minutes > 59:
-                raise ValueError(f"ts {text!r}: bad UTC offset")
-            ts -= sign * timedelta(hours=hours, minutes=minutes)
-        return ts
-    if naive_utc:
-        m = _MT4.fullmatch(text)
-        if m is not None:
-            year, month, day, hour, minute = (int(g) for g in m.groups()[:5])
-            try:
-                return datetime(year, month, day, hour, minute, int(m.group(6) or 0), tzinfo=UTC)
-            except ValueError as exc:
-                raise ValueError(f"ts {text!r}: {exc}") from None
-        if _EPOCH_TEXT.fullmatch(text):
-            return _from_epoch(Decimal(text))
-    raise ValueError(f"ts {text!r} is not an RFC 3339 time such as 2025-01-06T12:00:00Z")
-
-
-def _from_epoch(seconds: Decimal) -> datetime:
-    if not seconds.is_finite() or seconds < 0:
-        raise ValueError("epoch seconds must be a finite number >= 0")
-    micros = seconds * 1_000_000
-    if micros != micros.to_integral_value():
-        raise ValueError("epoch seconds have more than 6 decimal places")
-    try:
-        return _EPOCH + int(micros) * _ONE_US
-    except OverflowError:
-        raise ValueError(f"epoch seconds {seconds} are out of range (milliseconds?)") from None
 
 
 def _price(value: Any, name: str, reason: Reason) -> Decimal:
@@ -297,7 +209,9 @@ class _SymbolState:
 class TickNormalizer:
     """Validates and normalises raw ticks against the injected clock (see module docstring)."""
 
-    def __init__(self, clock: Clock, config: IngestConfig | None = None) -> None:
+    def __init__(self, clock: Clock, config: IngestConfig | None = None, *,
+                 instruments: Instruments = DEFAULT_INSTRUMENTS) -> None:
+        self.instruments = instruments
         self.clock = clock
         self.config = config or IngestConfig()
         self._max_age = timedelta(seconds=self.config.max_price_age_seconds)
@@ -317,21 +231,21 @@ class TickNormalizer:
         if ts_value is None:
             raise _Invalid(Reason.TS_INVALID, "ts is missing")
         try:
-            ts = parse_timestamp(ts_value, naive_utc=naive_utc)
+            ts = parse_timestamp(ts_value, naive_utc=naive_utc, epoch_text=naive_utc)
         except ValueError as exc:
-            raise _Invalid(Reason.TS_INVALID, str(exc)) from None
+            raise _Invalid(Reason.TS_INVALID, f"ts: {exc}") from None
         bid = _price(raw.get("bid"), "bid", Reason.BID_INVALID)
         ask = _price(raw.get("ask"), "ask", Reason.ASK_INVALID)
         if ask < bid:
             raise _Invalid(Reason.ASK_BELOW_BID, f"ask {ask} is below bid {bid}")
-        spread = spread_pips(symbol, bid, ask, self.config)
+        instrument = self.instruments[symbol]
+        spread = spread_pips(instrument, bid, ask)
+        pip = instrument.pip_size
         if spread < self.config.min_spread_pips:
-            pip = pip_size(symbol, self.config)
             raise _Invalid(Reason.SPREAD_BELOW_MIN,
                            f"spread {_plain(spread)} pips is below the minimum {self.config.min_spread_pips} "
                            f"(pip {pip})")
         if spread > self.config.max_spread_pips:
-            pip = pip_size(symbol, self.config)
             raise _Invalid(Reason.SPREAD_ABOVE_MAX,
                            f"spread {_plain(spread)} pips is above the maximum {self.config.max_spread_pips} "
                            f"(pip {pip})")
@@ -430,4 +344,3 @@ class TickNormalizer:
         return None if state is None or state.last_us is None else _EPOCH + state.last_us * _ONE_US
 
 
-_DEFAULT_CONFIG = IngestConfig()

@@ -3,7 +3,8 @@
 Settings (besides the runtime's):
     SERVICE_INGEST             JSON object of IngestConfig fields (max_price_age_seconds,
                                max_future_seconds, min_spread_pips, max_spread_pips, max_batch,
-                               pip_sizes, metal_pips, dedupe_capacity); default: IngestConfig()
+                               dedupe_capacity); default: IngestConfig(); pip sizes come from
+                               the instrument table (SERVICE_INSTRUMENTS)
     SERVICE_CSV_WATCH_DIR      directory the MT4 EA drops quote files into; the bridge runs only when
                                set (one reader per directory: set it on one replica, or give each
                                replica its own directory)
@@ -22,12 +23,12 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field
 
 from eafix.contracts import PriceTick
+from eafix.contracts.messaging import Messenger
 from eafix.data_ingestor.app import TickPipeline, build_router
 from eafix.data_ingestor.domain import BatchResult, IngestConfig, TickNormalizer
 from eafix.data_ingestor.mt4_bridge import BridgeConfig, CsvBridge
 from eafix.runtime import metric_names as mn
 from eafix.runtime.clock import Clock, WallClock
-from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import PipelineSettings, ServiceParts, json_model, pipeline_bus
 
 
@@ -73,7 +74,7 @@ def build(settings: DataIngestorSettings) -> ServiceParts:
     async def publish_many(ticks: list[PriceTick]) -> None:
         await messenger.publish(ticks)
 
-    normalizer = TickNormalizer(clock, settings.ingest)
+    normalizer = TickNormalizer(clock, settings.ingest, instruments=settings.instruments)
     registry = CollectorRegistry()
     parts.collectors.append(registry)
     pipeline = ObservedPipeline(normalizer, publish_many, registry, clock)

@@ -1,16 +1,16 @@
-"""The execution-client port (`Broker`) and the two in-process brokers.
-
-One interface serves the simulated broker (backtest on bars), the paper broker (simulator on live
-ticks) and the MT4 bridge (`mt4_bridge.MT4Broker`). A broker never touches orders or positions of
-the engine: it answers with `BrokerEvent`s (acknowledged, filled, rejected, cancelled, expired,
-closed), and `ExecutionEngine` applies them through its single fill path.
+"""The two in-process execution clients of the `Broker` port (domain.py): the paper broker (simulator
+on live ticks) and the simulated bar broker (backtest on bars). The MT4 bridge (`mt4_bridge.MT4Broker`)
+is the third. A broker never touches orders or positions of the engine: it answers with
+`BrokerEvent`s (acknowledged, filled, rejected, cancelled, expired, closed), and `ExecutionEngine`
+applies them through its single fill path.
 
 Prices: LONG opens at the ask and closes at the bid; SHORT opens at the bid and closes at the ask.
 Slippage (pips, >= 0) is always adverse and applies to market executions: opening fills, stop-loss
 exits and operator closes; a take-profit is a limit order and fills without slippage (at the market
 price of the tick that reached it, which is at least as good as the level). Commission is money in
 the account currency per lot: `commission_per_lot` on the opening fill (a round-turn charge, as in
-the contract examples) and `close_commission_per_lot` on the closing fill (0 by default).
+the contract examples) and `close_commission_per_lot` on the closing fill (0 by default). Pips are
+converted to prices with the instrument table (eafix.instruments).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from eafix.contracts.events import Bar, PriceTick
 from eafix.contracts.primitives import CloseReason, Direction, Timeframe
@@ -33,41 +32,11 @@ from eafix.execution_engine.domain import (
     Filled,
     Order,
     Position,
-    pip_size,
     protective_levels,
 )
+from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 
 _NOTHING: tuple[BrokerEvent, ...] = ()
-
-
-class Broker(Protocol):
-    """What the engine needs from an execution venue. Every method returns the broker's immediate
-    answers (possibly none: the MT4 bridge answers later, through `ExecutionEngine.on_broker_events`)."""
-
-    def submit(self, order: Order, now: datetime) -> Sequence[BrokerEvent]:
-        """Send a market order for `order.lots` in `order.direction`."""
-        ...
-
-    def cancel(self, order: Order, now: datetime, reason: str) -> Sequence[BrokerEvent]:
-        """Cancel an unfilled order (answer: Cancelled, now or later)."""
-        ...
-
-    def abandon(self, order: Order, now: datetime) -> None:
-        """The engine gave up on the order by its own clock (TIMEOUT, EXPIRED): never fill it."""
-        ...
-
-    def close(self, position: Position, reason: CloseReason, now: datetime) -> Sequence[BrokerEvent]:
-        """Close the whole position at market (answer: Closed, now or later)."""
-        ...
-
-    def on_tick(self, tick: PriceTick, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
-        """A quote for `tick.symbol`; `positions` are the engine's open positions of that symbol
-        (read them, do not keep them)."""
-        ...
-
-    def on_bar(self, bar: Bar, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
-        """A closed bar for `bar.symbol` (backtest)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -82,9 +51,6 @@ class Costs:
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ValueError(f"{name} must be a finite Decimal >= 0, got {value!r}")
 
-    def slippage(self, symbol: str) -> Decimal:
-        return self.slippage_pips * pip_size(symbol)
-
 
 def _adverse(direction: Direction, opening: bool) -> int:
     """+1 when slippage raises the price (buying), -1 when it lowers it (selling)."""
@@ -92,37 +58,39 @@ def _adverse(direction: Direction, opening: bool) -> int:
     return 1 if buying else -1
 
 
-class PaperBroker:
-    """Simulator on live ticks: market orders fill at the latest tick of their symbol (LONG at the ask,
-    SHORT at the bid, plus adverse slippage), or at the first tick if none was seen yet; open
-    positions are checked against SL/TP on every tick and closed on the tick that crosses a level.
-    A position filled on a tick is checked from the next tick on."""
+class SimulatedBroker:
+    """What both simulators share: tickets, orders waiting for a price, costs, fill and close events.
+    A subclass says where the market is (`on_tick` / `on_bar`) and how it closes at market (`close`)."""
 
-    def __init__(self, costs: Costs | None = None, *, ticket_prefix: str = "P") -> None:
+    def __init__(self, costs: Costs | None, instruments: Instruments, ticket_prefix: str) -> None:
         self.costs = costs or Costs()
+        self.instruments = instruments
         self._prefix = ticket_prefix
         self._seq = 0
-        self._last: dict[str, PriceTick] = {}
-        self._waiting: dict[str, dict[str, tuple[Order, str]]] = {}
+        self._waiting: dict[str, dict[str, tuple[Order, str]]] = {}  # symbol -> orders without a price yet
 
     def _ticket(self) -> str:
         self._seq += 1
         return f"{self._prefix}{self._seq}"
 
-    def _fill(self, order: Order, ticket: str, tick: PriceTick, ts: datetime) -> Filled:
-        market = tick.ask if order.direction is Direction.LONG else tick.bid
-        price = market + _adverse(order.direction, True) * self.costs.slippage(order.symbol)
+    def slippage(self, symbol: str) -> Decimal:
+        return self.instruments[symbol].distance(self.costs.slippage_pips)
+
+    def _filled(self, order: Order, ticket: str, market: Decimal, ts: datetime) -> Filled:
+        price = market + _adverse(order.direction, True) * self.slippage(order.symbol)
         return Filled(order.client_order_id, f"{order.client_order_id}:open", order.lots, price, ts,
                       commission=self.costs.commission_per_lot * order.lots, broker_order_id=ticket)
 
-    def submit(self, order: Order, now: datetime) -> Sequence[BrokerEvent]:
-        ticket = self._ticket()
-        ack = Acknowledged(order.client_order_id, ticket, now)
-        tick = self._last.get(order.symbol)
-        if tick is None:
-            self._waiting.setdefault(order.symbol, {})[order.client_order_id] = (order, ticket)
-            return [ack]
-        return [ack, self._fill(order, ticket, tick, now)]
+    def _closed(self, position_id: str, lots: Decimal, price: Decimal, reason: CloseReason, ts: datetime) -> Closed:
+        return Closed(position_id, f"{position_id}:close", price, reason, ts,
+                      commission=self.costs.close_commission_per_lot * lots)
+
+    def _wait(self, order: Order, ticket: str) -> None:
+        self._waiting.setdefault(order.symbol, {})[order.client_order_id] = (order, ticket)
+
+    def _take_waiting(self, symbol: str) -> Iterable[tuple[Order, str]]:
+        waiting = self._waiting.pop(symbol, None)
+        return waiting.values() if waiting else ()
 
     def cancel(self, order: Order, now: datetime, reason: str) -> Sequence[BrokerEvent]:
         self.abandon(order, now)
@@ -133,13 +101,42 @@ class PaperBroker:
         if waiting is not None:
             waiting.pop(order.client_order_id, None)
 
+    def on_tick(self, tick: PriceTick, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
+        return _NOTHING
+
+    def on_bar(self, bar: Bar, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
+        return _NOTHING
+
+
+class PaperBroker(SimulatedBroker):
+    """Simulator on live ticks: market orders fill at the latest tick of their symbol (LONG at the ask,
+    SHORT at the bid, plus adverse slippage), or at the first tick if none was seen yet; open
+    positions are checked against SL/TP on every tick and closed on the tick that crosses a level.
+    A position filled on a tick is checked from the next tick on."""
+
+    def __init__(self, costs: Costs | None = None, *, instruments: Instruments = DEFAULT_INSTRUMENTS,
+                 ticket_prefix: str = "P") -> None:
+        super().__init__(costs, instruments, ticket_prefix)
+        self._last: dict[str, PriceTick] = {}
+
+    @staticmethod
+    def _entry(order: Order, tick: PriceTick) -> Decimal:
+        return tick.ask if order.direction is Direction.LONG else tick.bid
+
+    def submit(self, order: Order, now: datetime) -> Sequence[BrokerEvent]:
+        ticket = self._ticket()
+        ack = Acknowledged(order.client_order_id, ticket, now)
+        tick = self._last.get(order.symbol)
+        if tick is None:
+            self._wait(order, ticket)
+            return [ack]
+        return [ack, self._filled(order, ticket, self._entry(order, tick), now)]
+
     def _exit(self, position: Position, tick: PriceTick, reason: CloseReason, ts: datetime) -> Closed:
-        market = tick.bid if position.direction is Direction.LONG else tick.ask
-        price = market
+        price = tick.bid if position.direction is Direction.LONG else tick.ask
         if reason is not CloseReason.TP:
-            price += _adverse(position.direction, False) * self.costs.slippage(position.symbol)
-        return Closed(position.position_id, f"{position.position_id}:close", price, reason, ts,
-                      commission=self.costs.close_commission_per_lot * position.lots)
+            price += _adverse(position.direction, False) * self.slippage(position.symbol)
+        return self._closed(position.position_id, position.lots, price, reason, ts)
 
     def close(self, position: Position, reason: CloseReason, now: datetime) -> Sequence[BrokerEvent]:
         tick = self._last.get(position.symbol)
@@ -148,7 +145,7 @@ class PaperBroker:
         return [self._exit(position, tick, reason, now)]
 
     def on_tick(self, tick: PriceTick, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
-        events: list[BrokerEvent] | None = None
+        events: list[BrokerEvent] = []
         for position in positions:  # positions opened before this tick
             if position.direction is Direction.LONG:
                 hit = (CloseReason.SL if tick.bid <= position.sl_price
@@ -157,17 +154,11 @@ class PaperBroker:
                 hit = (CloseReason.SL if tick.ask >= position.sl_price
                        else CloseReason.TP if tick.ask <= position.tp_price else None)
             if hit is not None:
-                events = events or []
                 events.append(self._exit(position, tick, hit, tick.ts))
         self._last[tick.symbol] = tick
-        waiting = self._waiting.pop(tick.symbol, None)
-        if waiting:
-            events = events or []
-            events.extend(self._fill(order, ticket, tick, tick.ts) for order, ticket in waiting.values())
+        events.extend(self._filled(order, ticket, self._entry(order, tick), tick.ts)
+                      for order, ticket in self._take_waiting(tick.symbol))
         return events or _NOTHING
-
-    def on_bar(self, bar: Bar, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
-        return _NOTHING
 
 
 class FillAt(StrEnum):
@@ -175,7 +166,7 @@ class FillAt(StrEnum):
     LAST_CLOSE = "last_close"  # immediately, at the close of the latest bar (optimistic)
 
 
-class SimulatedBarBroker:
+class SimulatedBarBroker(SimulatedBroker):
     """Backtest broker on bars (bid prices, as MT4 bars; ask = bid + `spread_pips`).
 
     - A market order fills at the open of the NEXT bar of its symbol (`fill_at=NEXT_OPEN`, default),
@@ -188,38 +179,22 @@ class SimulatedBarBroker:
     - `timeframe`: only bars of this timeframe drive the broker (None: every bar it is given).
     """
 
-    def __init__(self, costs: Costs | None = None, *, fill_at: FillAt = FillAt.NEXT_OPEN,
-                 spread_pips: Decimal = Decimal(0), timeframe: Timeframe | None = None,
-                 ticket_prefix: str = "S") -> None:
+    def __init__(self, costs: Costs | None = None, *, instruments: Instruments = DEFAULT_INSTRUMENTS,
+                 fill_at: FillAt = FillAt.NEXT_OPEN, spread_pips: Decimal = Decimal(0),
+                 timeframe: Timeframe | None = None, ticket_prefix: str = "S") -> None:
         if not isinstance(spread_pips, Decimal) or not spread_pips.is_finite() or spread_pips < 0:
             raise ValueError(f"spread_pips must be a finite Decimal >= 0, got {spread_pips!r}")
-        self.costs = costs or Costs()
+        super().__init__(costs, instruments, ticket_prefix)
         self.fill_at = FillAt(fill_at)
         self.spread_pips = spread_pips
         self.timeframe = timeframe
-        self._prefix = ticket_prefix
-        self._seq = 0
         self._last_bar: dict[str, Bar] = {}
-        self._waiting: dict[str, dict[str, tuple[Order, str]]] = {}
-
-    def _ticket(self) -> str:
-        self._seq += 1
-        return f"{self._prefix}{self._seq}"
 
     def _spread(self, symbol: str) -> Decimal:
-        return self.spread_pips * pip_size(symbol)
+        return self.instruments[symbol].distance(self.spread_pips)
 
     def _entry(self, order: Order, bid: Decimal) -> Decimal:
-        market = bid + self._spread(order.symbol) if order.direction is Direction.LONG else bid
-        return market + _adverse(order.direction, True) * self.costs.slippage(order.symbol)
-
-    def _filled(self, order: Order, ticket: str, price: Decimal, ts: datetime) -> Filled:
-        return Filled(order.client_order_id, f"{order.client_order_id}:open", order.lots, price, ts,
-                      commission=self.costs.commission_per_lot * order.lots, broker_order_id=ticket)
-
-    def _closed(self, position_id: str, lots: Decimal, price: Decimal, reason: CloseReason, ts: datetime) -> Closed:
-        return Closed(position_id, f"{position_id}:close", price, reason, ts,
-                      commission=self.costs.close_commission_per_lot * lots)
+        return bid + self._spread(order.symbol) if order.direction is Direction.LONG else bid
 
     def submit(self, order: Order, now: datetime) -> Sequence[BrokerEvent]:
         ticket = self._ticket()
@@ -227,22 +202,13 @@ class SimulatedBarBroker:
         last = self._last_bar.get(order.symbol)
         if self.fill_at is FillAt.LAST_CLOSE and last is not None:
             return [ack, self._filled(order, ticket, self._entry(order, last.close), now)]
-        self._waiting.setdefault(order.symbol, {})[order.client_order_id] = (order, ticket)
+        self._wait(order, ticket)
         return [ack]
-
-    def cancel(self, order: Order, now: datetime, reason: str) -> Sequence[BrokerEvent]:
-        self.abandon(order, now)
-        return [Cancelled(order.client_order_id, reason, now)]
-
-    def abandon(self, order: Order, now: datetime) -> None:
-        waiting = self._waiting.get(order.symbol)
-        if waiting is not None:
-            waiting.pop(order.client_order_id, None)
 
     def bar_exit(self, symbol: str, direction: Direction, sl: Decimal, tp: Decimal,
                  bar: Bar) -> tuple[CloseReason, Decimal] | None:
         """(reason, exit price) when `bar` reaches SL or TP, the stop-loss winning a tie."""
-        slip = self.costs.slippage(symbol)
+        slip = self.slippage(symbol)
         if direction is Direction.LONG:
             if bar.low <= sl:
                 return CloseReason.SL, min(sl, bar.open) - slip
@@ -260,38 +226,28 @@ class SimulatedBarBroker:
         last = self._last_bar.get(position.symbol)
         if last is None:
             raise ExecutionError(f"simulated broker: no bar for {position.symbol} to close {position.position_id}")
-        if position.direction is Direction.LONG:
-            price = last.close - self.costs.slippage(position.symbol)
-        else:
-            price = last.close + self._spread(position.symbol) + self.costs.slippage(position.symbol)
+        market = last.close if position.direction is Direction.LONG else last.close + self._spread(position.symbol)
+        price = market + _adverse(position.direction, False) * self.slippage(position.symbol)
         return [self._closed(position.position_id, position.lots, price, reason, now)]
-
-    def on_tick(self, tick: PriceTick, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
-        return _NOTHING
 
     def on_bar(self, bar: Bar, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
         if self.timeframe is not None and bar.timeframe != self.timeframe:
             return _NOTHING
-        events: list[BrokerEvent] | None = None
+        events: list[BrokerEvent] = []
         for position in positions:  # open before this bar
             hit = self.bar_exit(position.symbol, position.direction, position.sl_price, position.tp_price, bar)
             if hit is not None:
-                events = events or []
-                events.append(self._closed(position.position_id, position.lots, hit[1], hit[0],
-                                           bar.ts_close))
+                events.append(self._closed(position.position_id, position.lots, hit[1], hit[0], bar.ts_close))
         self._last_bar[bar.symbol] = bar
-        waiting = self._waiting.pop(bar.symbol, None)
-        if waiting:
-            events = events or []
-            for order, ticket in waiting.values():
-                price = self._entry(order, bar.open)
-                events.append(self._filled(order, ticket, price, bar.ts_open))
-                sl, tp = protective_levels(order.symbol, order.direction, price, order.sl_pips, order.tp_pips)
-                hit = self.bar_exit(order.symbol, order.direction, sl, tp, bar)
-                if hit is not None:
-                    events.append(self._closed(order.client_order_id, order.lots, hit[1], hit[0],
-                                               bar.ts_close))
+        for order, ticket in self._take_waiting(bar.symbol):
+            fill = self._filled(order, ticket, self._entry(order, bar.open), bar.ts_open)
+            events.append(fill)
+            sl, tp = protective_levels(self.instruments[order.symbol], order.direction, fill.price, order.sl_pips,
+                                       order.tp_pips)
+            hit = self.bar_exit(order.symbol, order.direction, sl, tp, bar)
+            if hit is not None:
+                events.append(self._closed(order.client_order_id, order.lots, hit[1], hit[0], bar.ts_close))
         return events or _NOTHING
 
 
-__all__ = ["Broker", "Costs", "FillAt", "PaperBroker", "SimulatedBarBroker"]
+__all__ = ["Costs", "FillAt", "PaperBroker", "SimulatedBarBroker", "SimulatedBroker"]

@@ -2,8 +2,9 @@
 
 No I/O here: `ExecutionEngine` is driven by contract events (`OrderIntent`, `PriceTick`, `Bar`), by
 clock checks (`on_clock(now)`) and by broker events, and returns contract events
-(`ExecutionReport`, `TradeClosed`). Brokers are the `Broker` port (`brokers.py`); what changed is
-handed to the storage adapter through `drain_changes()`.
+(`ExecutionReport`, `TradeClosed`). Brokers are the `Broker` port (defined here; the simulators in
+`brokers.py`, the MT4 bridge in `mt4_bridge.py`); what changed is handed to the storage adapter
+through `drain_changes()`. Pips, levels and P&L use the instrument table (eafix.instruments).
 
 OMS
     An order's life is a transition table over a closed set of events (`OrderEvent`); anything not
@@ -33,40 +34,36 @@ Fills
 Idempotency
     A redelivered `OrderIntent` (same `idempotency_key`) is a no-op: no second order, no report.
     The engine remembers the keys of live orders and of the last `remember` finished ones;
-    `ExecutionGateway` (app.py) also asks the repository about keys the engine has forgotten.
+    `ExecutionGateway` (gateway.py) also asks the repository about keys the engine has forgotten.
 
 Money
-    Decimal throughout. P&L of a closed trade = (close - open) x lots x 100,000 x (+1 LONG / -1 SHORT),
-    in the quote currency, converted to the account currency with the mid of the latest quotes (the
-    risk-manager's convention: pip value = pip size x 100,000 units per lot), minus the commissions of
-    the opening and closing fills, rounded half-up to `money_quantum` (0.01). Pips: pip = 0.01 when
-    the quote currency is JPY, else 0.0001; (close - open) / pip for LONG, (open - close) / pip for
-    SHORT, rounded half-up (away from zero on a tie, so -12.25 -> -12.3) to 0.1.
+    Decimal throughout. P&L of a closed trade = (close - open) x lots x contract size x (+1 LONG / -1
+    SHORT), in the quote currency, converted to the account currency at the mids of the latest quotes
+    (the same instrument and conversion model as risk-manager's sizing), minus the commissions of
+    the opening and closing fills, rounded half-up to `money_quantum` (0.01). Pips: (close - open) /
+    pip size for LONG, (open - close) / pip size for SHORT, rounded half-up (away from zero on a tie,
+    so -12.25 -> -12.3) to 0.1. SL/TP levels lie on the instrument's price grid.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeAlias
+from typing import Protocol, TypeAlias
 
 from eafix.contracts.events import Bar, ExecutionReport, OrderIntent, PriceTick, TradeClosed
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus
-from eafix.fx import pip_size
+from eafix.instruments import DEFAULT_INSTRUMENTS, Instrument, Instruments, QuoteBook, Quoted
 from eafix.runtime.clock import Clock
-
-if TYPE_CHECKING:
-    from eafix.execution_engine.brokers import Broker
 
 log = logging.getLogger(__name__)
 
 S = ExecutionStatus
-CONTRACT_SIZE = Decimal(100_000)  # units of base currency per standard lot
 ACK_TIMEOUT = timedelta(seconds=30)
 PRICE_PLACES = Decimal("1e-8")  # the contracts' Price/Money carry at most 8 decimals
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -81,19 +78,19 @@ def signed(direction: Direction) -> int:
     return 1 if direction is Direction.LONG else -1
 
 
-def pips_between(symbol: str, direction: Direction, open_price: Decimal, close_price: Decimal) -> Decimal:
+def pips_between(instrument: Instrument, direction: Direction, open_price: Decimal, close_price: Decimal) -> Decimal:
     """Result in pips, rounded half-up (ties away from zero) to 0.1."""
-    diff = (close_price - open_price) * signed(direction)
-    pips = (diff / pip_size(symbol)).quantize(_TENTH, rounding=ROUND_HALF_UP)
+    pips = instrument.pips((close_price - open_price) * signed(direction)).quantize(_TENTH, rounding=ROUND_HALF_UP)
     return pips if pips else Decimal("0.0")  # never "-0.0"
 
 
-def protective_levels(symbol: str, direction: Direction, open_price: Decimal, sl_pips: Decimal,
+def protective_levels(instrument: Instrument, direction: Direction, open_price: Decimal, sl_pips: Decimal,
                       tp_pips: Decimal) -> tuple[Decimal, Decimal]:
-    """(stop-loss price, take-profit price) at `sl_pips` / `tp_pips` from the open price."""
-    pip = pip_size(symbol)
+    """(stop-loss price, take-profit price) at `sl_pips` / `tp_pips` from the open price, on the
+    instrument's price grid (a broker refuses a level with more decimals than the symbol quotes)."""
     side = signed(direction)
-    return open_price - side * sl_pips * pip, open_price + side * tp_pips * pip
+    return (instrument.round_price(open_price - side * instrument.distance(sl_pips)),
+            instrument.round_price(open_price + side * instrument.distance(tp_pips)))
 
 
 _CLOSE_REASONS: Mapping[str, CloseReason] = {
@@ -413,6 +410,37 @@ BrokerEvent: TypeAlias = Acknowledged | Filled | Rejected | Cancelled | Expired 
 EngineOutput: TypeAlias = ExecutionReport | TradeClosed
 
 
+class Broker(Protocol):
+    """The execution-client port: what the engine needs from a venue (simulated, paper, MT4). Every
+    method returns the broker's immediate answers (possibly none: the MT4 bridge answers later,
+    through `ExecutionEngine.on_broker_events`)."""
+
+    def submit(self, order: Order, now: datetime) -> Sequence[BrokerEvent]:
+        """Send a market order for `order.lots` in `order.direction`."""
+        ...
+
+    def cancel(self, order: Order, now: datetime, reason: str) -> Sequence[BrokerEvent]:
+        """Cancel an unfilled order (answer: Cancelled, now or later)."""
+        ...
+
+    def abandon(self, order: Order, now: datetime) -> None:
+        """The engine gave up on the order by its own clock (TIMEOUT, EXPIRED): never fill it."""
+        ...
+
+    def close(self, position: Position, reason: CloseReason, now: datetime) -> Sequence[BrokerEvent]:
+        """Close the whole position at market (answer: Closed, now or later)."""
+        ...
+
+    def on_tick(self, tick: PriceTick, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
+        """A quote for `tick.symbol`; `positions` are the engine's open positions of that symbol
+        (read them, do not keep them)."""
+        ...
+
+    def on_bar(self, bar: Bar, positions: Iterable[Position]) -> Sequence[BrokerEvent]:
+        """A closed bar for `bar.symbol` (backtest)."""
+        ...
+
+
 # --- anomalies and errors --------------------------------------------------------------------------------
 
 class AnomalyKind(StrEnum):
@@ -451,43 +479,6 @@ class OrderNotCancellableError(ExecutionError):
     pass
 
 
-# --- quotes and currency conversion ------------------------------------------------------------------------
-
-class QuoteBook:
-    """Latest bid/ask per symbol; converts amounts between currencies with mid prices: a direct pair,
-    its inverse, or a cross through USD; `fallback` mids (symbol -> price) are used for a pair never
-    quoted."""
-
-    def __init__(self, fallback: Mapping[str, Decimal] | None = None) -> None:
-        self._mid: dict[str, Decimal] = {}
-        self._fallback = dict(fallback or {})
-
-    def update(self, symbol: str, bid: Decimal, ask: Decimal) -> None:
-        self._mid[symbol] = (bid + ask) / 2
-
-    def mid(self, symbol: str) -> Decimal | None:
-        found = self._mid.get(symbol)
-        return found if found is not None else self._fallback.get(symbol)
-
-    def _pair_rate(self, src: str, dst: str) -> Decimal | None:
-        if src == dst:
-            return Decimal(1)
-        direct = self.mid(src + dst)
-        if direct is not None:
-            return direct
-        inverse = self.mid(dst + src)
-        return Decimal(1) / inverse if inverse is not None else None
-
-    def rate(self, src: str, dst: str) -> Decimal | None:
-        """Units of `dst` per unit of `src`, or None when no quote links them."""
-        found = self._pair_rate(src, dst)
-        if found is None and "USD" not in (src, dst):
-            to_usd, from_usd = self._pair_rate(src, "USD"), self._pair_rate("USD", dst)
-            if to_usd is not None and from_usd is not None:
-                found = to_usd * from_usd
-        return found
-
-
 # --- the engine ----------------------------------------------------------------------------------------------
 
 def _bounded_put(store: OrderedDict, key: str, value: object, limit: int) -> None:
@@ -503,14 +494,14 @@ class ExecutionEngine:
     Not thread-safe; call it from one task (ExecutionGateway serialises the HTTP and bus callers).
 
     Options: `ack_timeout` (30 s) and `order_ttl` (None: off) drive TIMEOUT and EXPIRED; `money_quantum`
-    rounds P&L; `fallback_rates` (symbol -> mid) convert currencies never quoted; `record_changes=False`
+    rounds P&L; `instruments` is the instrument table (the broker's must be the same); `record_changes=False`
     (a backtest without storage) keeps no ChangeSet; `remember` bounds the finished orders, closed
     positions and fill ids kept for idempotency.
     """
 
     def __init__(self, clock: Clock, broker: Broker, *, ack_timeout: timedelta = ACK_TIMEOUT,
                  order_ttl: timedelta | None = None, money_quantum: Decimal = Decimal("0.01"),
-                 fallback_rates: Mapping[str, Decimal] | None = None, record_changes: bool = True,
+                 instruments: Instruments = DEFAULT_INSTRUMENTS, record_changes: bool = True,
                  remember: int = 100_000) -> None:
         self._clock = clock
         self._broker = broker
@@ -519,7 +510,8 @@ class ExecutionEngine:
         self._money_quantum = money_quantum
         self._record = record_changes
         self._remember = remember
-        self._book = QuoteBook(fallback_rates)
+        self._instruments = instruments
+        self._book = QuoteBook()
         self._orders: dict[str, Order] = {}  # live: not terminal (FILLED/PARTIAL ones until their close)
         self._keys: dict[str, str] = {}  # idempotency key -> client_order_id, live orders
         self._done: OrderedDict[str, Order] = OrderedDict()  # recently finished orders (bounded)
@@ -616,7 +608,7 @@ class ExecutionEngine:
 
     def on_tick(self, tick: PriceTick) -> list[EngineOutput]:
         """Update the quotes; the broker fills waiting orders and checks SL/TP on this tick."""
-        self._book.update(tick.symbol, tick.bid, tick.ask)
+        self._book.update(tick)
         watched = self._by_symbol.get(tick.symbol)
         events = self._broker.on_tick(tick, watched.values() if watched else ())
         if not events:
@@ -628,7 +620,7 @@ class ExecutionEngine:
     def on_bar(self, bar: Bar) -> list[EngineOutput]:
         """Backtest: the bar's close is the latest quote; the simulated broker fills at this bar's
         open what was submitted before it and checks SL/TP against its high/low."""
-        self._book.update(bar.symbol, bar.close, bar.close)
+        self._book.update(Quoted(bar.symbol, bar.ts_close, bar.close, bar.close))
         watched = self._by_symbol.get(bar.symbol)
         events = self._broker.on_bar(bar, watched.values() if watched else ())
         if not events:
@@ -791,7 +783,8 @@ class ExecutionEngine:
             commission, version = position.commission + fill.commission, position.version + 1
             open_time = position.open_time
         open_price = average_price(notional, lots)
-        sl, tp = protective_levels(order.symbol, order.direction, open_price, order.sl_pips, order.tp_pips)
+        sl, tp = protective_levels(self._instruments[order.symbol], order.direction, open_price, order.sl_pips,
+                                   order.tp_pips)
         updated = Position(
             position_id=order.client_order_id, client_order_id=order.client_order_id, symbol=order.symbol,
             direction=order.direction, account_currency=order.account_currency, lots=lots,
@@ -822,10 +815,11 @@ class ExecutionEngine:
             return
         _bounded_put(self._fill_ids, event.fill_id, None, self._remember)
         close_time = max(event.ts, position.open_time + ONE_MICROSECOND)  # close_time > open_time
-        pips = pips_between(position.symbol, position.direction, position.open_price, event.price)
-        gross_quote = (event.price * position.lots - position.open_notional) * CONTRACT_SIZE * signed(
+        instrument = self._instruments[position.symbol]
+        pips = pips_between(instrument, position.direction, position.open_price, event.price)
+        gross_quote = (event.price * position.lots - position.open_notional) * instrument.contract_size * signed(
             position.direction)
-        gross = gross_quote * self._conversion_rate(position, event.price)
+        gross = self._to_account(position, gross_quote, event.price)
         pnl = (gross - commission).quantize(self._money_quantum, rounding=ROUND_HALF_UP)
         if not pnl:
             pnl = abs(pnl)
@@ -849,20 +843,27 @@ class ExecutionEngine:
 
     # --- helpers ------------------------------------------------------------------------------------------------
 
-    def _conversion_rate(self, position: Position, close_price: Decimal) -> Decimal:
-        quote, account = position.symbol[3:], position.account_currency
-        rate = self._book.rate(quote, account)
-        if rate is None and account == position.symbol[:3]:
-            rate = Decimal(1) / close_price
-        if rate is None:  # pragma: no cover - refused at intake (the book never forgets a pair)
-            raise ExecutionError(f"no quote converts {quote} to {account}")
-        return rate
+    def _to_account(self, position: Position, amount: Decimal, close_price: Decimal) -> Decimal:
+        """`amount` in the quote currency, in the account currency (at the mids; a position in the
+        account's own base currency converts at its close price)."""
+        instrument = self._instruments[position.symbol]
+        account = position.account_currency
+        converted = self._book.convert(amount, instrument.quote, account)
+        if converted is None and account == instrument.base:
+            converted = amount / close_price
+        if converted is None:  # pragma: no cover - refused at intake (the book never forgets a pair)
+            raise ExecutionError(f"no quote converts {instrument.quote} to {account}")
+        return converted
 
     def _intake_problem(self, order: Order) -> str | None:
-        base, quote, account = order.symbol[:3], order.symbol[3:], order.account_currency
-        if account in (base, quote) or self._book.rate(quote, account) is not None:
+        try:
+            instrument = self._instruments[order.symbol]
+        except ValueError as exc:
+            return str(exc)
+        account = order.account_currency
+        if account in (instrument.base, instrument.quote) or self._book.rate(instrument.quote, account) is not None:
             return None
-        return f"no quote to convert {quote} P&L into the account currency {account}"
+        return f"no quote to convert {instrument.quote} P&L into the account currency {account}"
 
     def _expire(self, order: Order, kind: OrderEvent, now: datetime, reason: str, out: list) -> None:
         new = self._transition(order, kind, now, reason=reason)
@@ -936,12 +937,12 @@ class ExecutionEngine:
 
 __all__ = [
     "ACK_TIMEOUT",
-    "CONTRACT_SIZE",
     "TERMINAL",
     "TRANSITIONS",
     "Acknowledged",
     "Anomaly",
     "AnomalyKind",
+    "Broker",
     "BrokerEvent",
     "Cancelled",
     "ChangeSet",
@@ -960,7 +961,6 @@ __all__ = [
     "Position",
     "PositionClosedError",
     "PositionStatus",
-    "QuoteBook",
     "Rejected",
     "Trade",
     "Transition",
@@ -969,7 +969,6 @@ __all__ = [
     "average_price",
     "classify_close_reason",
     "next_status",
-    "pip_size",
     "pips_between",
     "protective_levels",
     "transition",

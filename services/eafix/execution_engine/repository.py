@@ -28,6 +28,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from eafix.contracts import Envelope, parse_envelope
+from eafix.contracts.messaging import LocalEnvelope, document, partition_key
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus
 from eafix.execution_engine.domain import (
     TERMINAL,
@@ -63,11 +65,17 @@ class OpenState:
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """An envelope to publish on `topic` under partition `key`; `envelope` is its JSON form."""
+    """An envelope to publish, on its event's topic under its partition key."""
 
-    topic: str
-    key: str | None
-    envelope: dict[str, Any]
+    envelope: Envelope | LocalEnvelope
+
+    @property
+    def topic(self) -> str:
+        return self.envelope.data.TOPIC
+
+    @property
+    def key(self) -> str | None:
+        return partition_key(self.envelope)
 
 
 @dataclass(frozen=True)
@@ -374,7 +382,7 @@ class PostgresExecutionRepository:
                 if changes.trades:
                     await cur.executemany(_INSERT_TRADE, [_params(t, _TRADE_COLUMNS) for t in changes.trades])
                 for message in outbox:
-                    await cur.execute(_INSERT_OUTBOX, (message.topic, message.key, Jsonb(message.envelope)))
+                    await cur.execute(_INSERT_OUTBOX, (message.topic, message.key, Jsonb(document(message.envelope))))
                     (outbox_id,) = await cur.fetchone()
                     ids.append(outbox_id)
         except psycopg.errors.UniqueViolation as exc:
@@ -388,7 +396,7 @@ class PostgresExecutionRepository:
     async def unpublished(self, limit: int = 100) -> list[OutboxRow]:
         rows = await self._fetch("SELECT id, topic, key, envelope FROM orders.outbox WHERE published_at IS NULL "
                                  "ORDER BY id LIMIT %s", (_check_limit(limit),))
-        return [OutboxRow(r["id"], OutboxMessage(r["topic"], r["key"], r["envelope"])) for r in rows]
+        return [OutboxRow(r["id"], OutboxMessage(parse_envelope(r["envelope"]))) for r in rows]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         if not ids:

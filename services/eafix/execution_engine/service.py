@@ -36,20 +36,21 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field, ValidationInfo, field_validator
 
 from eafix.contracts import OrderIntent
+from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import CloseReason
-from eafix.execution_engine.app import CloseResult, ExecutionGateway, build_router
-from eafix.execution_engine.brokers import Broker, Costs, PaperBroker
-from eafix.execution_engine.domain import ExecutionEngine, ExecutionError
+from eafix.execution_engine.app import build_router
+from eafix.execution_engine.brokers import Costs, PaperBroker
+from eafix.execution_engine.domain import Broker, ExecutionEngine, ExecutionError
+from eafix.execution_engine.gateway import CloseResult, ExecutionGateway
 from eafix.execution_engine.mt4_bridge import MT4Broker, MT4FileBridge
 from eafix.execution_engine.repository import (
     ExecutionRepository,
     InMemoryExecutionRepository,
     PostgresExecutionRepository,
 )
-from eafix.pipeline import ExecutionStage
+from eafix.execution_engine.stage import ExecutionStage
 from eafix.runtime.bus import RedisStreamsBus
 from eafix.runtime.clock import Clock, WallClock
-from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import (
     ActiveReplica,
     PipelineSettings,
@@ -95,7 +96,7 @@ class ServiceGateway(ExecutionGateway):
 
     def __init__(self, engine: ExecutionEngine, repo: ExecutionRepository, replica: ActiveReplica,
                  messenger: Messenger) -> None:
-        super().__init__(engine, repo, messenger=messenger)  # publishes through the outbox
+        super().__init__(engine, repo, messenger)
         self._replica = replica
 
     def relays_on_reload(self) -> bool:
@@ -114,7 +115,8 @@ def _broker(settings: ExecutionSettings, clock: Clock) -> Broker:
     if settings.broker == "mt4":
         return MT4Broker()
     # tickets unique across restarts: the process start time in the prefix
-    return PaperBroker(settings.costs, ticket_prefix=f"P{clock.now():%Y%m%d%H%M%S}-")
+    return PaperBroker(settings.costs, instruments=settings.instruments,
+                       ticket_prefix=f"P{clock.now():%Y%m%d%H%M%S}-")
 
 
 def build(settings: ExecutionSettings) -> ServiceParts:
@@ -125,22 +127,20 @@ def build(settings: ExecutionSettings) -> ServiceParts:
     repo: ExecutionRepository = PostgresExecutionRepository(db.pool) if db is not None \
         else InMemoryExecutionRepository()
 
-    async def reload() -> None:  # `gateway` and `stage` are bound below, before anything can call this
-        def point_stage(engine: ExecutionEngine) -> None:
-            stage.engine = engine
+    def new_engine() -> ExecutionEngine:
+        return ExecutionEngine(clock, broker, instruments=settings.instruments)
 
-        await gateway.replace_engine(ExecutionEngine(clock, broker), point_stage)
+    async def reload() -> None:  # `gateway` is bound below, before anything can call this
+        await gateway.replace_engine(new_engine())
 
     guard = StageGuard(reload)  # coalesces the reloads; the gateway's lock serialises the engine calls
     replica = ActiveReplica(OrderIntent.TOPIC, GROUP, guard.reload)
     bus = pipeline_bus(settings, parts, on_acquired=replica.on_acquired)
     replica.attach(bus)
-    messenger = Messenger(bus, settings.name, clock)
-    engine = ExecutionEngine(clock, broker)
-    gateway = ServiceGateway(engine, repo, replica, messenger)
+    gateway = ServiceGateway(new_engine(), repo, replica, Messenger(bus, settings.name, clock))
     stage_registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(stage_registry)
-    stage = ExecutionStage(engine, messenger, gateway=gateway, registry=stage_registry)
+    stage = ExecutionStage(gateway, registry=stage_registry, broker_name=settings.broker)
     stage.subscribe(bus)
     parts.add_step(guard.reload)  # restore from the repository once the pool is open
 
@@ -185,7 +185,7 @@ def build(settings: ExecutionSettings) -> ServiceParts:
         parts.add_step(open_bridge)
         parts.every("mt4-bridge", settings.mt4_poll_seconds, bridge_cycle)
 
-    parts.routers.append(build_router(engine, repo, gateway=gateway))  # the gateway publishes (outbox)
+    parts.routers.append(build_router(gateway))
     parts.state.update(gateway=gateway, stage=stage, replica=replica, guard=guard, broker=broker, repository=repo)
     return parts
 

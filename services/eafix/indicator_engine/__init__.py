@@ -4,5 +4,6 @@
 - `strength`: currency strength across the configured majors;
 - `domain`: the pure part: `BarBuilder` (ticks -> bars on UTC boundaries) and `IndicatorEngine`
   (bars -> IndicatorVector, polars warm-up);
-- `app`: `build_router(engine)` with `GET /api/v1/indicators/{symbol}`.
+- `stage`: the bus handlers; `app`: `build_router(engine)` with `GET /api/v1/indicators/{symbol}`;
+  `service`: the process.
 """

@@ -21,13 +21,13 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field, field_validator
 
 from eafix.contracts import PriceTick
+from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import Currency, Timeframe
 from eafix.indicator_engine.app import build_router
 from eafix.indicator_engine.domain import DEFAULT_TIMEFRAMES, IndicatorEngine
+from eafix.indicator_engine.stage import IndicatorStage
 from eafix.indicator_engine.strength import MAJORS
-from eafix.pipeline import IndicatorStage
 from eafix.runtime.clock import WallClock
-from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import (
     ActiveReplica,
     PipelineSettings,

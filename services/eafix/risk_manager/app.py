@@ -36,7 +36,8 @@ from eafix.contracts.primitives import (
     Symbol,
     Timestamp,
 )
-from eafix.risk_manager.domain import RiskEngine, Sizing
+from eafix.risk_manager.engine import RiskEngine
+from eafix.risk_manager.sizing import Sizing
 
 __all__ = ["PositionSizeRequest", "PositionSizeResponse", "ValidateResponse", "build_router"]
 

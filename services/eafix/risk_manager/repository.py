@@ -26,7 +26,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from eafix.contracts import Direction, OrderIntent, RiskRejected
-from eafix.risk_manager.domain import (
+from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.engine import RiskEngine, snapshot_since
+from eafix.risk_manager.portfolio import (
     AccountRecord,
     DecisionRecord,
     DecisionRecorded,
@@ -37,12 +40,9 @@ from eafix.risk_manager.domain import (
     PositionState,
     PositionUpserted,
     RealizedTrade,
-    RiskConfig,
-    RiskEngine,
-    Rule,
     TradeRealized,
-    snapshot_since,
 )
+from eafix.risk_manager.rules import Rule
 from eafix.runtime.clock import Clock
 
 __all__ = [
@@ -84,7 +84,8 @@ class PortfolioRepository(Protocol):
 
 
 async def restore_engine(repo: PortfolioRepository, config: RiskConfig, clock: Clock, *,
-                         rules: Sequence[Rule] | None = None, track_changes: bool = True) -> RiskEngine:
+                         instruments: Instruments = DEFAULT_INSTRUMENTS, rules: Sequence[Rule] | None = None,
+                         track_changes: bool = True) -> RiskEngine:
     """Build a RiskEngine from the stored portfolio (creating the account on first start)."""
     now = clock.now()
     await repo.ensure_account(AccountRecord(config.account_id, config.account_currency, config.opening_balance, now))
@@ -92,7 +93,7 @@ async def restore_engine(repo: PortfolioRepository, config: RiskConfig, clock: C
                                decision_limit=config.decision_memory)
     if snapshot is None:  # pragma: no cover - ensure_account just created it
         raise UnknownAccountError(config.account_id)
-    return RiskEngine(config, clock, snapshot, rules=rules, track_changes=track_changes)
+    return RiskEngine(config, clock, snapshot, instruments=instruments, rules=rules, track_changes=track_changes)
 
 
 async def persist_changes(engine: RiskEngine, repo: PortfolioRepository) -> int:

@@ -22,17 +22,18 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 from pydantic import Field
 
-from eafix.pipeline import RiskStage
+from eafix.contracts.messaging import Messenger
 from eafix.risk_manager.app import build_router
-from eafix.risk_manager.domain import RiskConfig, RiskEngine
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.repository import (
     InMemoryPortfolioRepository,
     PortfolioRepository,
     PostgresPortfolioRepository,
     restore_engine,
 )
+from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.clock import WallClock
-from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import (
     PipelineSettings,
     ServiceParts,
@@ -62,7 +63,7 @@ def build(settings: RiskSettings) -> ServiceParts:
         else InMemoryPortfolioRepository()
 
     async def reload() -> None:  # `stage` is bound below, before anything can call this
-        engine = await restore_engine(repo, config, clock)
+        engine = await restore_engine(repo, config, clock, instruments=settings.instruments)
         for quote in stage.engine.quotes():
             engine.on_tick(quote)
         stage.engine = engine
@@ -72,8 +73,8 @@ def build(settings: RiskSettings) -> ServiceParts:
     # the engine is a placeholder until the start step restores the stored portfolio
     stage_registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(stage_registry)
-    stage = RiskStage(RiskEngine(config, clock, track_changes=True), Messenger(bus, settings.name, clock), repo,
-                      registry=stage_registry)
+    stage = RiskStage(RiskEngine(config, clock, instruments=settings.instruments, track_changes=True),
+                      Messenger(bus, settings.name, clock), repo, registry=stage_registry)
     stage.subscribe(Subscriptions(bus, guard.wrap))
     parts.add_step(guard.reload)  # after the pool opened (its step was added first)
     parts.routers.append(build_router(lambda: stage.engine))

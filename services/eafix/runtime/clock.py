@@ -40,3 +40,8 @@ class TestClock:
     def advance(self, seconds: float) -> datetime:
         self._now += timedelta(seconds=seconds)
         return self._now
+
+
+def seconds_since(now: datetime, then: datetime) -> float:
+    """Age of `then` at `now` in seconds, never negative (clocks of two processes may disagree)."""
+    return max((now - then).total_seconds(), 0.0)

@@ -215,3 +215,8 @@ def create(registry: CollectorRegistry, *specs: MetricSpec | Iterable[MetricSpec
         else:
             out[s] = Histogram(s.name, s.help, list(s.labels), registry=registry, buckets=s.buckets)
     return out
+
+
+def stage_metrics(registry: CollectorRegistry | None, *specs: MetricSpec) -> dict[MetricSpec, Any] | None:
+    """The business metrics a bus stage exports, or None without a registry (a backtest exports none)."""
+    return create(registry, *specs) if registry is not None else None

@@ -6,6 +6,8 @@ A setting `x` is read from, in order of precedence:
   3. the file named by `SERVICE_X_FILE`;
   4. the file `<secrets_dir>/SERVICE_X` (the Helm chart mounts Kubernetes Secrets there).
 Peer URLs `SERVICE_<PEER>_URL` of catalogue services are collected into `peers`.
+`SERVICE_INSTRUMENTS` (JSON, the chart's `global.instruments`) lays entries over the built-in
+instrument table (eafix.instruments); `settings.instruments` is the resulting table.
 
 Anything missing or malformed raises `SettingsError`, whose str() is one line naming the
 environment variable, so a pod that cannot start says why in its first log line.
@@ -35,6 +37,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from eafix import services
+from eafix.instruments import DEFAULT_INSTRUMENTS, InstrumentError, Instruments
 
 PREFIX = "SERVICE_"
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/eafix")
@@ -143,7 +146,7 @@ PeerUrl = Annotated[str, AfterValidator(_check_peer_url)]
 class Settings(BaseSettings):
     """Runtime settings shared by every service; a service subclasses it for its own."""
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore", arbitrary_types_allowed=True)
 
     name: str
     port: int = Field(ge=1, le=65535)  # defaults to the catalogue port of `name`
@@ -155,6 +158,7 @@ class Settings(BaseSettings):
     postgres_password: SecretStr | None = None
     secrets_dir: Path = DEFAULT_SECRETS_DIR
     peers: dict[str, PeerUrl] = Field(default_factory=dict)
+    instruments: Instruments = DEFAULT_INSTRUMENTS
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -189,6 +193,18 @@ class Settings(BaseSettings):
         except services.UnknownServiceError as exc:
             raise ValueError(str(exc)) from None  # pydantic reports ValueErrors with the field
         return value
+
+    @field_validator("instruments", mode="before")
+    @classmethod
+    def _instruments(cls, value: Any) -> Instruments:
+        if isinstance(value, Instruments):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a JSON object of symbol -> instrument fields, got {type(value).__name__}")
+        try:
+            return DEFAULT_INSTRUMENTS.with_overrides(value)
+        except InstrumentError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("log_level")
     @classmethod

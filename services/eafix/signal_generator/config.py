@@ -6,7 +6,6 @@
       duplicate_window_seconds: 300 # same symbol/strategy/direction within it -> DUPLICATE_WITHIN_WINDOW
       stop: {atr_multiple: 1.5, min_pips: 10, max_pips: 200, fallback_pips: 20}
       take_profit_ratio: 2.0        # tp_pips = sl_pips x ratio; null -> tp_pips null (risk-manager default)
-      pip_sizes: {XAUUSD: "0.1"}    # override of 0.0001 (0.01 for a JPY quote)
     strategies:
       <name>:                       # [a-z][a-z0-9_]*, becomes Signal.strategy
         type: ma_crossover | rsi_mean_reversion | bollinger_breakout
@@ -26,7 +25,6 @@ oversold (30.0)`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -112,7 +110,6 @@ class Defaults(_Strict):
     duplicate_window_seconds: NonNegative = 300.0
     stop: StopConfig = StopConfig()
     take_profit_ratio: PositiveFloat | None = 2.0
-    pip_sizes: dict[Symbol, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
 
 
 class _StrategyBase(_Strict):
@@ -192,7 +189,6 @@ class ResolvedStrategy:
     duplicate_window_seconds: float
     stop: StopConfig
     take_profit_ratio: float | None
-    pip_sizes: Mapping[str, Decimal]
 
     @property
     def type(self) -> str:
@@ -301,7 +297,6 @@ def parse_strategies(data: Any, source: str = "<strategies>") -> SignalGenerator
             stop=params.stop if params.stop is not None else defaults.stop,
             take_profit_ratio=(params.take_profit_ratio if "take_profit_ratio" in params.model_fields_set
                                else defaults.take_profit_ratio),
-            pip_sizes=defaults.pip_sizes,
         )
         for name, params in parsed
     )

@@ -43,6 +43,7 @@ from eafix.contracts import (
     SuppressionReason,
     SystemRiskOff,
 )
+from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 from eafix.runtime.clock import Clock
 from eafix.signal_generator.config import SignalGeneratorConfig
 from eafix.signal_generator.strategies import Candidate, Strategy, build_strategies, stop_pips, take_profit_pips
@@ -79,9 +80,10 @@ def _clip(text: str) -> str:
 class SignalEngine:
     """Configured strategies + gates. `recent_limit` bounds the in-memory list of recent outputs."""
 
-    def __init__(self, config: SignalGeneratorConfig, clock: Clock, *, blackout: BlackoutGate | None = None,
-                 recent_limit: int = 500) -> None:
+    def __init__(self, config: SignalGeneratorConfig, clock: Clock, *, instruments: Instruments = DEFAULT_INSTRUMENTS,
+                 blackout: BlackoutGate | None = None, recent_limit: int = 500) -> None:
         self._config = config
+        self._instruments = instruments
         self._clock = clock
         self._blackout = blackout
         self._strategies: tuple[Strategy, ...] = build_strategies(config)
@@ -221,7 +223,7 @@ class SignalEngine:
                                   f"{direction.value} {vector.symbol} {strategy.name} emitted "
                                   f"{(now - last).total_seconds():g} s ago (window "
                                   f"{resolved.duplicate_window_seconds:g} s)")
-        sl = stop_pips(resolved, vector.symbol, vector.values.atr_14)
+        sl = stop_pips(resolved, self._instruments[vector.symbol], vector.values.atr_14)
         signal = Signal(
             signal_id=signal_id_for(vector.ts, vector.symbol, vector.timeframe.value, direction, strategy.tag),
             symbol=vector.symbol,

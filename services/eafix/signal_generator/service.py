@@ -25,9 +25,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from eafix.contracts import SystemRiskOff
-from eafix.pipeline import SignalStage
+from eafix.contracts.messaging import Messenger
 from eafix.runtime.clock import WallClock
-from eafix.runtime.messaging import Messenger
 from eafix.runtime.service import PipelineSettings, ServiceParts, Subscriptions, pipeline_bus, setting_error
 from eafix.signal_generator.app import ResetRequest, build_router
 from eafix.signal_generator.config import (
@@ -38,6 +37,7 @@ from eafix.signal_generator.config import (
     load_strategies_text,
 )
 from eafix.signal_generator.domain import RiskOffState, SignalEngine
+from eafix.signal_generator.stage import SignalStage
 
 RESET_SOURCE = "operator"
 
@@ -72,7 +72,7 @@ def build(settings: SignalSettings) -> ServiceParts:
     clock = WallClock()
     bus = pipeline_bus(settings, parts)
     messenger = Messenger(bus, settings.name, clock)
-    engine = SignalEngine(load_strategies(settings), clock)
+    engine = SignalEngine(load_strategies(settings), clock, instruments=settings.instruments)
     stage_registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(stage_registry)
     stage = SignalStage(engine, messenger, registry=stage_registry)

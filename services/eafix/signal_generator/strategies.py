@@ -13,13 +13,12 @@ into a LONG.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
-from eafix import fx
 from eafix.contracts import Direction, IndicatorValues, IndicatorVector
+from eafix.instruments import Instrument
 from eafix.signal_generator.config import (
     BollingerBreakoutConfig,
     MaCrossoverConfig,
@@ -35,7 +34,6 @@ __all__ = [
     "RsiMeanReversion",
     "Strategy",
     "build_strategies",
-    "pip_size",
     "stop_pips",
     "take_profit_pips",
 ]
@@ -45,21 +43,14 @@ _TENTH = Decimal("0.1")
 Key = tuple[str, str]  # (symbol, timeframe)
 
 
-def pip_size(symbol: str, overrides: Mapping[str, Decimal] | None = None) -> Decimal:
-    """0.01 for a JPY quote currency, else 0.0001, unless configured otherwise (metals)."""
-    if overrides and symbol in overrides:
-        return overrides[symbol]
-    return fx.pip_size(symbol)
-
-
-def stop_pips(strategy: ResolvedStrategy, symbol: str, atr: float | None) -> Decimal:
+def stop_pips(strategy: ResolvedStrategy, instrument: Instrument, atr: float | None) -> Decimal:
     """atr_14 x atr_multiple in pips (0.1 pip, half-up), clamped to [min_pips, max_pips];
     fallback_pips while ATR is unknown."""
     stop = strategy.stop
     if atr is None or atr <= 0:
         return stop.fallback_pips
     # decimal from the shortest float text, so 0.00123 x 1.5 is 18.45 pips (float would say 18.4499...)
-    raw = Decimal(repr(atr)) * Decimal(repr(stop.atr_multiple)) / pip_size(symbol, strategy.pip_sizes)
+    raw = instrument.pips(Decimal(repr(atr)) * Decimal(repr(stop.atr_multiple)))
     return min(max(raw.quantize(_TENTH, ROUND_HALF_UP), stop.min_pips), stop.max_pips)
 
 
