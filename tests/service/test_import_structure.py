@@ -1,0 +1,145 @@
+"""The package's shape, checked on its import graph:
+
+- each service process loads only its own code: importing `eafix.<service>.service` imports no other
+  service's package (checked in a fresh interpreter, on `sys.modules`), and no dataframe/TA library
+  unless the service is indicator-engine;
+- imports go one way through the layers  kernel <- runtime <- contracts <- domains <- adapters <- cli:
+  a module never imports a module of a higher layer, and a service package never imports another.
+
+Layers: kernel = `eafix`, `eafix.services`, `eafix.instruments`, `eafix.timestamps` (shared facts,
+importing nothing of eafix); runtime = `eafix.runtime.*`; contracts = `eafix.contracts.*`; domains = the
+pure modules of a service package; adapters = a service package's `stage`, `app`, `service`,
+`repository`, `gateway` and `mt4_bridge` modules, and `eafix.backtest.*`; cli = `eafix.cli`,
+`eafix.__main__`, `eafix.backtest.cli` and the chart tooling `eafix.platform.*`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eafix import services
+
+ROOT = Path(__file__).resolve().parents[2] / "services"
+PACKAGES = {spec.module for spec in services.SERVICES if (ROOT / "eafix" / spec.module).is_dir()}
+ADAPTER_MODULES = {"stage", "app", "service", "repository", "gateway", "mt4_bridge"}
+KERNEL = {"eafix", "eafix.services", "eafix.instruments", "eafix.timestamps"}
+LAYERS = ("kernel", "runtime", "contracts", "domains", "adapters", "cli")
+HEAVY = ("polars", "numpy", "talib")  # what only indicator-engine may load
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted((ROOT / "eafix").rglob("*.py"))}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if module in KERNEL:
+        return "kernel"
+    if module in ("eafix.cli", "eafix.__main__", "eafix.backtest.cli") or parts[1] == "platform":
+        return "cli"
+    if parts[1] == "runtime":
+        return "runtime"
+    if parts[1] == "contracts":
+        return "contracts"
+    if parts[1] == "backtest":
+        return "adapters"
+    if parts[1] in PACKAGES:
+        return "adapters" if len(parts) > 2 and parts[2] in ADAPTER_MODULES else "domains"
+    raise AssertionError(f"{module} belongs to no layer: add it to the rules in this test's docstring")
+
+
+def imports(path: Path) -> set[str]:
+    """The eafix modules `path` imports (at module level or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            found.update(n for n in names if n in MODULES)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in MODULES)
+    return {m for m in found if m.startswith("eafix")}
+
+
+def test_every_module_has_a_layer():
+    assert {module: layer(module) for module in MODULES}  # raises for a module without one
+    assert {"data_ingestor", "indicator_engine", "signal_generator", "risk_manager", "execution_engine"} <= PACKAGES
+
+
+def upward_imports(modules: dict[str, Path]) -> list[str]:
+    found = []
+    for module, path in modules.items():
+        rank = LAYERS.index(layer(module))
+        for target in imports(path):
+            if LAYERS.index(layer(target)) > rank:
+                found.append(f"{module} ({layer(module)}) imports {target} ({layer(target)})")
+    return found
+
+
+def package(module: str) -> str:
+    """The second part of a module's name: its service package, `runtime`, ... ('' for `eafix`)."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def crossing_imports(modules: dict[str, Path]) -> list[str]:
+    found = []
+    for module, path in modules.items():
+        own = package(module)
+        if own in PACKAGES:
+            found += [f"{module} imports {t}" for t in sorted(imports(path)) if package(t) in PACKAGES - {own}]
+    return found
+
+
+def test_no_module_imports_a_higher_layer():
+    assert upward_imports(MODULES) == []
+
+
+def test_no_service_package_imports_another():
+    assert crossing_imports(MODULES) == []
+
+
+def test_the_checks_bite(tmp_path):
+    runtime = tmp_path / "runtime_module.py"
+    runtime.write_text("from eafix.risk_manager.engine import RiskEngine\n")
+    domain = tmp_path / "domain_module.py"
+    domain.write_text("def f():\n    from eafix.execution_engine import stage\n")
+    assert upward_imports({"eafix.runtime.fake": runtime}) == [
+        "eafix.runtime.fake (runtime) imports eafix.risk_manager.engine (domains)"]
+    assert upward_imports({"eafix.risk_manager.fake": domain}) == [
+        "eafix.risk_manager.fake (domains) imports eafix.execution_engine.stage (adapters)"]
+    assert crossing_imports({"eafix.risk_manager.fake": domain}) == [
+        "eafix.risk_manager.fake imports eafix.execution_engine",
+        "eafix.risk_manager.fake imports eafix.execution_engine.stage"]
+
+
+@pytest.mark.parametrize("service", sorted(PACKAGES))
+def test_a_service_process_loads_only_its_own_package(service):
+    code = (f"import json, sys; import eafix.{service}.service; "
+            "print(json.dumps(sorted(sys.modules)))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                       text=True).stdout)
+    others = sorted({package_of for m in loaded if (package_of := package(m)) in PACKAGES} - {service})
+    assert others == []
+    assert f"eafix.{service}.service" in loaded  # the check ran on a real import
+    if service != "indicator_engine":
+        assert sorted({m.split(".")[0] for m in loaded} & set(HEAVY)) == []
+    assert "eafix.platform" not in loaded and "eafix.backtest" not in loaded
+
+
+def test_the_backtest_runner_is_the_one_module_that_wires_every_stage():
+    wiring = {module for module, path in MODULES.items()
+              if len({package(t) for t in imports(path)} & PACKAGES) > 1}
+    assert wiring == {"eafix.backtest.runner"}
+    stages = {f"eafix.{p}.stage" for p in PACKAGES if f"eafix.{p}.stage" in MODULES}
+    assert stages <= imports(MODULES["eafix.backtest.runner"])
