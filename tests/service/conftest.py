@@ -112,3 +112,33 @@ def migrated_db() -> Iterator[servers.PostgresServer]:
 def migrated_db_url(migrated_db: servers.PostgresServer) -> str:
     """URL of `migrated_db` WITH user and password: `await psycopg.AsyncConnection.connect(migrated_db_url)`."""
     return _with_credentials(migrated_db)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(migrated_db: servers.PostgresServer) -> str:
+    """A database with every migration applied that nobody connects to, so `fresh_db_url` can copy it."""
+    name = f"eafix_template_{secrets.token_hex(4)}"
+    admin = {"user": migrated_db.user, "password": migrated_db.password, "autocommit": True}
+    with psycopg.connect(migrated_db.url, **admin) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    template = servers.PostgresServer(urlunsplit(urlsplit(migrated_db.url)._replace(path=f"/{name}")),
+                                      migrated_db.user, migrated_db.password)
+    _apply_real_migrations(template)
+    return name
+
+
+@pytest.fixture
+def fresh_db_url(migrated_db: servers.PostgresServer, migrated_template: str) -> Iterator[str]:
+    """URL (with credentials) of a migrated database of this test's own, dropped afterwards: for tests
+    that need empty ledgers, which refuse TRUNCATE and DELETE."""
+    name = f"eafix_test_{secrets.token_hex(6)}"
+    admin = {"user": migrated_db.user, "password": migrated_db.password, "autocommit": True}
+    with psycopg.connect(migrated_db.url, **admin) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                       sql.Identifier(migrated_template)))
+    try:
+        yield _with_credentials(servers.PostgresServer(urlunsplit(urlsplit(migrated_db.url)._replace(path=f"/{name}")),
+                                                       migrated_db.user, migrated_db.password))
+    finally:
+        with psycopg.connect(migrated_db.url, **admin) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

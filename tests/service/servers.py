@@ -150,7 +150,8 @@ def postgres_server() -> Iterator[PostgresServer]:
         user, password, database = "eafix", secrets.token_urlsafe(16), "eafix_trading"
         with psycopg.connect(host=str(sockdir), port=port, user="postgres", dbname="postgres",
                              autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            # CREATEDB: tests copy a migrated template database per test (conftest.fresh_db_url)
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
                 sql.Identifier(user), sql.Literal(password)))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(database), sql.Identifier(user)))

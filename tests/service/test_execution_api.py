@@ -25,7 +25,6 @@ from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
 from eafix.runtime.settings import Settings
 from service.asgi import client_for
-from service.test_execution_repository import TABLES, execution_db_url  # noqa: F401 (shared fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -207,12 +206,10 @@ async def test_gateway_retries_a_change_set_that_failed_to_store():
 
 
 @pytest.fixture
-async def pg_env(execution_db_url) -> AsyncIterator[tuple[Env, httpx.AsyncClient]]:  # noqa: F811
-    pool = AsyncConnectionPool(execution_db_url, min_size=1, max_size=2, open=False)
+async def pg_env(fresh_db_url) -> AsyncIterator[tuple[Env, httpx.AsyncClient]]:
+    pool = AsyncConnectionPool(fresh_db_url, min_size=1, max_size=2, open=False)
     await pool.open()
     try:
-        async with pool.connection() as conn:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
         environment = Env(PostgresExecutionRepository(pool))
         async with client_for(environment.app) as client:
             yield environment, client

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -38,40 +37,11 @@ pytestmark = pytest.mark.anyio
 
 S = ExecutionStatus
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "eafix" / "migrations"
-TABLES = ("orders.transitions", "orders.fills", "orders.orders", "trades.positions", "trades.trades")
-
-
-def _url_with_credentials(server) -> str:
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    parts = urlsplit(server.url)
-    netloc = f"{quote(server.user, safe='')}:{quote(server.password, safe='')}@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@pytest.fixture(scope="session")
-def execution_db_url(request) -> str:
-    """The shared migrated database when the suite provides one (`migrated_db_url`); otherwise our two
-    migration files applied directly to the throwaway server (they are idempotent: IF NOT EXISTS)."""
-    try:
-        return request.getfixturevalue("migrated_db_url")
-    except pytest.FixtureLookupError:
-        url = _url_with_credentials(request.getfixturevalue("postgres_server"))
-        with psycopg.connect(url, autocommit=True) as conn:
-            for schema in ("orders", "trades"):
-                for path in sorted((MIGRATIONS / schema).glob("*.sql")):
-                    conn.execute(path.read_text(encoding="utf-8").encode())
-        return url
-
-
 @pytest.fixture
-async def pg_repo(execution_db_url) -> AsyncIterator[PostgresExecutionRepository]:
-    pool = AsyncConnectionPool(execution_db_url, min_size=1, max_size=2, open=False)
+async def pg_repo(fresh_db_url) -> AsyncIterator[PostgresExecutionRepository]:
+    pool = AsyncConnectionPool(fresh_db_url, min_size=1, max_size=2, open=False)
     await pool.open()
     try:
-        async with pool.connection() as conn:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)}")  # our own tables only
         yield PostgresExecutionRepository(pool)
     finally:
         await pool.close()
@@ -258,10 +228,10 @@ async def test_engine_changes_round_trip_and_restore(repo):
     assert (await repo.load_open_state()).orders == []
 
 
-async def test_postgres_refuses_updates_of_append_only_rows(pg_repo, execution_db_url):
+async def test_postgres_refuses_updates_of_append_only_rows(pg_repo, fresh_db_url):
     order = make_order()
     await pg_repo.apply(created(order))
-    async with await psycopg.AsyncConnection.connect(execution_db_url) as conn:
+    async with await psycopg.AsyncConnection.connect(fresh_db_url) as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             await conn.execute("UPDATE orders.transitions SET detail = 'x'")
         await conn.rollback()
@@ -269,8 +239,8 @@ async def test_postgres_refuses_updates_of_append_only_rows(pg_repo, execution_d
             await conn.execute("DELETE FROM orders.transitions")
 
 
-async def test_postgres_money_columns_are_numeric(pg_repo, execution_db_url):
-    async with await psycopg.AsyncConnection.connect(execution_db_url) as conn:
+async def test_postgres_money_columns_are_numeric(pg_repo, fresh_db_url):
+    async with await psycopg.AsyncConnection.connect(fresh_db_url) as conn:
         cur = await conn.execute(
             "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
             "WHERE table_schema IN ('orders', 'trades') AND data_type IN ('real', 'double precision')")
