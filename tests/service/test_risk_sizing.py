@@ -194,6 +194,6 @@ def test_newer_tick_wins_and_an_older_one_is_ignored():
     e = engine()
     e.on_tick(tick("USDJPY", "149.99", "150.01", T0))
     e.on_tick(tick("USDJPY", "99.99", "100.01", datetime(2025, 1, 6, 11, 59, tzinfo=UTC)))  # late, older
-    assert e.quote("USDJPY").bid == D("149.99")
+    assert e.quote_book.get("USDJPY").bid == D("149.99")
     # USDJPY pip value 1000 / 150 -> lot 1.50 (with the ignored tick it would be 1.00)
     assert e.position_size("USDJPY", D(20)).sizing.lots == D("1.50")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -100,6 +100,12 @@ def load(path: str | Path, *, symbol: str = "EURUSD", timeframe: str = "H1") -> 
     return _load_bars(path, columns, rows, symbol, timeframe)
 
 
+def _dataset(path: Path, kind: str, events: list, symbols: Iterable[str]) -> Dataset:
+    if not events:
+        raise DataError(f"{path}: no data rows")
+    return Dataset(kind, events, tuple(sorted(symbols)))
+
+
 def _load_bars(path: Path, columns: dict[str, int], rows, default_symbol: str, timeframe: str) -> Dataset:
     step = timedelta(seconds=TIMEFRAMES[timeframe])
     bars: list[Bar] = []
@@ -126,10 +132,7 @@ def _load_bars(path: Path, columns: dict[str, int], rows, default_symbol: str, t
                             open=o, high=h, low=lo, close=c, volume=max(volume, 0)))
         except ValueError as exc:
             raise DataError(f"{where}: {str(exc).splitlines()[0]}") from None
-    if not bars:
-        raise DataError(f"{path}: no data rows")
-    bars.sort(key=lambda b: (b.ts_close, b.symbol))
-    return Dataset("bars", bars, tuple(sorted(last)))
+    return _dataset(path, "bars", sorted(bars, key=lambda b: (b.ts_close, b.symbol)), last)
 
 
 def _load_ticks(path: Path, columns: dict[str, int], rows) -> Dataset:
@@ -154,10 +157,7 @@ def _load_ticks(path: Path, columns: dict[str, int], rows) -> Dataset:
             ticks.append(PriceTick(symbol=symbol, ts=ts, bid=bid, ask=ask, volume=volume))
         except ValueError as exc:
             raise DataError(f"{where}: {str(exc).splitlines()[0]}") from None
-    if not ticks:
-        raise DataError(f"{path}: no data rows")
-    ticks.sort(key=lambda t: (t.ts, t.symbol))
-    return Dataset("ticks", ticks, tuple(sorted(last)))
+    return _dataset(path, "ticks", sorted(ticks, key=lambda t: (t.ts, t.symbol)), last)
 
 
 def sample_bars(*, seed: int = 7, bars: int = 2000, symbol: str = "EURUSD", timeframe: str = "H1",

@@ -171,15 +171,9 @@ class RiskEngine:
     def instruments(self) -> Instruments:
         return self._instruments
 
-    def quote(self, symbol: str) -> Quote | None:
-        return self._book.get(symbol)
-
-    def quotes(self) -> list[Quote]:
-        """The latest quote of every symbol seen (e.g. to carry into an engine reloaded from storage)."""
-        return self._book.quotes()
-
     @property
     def quote_book(self) -> QuoteBook:
+        """The latest quote of every symbol seen (e.g. to carry into an engine reloaded from storage)."""
         return self._book
 
     def decision_for(self, signal_id: str) -> DecisionRecord | None:

@@ -64,7 +64,7 @@ def build(settings: RiskSettings) -> ServiceParts:
 
     async def reload() -> None:  # `stage` is bound below, before anything can call this
         engine = await restore_engine(repo, config, clock, instruments=settings.instruments)
-        for quote in stage.engine.quotes():
+        for quote in stage.engine.quote_book.quotes():
             engine.on_tick(quote)
         stage.engine = engine
 
