@@ -66,6 +66,7 @@ test-service: packages venv
 
 lint: venv
 	$(BIN)/ruff check services tests ci
+	$(BIN)/mypy
 	$(BIN)/python ci/bundle_values_schema.py --check
 	$(BIN)/python ci/gen_chart_readme.py --check
 	$(BIN)/python ci/lint_charts.py

@@ -250,56 +250,72 @@ def _compare(old: Schema, new: Schema, path: str) -> list[str]:
     old_alts, new_alts = _alternatives(old), _alternatives(new)
     if old_alts is not None or new_alts is not None:
         return _compare_alternatives(old_alts or [old], new_alts or [new], path)
+    return [problem for check in _CHECKS for problem in check(old, new, path, at)]
 
-    out: list[str] = []
-    # type
+
+# Each check looks at one family of keywords of a (non-boolean) schema and returns what tightened.
+
+def _check_type(old: dict, new: dict, path: str, at: str) -> list[str]:
     nt, ot = _types(new), _types(old)
-    if nt is not None:
-        if ot is None:
-            out.append(f"{at}: type constraint added ({'|'.join(sorted(nt))})")
-        elif any(not _covered(t, nt) for t in ot):
-            out.append(f"{at}: type changed from {'|'.join(sorted(ot))} to {'|'.join(sorted(nt))}")
-    # enum / const
+    if nt is None:
+        return []
+    if ot is None:
+        return [f"{at}: type constraint added ({'|'.join(sorted(nt))})"]
+    if any(not _covered(t, nt) for t in ot):
+        return [f"{at}: type changed from {'|'.join(sorted(ot))} to {'|'.join(sorted(nt))}"]
+    return []
+
+
+def _check_values(old: dict, new: dict, path: str, at: str) -> list[str]:
+    """enum and const: the values allowed before must still be allowed."""
+    out = []
     allowed_old = old["enum"] if "enum" in old else ([old["const"]] if "const" in old else None)
     if "enum" in new:
-        if allowed_old is None:
+        lost = [v for v in allowed_old if v not in new["enum"]] if allowed_old is not None else None
+        if lost is None:
             out.append(f"{at}: enum added {_fmt(new['enum'])}")
-        else:
-            lost = [v for v in allowed_old if v not in new["enum"]]
-            if lost:
-                out.append(f"{at}: enum narrowed, removed {_fmt(lost)}")
+        elif lost:
+            out.append(f"{at}: enum narrowed, removed {_fmt(lost)}")
     if "const" in new:
         if allowed_old is None:
             out.append(f"{at}: const {_fmt(new['const'])} added")
         elif any(v != new["const"] for v in allowed_old):
             out.append(f"{at}: const changed to {_fmt(new['const'])} (was {_fmt(allowed_old)})")
-    # pattern / format
+    return out
+
+
+def _check_text(old: dict, new: dict, path: str, at: str) -> list[str]:
+    out = []
     for key in ("pattern", "format"):
         if key in new and old.get(key) != new[key]:
             was = f" (was {old[key]!r})" if key in old else ""
             out.append(f"{at}: {key} {'changed' if key in old else 'added'} to {new[key]!r}{was}")
-    # numeric bounds
+    return out
+
+
+def _check_bounds(old: dict, new: dict, path: str, at: str) -> list[str]:
+    out = []
     nlo, olo = _lower_bound(new), _lower_bound(old)
     if nlo is not None and (olo is None or nlo > olo):
         out.append(f"{at}: lower bound tightened to {'>' if nlo[1] else '>='} {nlo[0]}")
     nhi, ohi = _upper_bound(new), _upper_bound(old)
     if nhi is not None and (ohi is None or (nhi[0], not nhi[1]) < (ohi[0], not ohi[1])):
         out.append(f"{at}: upper bound tightened to {'<' if nhi[1] else '<='} {nhi[0]}")
-    for key in LOWER_LIMITS:
-        if new.get(key, 0) > old.get(key, 0):
-            out.append(f"{at}: {key} raised to {new[key]}")
-    for key in UPPER_LIMITS:
-        if key in new and new[key] < old.get(key, math.inf):
-            out.append(f"{at}: {key} lowered to {new[key]}")
+    out += [f"{at}: {key} raised to {new[key]}" for key in LOWER_LIMITS if new.get(key, 0) > old.get(key, 0)]
+    out += [f"{at}: {key} lowered to {new[key]}" for key in UPPER_LIMITS
+            if key in new and new[key] < old.get(key, math.inf)]
     if "multipleOf" in new:
         om = old.get("multipleOf")
         if om is None or not (om / new["multipleOf"]).is_integer():
             out.append(f"{at}: multipleOf {new['multipleOf']} added or changed")
     if new.get("uniqueItems") is True and old.get("uniqueItems") is not True:
         out.append(f"{at}: uniqueItems added")
-    # objects
-    for name in sorted(set(new.get("required", [])) - set(old.get("required", []))):
-        out.append(f"{_join(path, 'required')}: new required field {name!r}")
+    return out
+
+
+def _check_object(old: dict, new: dict, path: str, at: str) -> list[str]:
+    out = [f"{_join(path, 'required')}: new required field {name!r}"
+           for name in sorted(set(new.get("required", [])) - set(old.get("required", [])))]
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     old_extra = old.get("additionalProperties", True)
     for name in old_props:
@@ -312,22 +328,29 @@ def _compare(old: Schema, new: Schema, path: str) -> list[str]:
             out += _compare(old_extra, new_props[name], _join(path, "properties", name))
     out += _compare(old_extra, new.get("additionalProperties", True), _join(path, "additionalProperties"))
     out += _compare(old.get("propertyNames", True), new.get("propertyNames", True), _join(path, "propertyNames"))
-    # arrays
-    old_prefix, new_prefix = old.get("prefixItems", []), new.get("prefixItems", [])
-    for i, item in enumerate(new_prefix):
+    return out
+
+
+def _check_array(old: dict, new: dict, path: str, at: str) -> list[str]:
+    out: list[str] = []
+    old_prefix = old.get("prefixItems", [])
+    for i, item in enumerate(new.get("prefixItems", [])):
         before = old_prefix[i] if i < len(old_prefix) else old.get("items", True)
         out += _compare(before, item, _join(path, "prefixItems", i))
-    out += _compare(old.get("items", True), new.get("items", True), _join(path, "items"))
+    return out + _compare(old.get("items", True), new.get("items", True), _join(path, "items"))
+
+
+def _check_rest(old: dict, new: dict, path: str, at: str) -> list[str]:
     # allOf: every entry is a constraint; one the base did not have is breaking
     old_all = [_fmt(e) for e in old.get("allOf", [])]
-    for i, entry in enumerate(new.get("allOf", [])):
-        if _fmt(entry) not in old_all:
-            out.append(f"{_join(path, 'allOf', i)}: constraint added or changed")
+    out = [f"{_join(path, 'allOf', i)}: constraint added or changed"
+           for i, entry in enumerate(new.get("allOf", [])) if _fmt(entry) not in old_all]
     # everything else (if/then/else, not, dependentRequired, unresolved $ref, ...) must be unchanged
-    for key in sorted(set(new) - HANDLED):
-        if _fmt(new[key]) != _fmt(old.get(key)):
-            out.append(f"{at}: {key} {'changed' if key in old else 'added'}")
-    return out
+    return out + [f"{at}: {key} {'changed' if key in old else 'added'}" for key in sorted(set(new) - HANDLED)
+                  if _fmt(new[key]) != _fmt(old.get(key))]
+
+
+_CHECKS = (_check_type, _check_values, _check_text, _check_bounds, _check_object, _check_array, _check_rest)
 
 
 def _compare_alternatives(old_alts: list, new_alts: list, path: str) -> list[str]:

@@ -154,10 +154,7 @@ def _key_label(obj: Any, text: str) -> str:
     return obj if isinstance(obj, str) else text
 
 
-def parse_values(values_file: str | Path) -> list[Param]:
-    """Every documented key of a values.yaml, in file order. Raises DocError."""
-    values_file = Path(values_file)
-    where = _display(values_file)
+def _load(values_file: Path, where: str) -> tuple[str, dict]:
     text = values_file.read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
@@ -170,138 +167,183 @@ def parse_values(values_file: str | Path) -> list[Param]:
         data = {}
     if not isinstance(data, dict):
         raise DocError([f"{where}:1: a values file must hold a mapping"])
+    return text, data
 
-    problems: list[str] = []
-    found: list[tuple[tuple[Any, ...], tuple[str, ...], str, int, int]] = []  # path, labels, text, lines
-    stack: list[_Frame] = []
-    pending: _Pending | None = None
-    block_col: int | None = None  # inside a block scalar of a key at this column
-    cont_col: int | None = None  # continuation lines of a scalar of a node at this column
-    flow = 0  # open brackets of a flow collection spanning lines
 
-    def orphan(p: _Pending, why: str) -> None:
-        problems.append(f"{where}:{p.line}: `# --` comment {why}")
+@dataclass
+class _Found:
+    path: tuple[Any, ...]
+    labels: tuple[str, ...]
+    description: str
+    doc_line: int
+    key_line: int
 
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip()
-        col = len(line) - len(line.lstrip(" "))
-        if block_col is not None:
-            if not line or col > block_col:
-                continue
-            block_col = None
-        if flow > 0:
-            flow = _flow_depth(line, flow)
-            continue
+
+class _Scanner:
+    """Reads values.yaml line by line: the indentation gives each key's path, a `# --` comment the
+    description of the key below it. Scalars spanning lines (block, flow, plain) are skipped."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.problems: list[str] = []
+        self.found: list[_Found] = []
+        self.stack: list[_Frame] = []
+        self.pending: _Pending | None = None
+        self.block_col: int | None = None  # inside a block scalar of a key at this column
+        self.cont_col: int | None = None  # continuation lines of a scalar of a node at this column
+        self.flow = 0  # open brackets of a flow collection spanning lines
+
+    def orphan(self, why: str) -> None:
+        assert self.pending is not None
+        self.problems.append(f"{self.where}:{self.pending.line}: `# --` comment {why}")
+        self.pending = None
+
+    def scan(self, text: str) -> None:
+        for lineno, raw in enumerate(text.splitlines(), start=1):
+            line = raw.rstrip()
+            col = len(line) - len(line.lstrip(" "))
+            if not self._inside_scalar(line, col) and not self._comment_or_blank(line, lineno, col):
+                self._node(line, lineno, col)
+        if self.pending is not None:
+            self.orphan("is at the end of the file, with no key below it")
+
+    def _inside_scalar(self, line: str, col: int) -> bool:
+        if self.block_col is not None:
+            if not line or col > self.block_col:
+                return True
+            self.block_col = None
+        if self.flow > 0:
+            self.flow = _flow_depth(line, self.flow)
+            return True
+        return False
+
+    def _comment_or_blank(self, line: str, lineno: int, col: int) -> bool:
         if not line:
-            if pending is not None:
-                orphan(pending, "is followed by a blank line instead of its key")
-                pending = None
-            continue
+            if self.pending is not None:
+                self.orphan("is followed by a blank line instead of its key")
+            return True
         doc = _DOC.match(line)
         if doc:
-            if pending is not None:
-                orphan(pending, "is followed by another `# --` comment instead of its key")
-            pending = _Pending(lineno, col, [doc.group("text") or ""])
-            continue
+            if self.pending is not None:
+                self.orphan("is followed by another `# --` comment instead of its key")
+            self.pending = _Pending(lineno, col, [doc.group("text") or ""])
+            return True
         comment = _COMMENT.match(line)
         if comment:
-            if pending is not None:
-                pending.text.append(comment.group("text").strip())
-            continue
-        if cont_col is not None and col > cont_col:
-            continue  # a multi-line scalar goes on
-        cont_col = None
-        if col == 0 and line in ("---", "...") or line.startswith("--- ") or line.startswith("%"):
-            continue
+            if self.pending is not None:
+                self.pending.text.append(comment.group("text").strip())
+            return True
+        if self.cont_col is not None and col > self.cont_col:
+            return True  # a multi-line scalar goes on
+        self.cont_col = None
+        return col == 0 and line in ("---", "...") or line.startswith("--- ") or line.startswith("%")
 
-        content = line[col:]
+    def _parent(self) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+        return (self.stack[-1].path, self.stack[-1].labels) if self.stack else ((), ())
+
+    def _items(self, content: str, col: int) -> tuple[str, int, int | None]:
+        """Consume leading `- ` list markers: (rest of the line, its column, column of the first marker)."""
         item_col: int | None = None
         while content[:1] == "-" and (len(content) == 1 or content[1] in " \t"):
-            while stack and (stack[-1].col > col or (stack[-1].col == col and stack[-1].item)):
-                stack.pop()
-            parent, parent_labels = (stack[-1].path, stack[-1].labels) if stack else ((), ())
-            stack.append(_Frame(col, (*parent, _SEQ), (*parent_labels, "[]"), item=True))
+            while self.stack and (self.stack[-1].col > col or (self.stack[-1].col == col and self.stack[-1].item)):
+                self.stack.pop()
+            parent, parent_labels = self._parent()
+            self.stack.append(_Frame(col, (*parent, _SEQ), (*parent_labels, "[]"), item=True))
             if item_col is None:
                 item_col = col
             rest = content[1:]
             content = rest.lstrip(" \t")
             col += 1 + len(rest) - len(content)
-        if pending is not None and item_col is not None:
-            orphan(pending, "documents a list item; only mapping keys can be documented")
-            pending = None
+        return content, col, item_col
+
+    def _value(self, value: str, block_col: int, cont_col: int) -> None:
+        """Note how a scalar value goes on below its line (flow collection, block scalar or plain)."""
+        if value[:1] in "[{":
+            self.flow = _flow_depth(value)
+        elif _BLOCK_SCALAR.match(value):
+            self.block_col = block_col
+        else:
+            self.cont_col = cont_col
+
+    def _node(self, line: str, lineno: int, col: int) -> None:
+        content, col, item_col = self._items(line[col:], col)
+        if self.pending is not None and item_col is not None:
+            self.orphan("documents a list item; only mapping keys can be documented")
         if not content or content.startswith("#"):
-            continue
-
+            return
         match = _KEY.match(content)
-        if match is None:
-            # A scalar or flow list item; nothing can nest under it.
-            value = _strip_props(content)
-            if value[:1] in "[{":
-                flow = _flow_depth(value)
-            elif _BLOCK_SCALAR.match(value):
-                block_col = item_col if item_col is not None else col - 1
-            else:
-                cont_col = item_col if item_col is not None else col
-            if pending is not None:
-                orphan(pending, "is not followed by a key")
-                pending = None
-            continue
+        if match is None:  # a scalar or flow list item; nothing can nest under it
+            at = item_col if item_col is not None else col
+            self._value(_strip_props(content), at if item_col is not None else col - 1, at)
+            if self.pending is not None:
+                self.orphan("is not followed by a key")
+            return
+        self._key(match, lineno, col)
 
-        while stack and stack[-1].col >= col:
-            stack.pop()
+    def _key(self, match: re.Match[str], lineno: int, col: int) -> None:
+        while self.stack and self.stack[-1].col >= col:
+            self.stack.pop()
         key_text = match.group("key")
         key_obj = _key_object(key_text)
-        parent, parent_labels = (stack[-1].path, stack[-1].labels) if stack else ((), ())
-        path = (*parent, key_obj)
-        label = _key_label(key_obj, key_text)
+        parent, parent_labels = self._parent()
+        path, label = (*parent, key_obj), _key_label(key_obj, key_text)
         labels = (*parent_labels, label)
-
-        if pending is not None:
-            description = " ".join(t for t in pending.text if t)
-            if pending.col != col:
-                orphan(pending, f"at column {pending.col + 1} does not line up with the key "
-                                f"`{label}` below it (column {col + 1})")
-            elif _SEQ in parent:
-                orphan(pending, f"documents `{label}` inside a list, which has no dotted path")
-            elif not description:
-                orphan(pending, f"of `{label}` has no text")
-            else:
-                found.append((path, labels, description, pending.line, lineno))
-            pending = None
-
+        if self.pending is not None:
+            self._document(path, labels, parent, lineno, col)
         value = _strip_props((match.group("value") or "").strip())
         if not value or value.startswith("#"):
-            stack.append(_Frame(col, path, labels, item=False))
-        elif _BLOCK_SCALAR.match(value):
-            block_col = col
-        elif value[:1] in "[{":
-            flow = _flow_depth(value)
+            self.stack.append(_Frame(col, path, labels, item=False))
         else:
-            cont_col = col
+            self._value(value, col, col)
 
-    if pending is not None:
-        orphan(pending, "is at the end of the file, with no key below it")
+    def _document(self, path: tuple[Any, ...], labels: tuple[str, ...], parent: tuple[Any, ...], lineno: int,
+                  col: int) -> None:
+        pending, label = self.pending, labels[-1]
+        assert pending is not None
+        description = " ".join(t for t in pending.text if t)
+        if pending.col != col:
+            self.orphan(f"at column {pending.col + 1} does not line up with the key `{label}` below it "
+                        f"(column {col + 1})")
+        elif _SEQ in parent:
+            self.orphan(f"documents `{label}` inside a list, which has no dotted path")
+        elif not description:
+            self.orphan(f"of `{label}` has no text")
+        else:
+            self.found.append(_Found(path, labels, description, pending.line, lineno))
+            self.pending = None
 
-    params: list[Param] = []
+
+def _lookup(data: dict, found: _Found, where: str) -> tuple[Any, str | None]:
+    """The parsed value at `found.path`, or a problem naming the first missing key."""
+    node: Any = data
+    for depth, part in enumerate(found.path):
+        if not isinstance(node, dict) or part not in node:
+            missing = ".".join(str(x) for x in found.labels[: depth + 1])
+            return None, (f"{where}:{found.doc_line}: `# --` comment of `{'.'.join(found.labels)}` (line "
+                          f"{found.key_line}): `{missing}` does not exist in the parsed values")
+        node = node[part]
+    return node, None
+
+
+def parse_values(values_file: str | Path) -> list[Param]:
+    """Every documented key of a values.yaml, in file order. Raises DocError."""
+    values_file = Path(values_file)
+    where = _display(values_file)
+    text, data = _load(values_file, where)
+    scanner = _Scanner(where)
+    scanner.scan(text)
+    problems, params = scanner.problems, []
     seen: dict[tuple[Any, ...], int] = {}
-    for path, labels, description, doc_line, key_line in found:
-        node: Any = data
-        for depth, part in enumerate(path):
-            if not isinstance(node, dict) or part not in node:
-                missing = ".".join(str(x) for x in labels[: depth + 1])
-                problems.append(
-                    f"{where}:{doc_line}: `# --` comment of `{'.'.join(labels)}` (line {key_line}): "
-                    f"`{missing}` does not exist in the parsed values"
-                )
-                break
-            node = node[part]
+    for found in scanner.found:
+        value, problem = _lookup(data, found, where)
+        if problem is not None:
+            problems.append(problem)
+        elif found.path in seen:
+            problems.append(f"{where}:{found.doc_line}: `{'.'.join(found.labels)}` is already documented "
+                            f"at line {seen[found.path]}")
         else:
-            if path in seen:
-                problems.append(f"{where}:{doc_line}: `{'.'.join(labels)}` is already documented "
-                                f"at line {seen[path]}")
-                continue
-            seen[path] = doc_line
-            params.append(Param(tuple(labels), description, node, doc_line))
+            seen[found.path] = found.doc_line
+            params.append(Param(tuple(found.labels), found.description, value, found.doc_line))
     if problems:
         raise DocError(problems)
     return params

@@ -8,7 +8,7 @@ from typing import Any
 
 from eafix.contracts.events import Event
 from eafix.contracts.messaging import decode
-from eafix.runtime.bus.base import Bus
+from eafix.runtime.bus.base import Subscriber
 
 
 @dataclass
@@ -17,7 +17,7 @@ class Collector:
     group: str = "collector"
     events: dict[str, list[Event]] = field(default_factory=dict)
 
-    def subscribe(self, bus: Bus) -> None:
+    def subscribe(self, bus: Subscriber) -> None:
         for topic in self.topics:
             self.events.setdefault(topic, [])
             bus.subscribe(topic, self.group, self._keep(topic))

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from eafix.contracts import Bar, PriceTick
+from eafix.instruments import DEFAULT_INSTRUMENTS
 from eafix.timestamps import parse_timestamp
 
 TIMEFRAMES = {"M1": 60, "M5": 300, "M15": 900, "H1": 3600, "H4": 14400, "D1": 86400}
@@ -51,7 +52,8 @@ def _price(text: str, column: str, where: str) -> Decimal:
     if not value.is_finite() or value <= 0:
         raise DataError(f"{where}: {column} must be a positive number, got {text!r}")
     # the contracts carry at most 8 decimal places
-    return value.quantize(Decimal("1e-8")) if value.as_tuple().exponent < -8 else value
+    exponent = value.as_tuple().exponent  # an int for a finite value
+    return value.quantize(Decimal("1e-8")) if isinstance(exponent, int) and exponent < -8 else value
 
 
 def _header(reader: Iterator[list[str]], path: Path) -> dict[str, int]:
@@ -169,9 +171,10 @@ def sample_bars(*, seed: int = 7, bars: int = 2000, symbol: str = "EURUSD", time
     """
     rng = random.Random(seed)
     step = timedelta(seconds=TIMEFRAMES[timeframe])
-    decimals = 3 if symbol.endswith("JPY") else 5
+    decimals = DEFAULT_INSTRUMENTS[symbol].price_precision
     vol = 0.0009 if timeframe in ("H1", "H4", "D1") else 0.0002
-    rows, ts, drift, regime_left = [], start, 0.0, 0
+    rows: list[dict] = []
+    ts, drift, regime_left = start, 0.0, 0
     while len(rows) < bars:
         if ts.weekday() >= 5:
             ts += step

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from eafix.backtest.collector import Collector
 from eafix.backtest.data import Dataset
@@ -97,7 +98,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     feed = messenger("backtest-feed")
 
     for event in dataset.events:
-        if on_bars:
+        if isinstance(event, Bar):
             clock.set(event.ts_close)
             await feed.publish([_quote(event, instruments[event.symbol].distance(spread_pips)), event])
         else:
@@ -110,6 +111,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
 
     ev = collector.events
     return BacktestResult(
-        trades=list(ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]), suppressed=len(ev[SignalSuppressed.TOPIC]),
+        trades=cast(list[TradeClosed], ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]),
+        suppressed=len(ev[SignalSuppressed.TOPIC]),
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
         account_currency=risk.account_currency, opening_balance=risk.opening_balance)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from pydantic import SerializeAsAny, ValidationInfo, field_validator
@@ -67,12 +67,21 @@ class Envelope(Contract):
         return EVENT_TYPES[self.event_type].topic
 
 
+class Cause(Protocol):
+    """The envelope being handled, as far as its consequences need it (an Envelope or an in-process one)."""
+
+    @property
+    def event_id(self) -> UUID: ...
+    @property
+    def correlation_id(self) -> UUID: ...
+
+
 def make_envelope(
     event: Event,
     producer: str,
     clock_ts: datetime,
     correlation_id: UUID | str | None = None,
-    causation: Envelope | None = None,
+    causation: Cause | None = None,
     *,
     event_id: UUID | None = None,
     ts_event: datetime | None = None,
@@ -99,7 +108,7 @@ def make_envelope(
         event_id=eid,
         event_type=spec.model.EVENT_TYPE,
         schema_version=spec.model.SCHEMA_VERSION,
-        correlation_id=correlation,
+        correlation_id=correlation if isinstance(correlation, UUID) else UUID(correlation),
         causation_id=causation_id,
         ts_event=happened,
         ts_init=clock_ts,

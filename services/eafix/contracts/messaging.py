@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from eafix.contracts import Envelope, make_envelope, parse_envelope
@@ -84,7 +84,7 @@ class Messenger:
         if self._in_process:
             # the bus reads these two for logs; the log formatter stringifies them only if it logs
             return {"event_id": env.event_id, "correlation_id": env.correlation_id, IN_PROCESS: env}
-        return env.model_dump(mode="json")
+        return cast(Envelope, env).model_dump(mode="json")
 
     def envelopes(self, events: Iterable[Event], causation: Envelope | LocalEnvelope | None = None
                   ) -> list[Envelope | LocalEnvelope]:

@@ -82,6 +82,30 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def _ticks_of(body: bytes, max_body_bytes: int, max_batch: int) -> list[Any] | JSONResponse:
+    """The raw ticks of a request body, or the 4xx response saying what is wrong with it."""
+    if len(body) > max_body_bytes:
+        return _error(413, f"body of {len(body)} bytes exceeds the limit of {max_body_bytes} bytes")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body is not valid JSON")
+    if isinstance(payload, dict) and "ticks" in payload:
+        ticks = payload["ticks"]
+        if not isinstance(ticks, list):
+            return _error(400, "`ticks` must be an array of tick objects")
+    elif isinstance(payload, dict):
+        ticks = [payload]
+    elif isinstance(payload, list):
+        ticks = payload
+    else:
+        return _error(400, "body must be a tick object, an array of ticks or {\"ticks\": [...]}")
+    if len(ticks) > max_batch:
+        return _error(413, f"batch of {len(ticks)} ticks exceeds the limit of {max_batch} ticks per request; "
+                           f"split it into smaller batches")
+    return ticks
+
+
 def build_router(
     normalizer: TickNormalizer,
     publish_many: PublishMany,
@@ -126,26 +150,9 @@ def build_router(
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             return _error(413, f"body of {declared} bytes exceeds the limit of {max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            return _error(413, f"body of {len(body)} bytes exceeds the limit of {max_body_bytes} bytes")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "body is not valid JSON")
-        if isinstance(payload, dict) and "ticks" in payload:
-            ticks = payload["ticks"]
-            if not isinstance(ticks, list):
-                return _error(400, "`ticks` must be an array of tick objects")
-        elif isinstance(payload, dict):
-            ticks = [payload]
-        elif isinstance(payload, list):
-            ticks = payload
-        else:
-            return _error(400, "body must be a tick object, an array of ticks or {\"ticks\": [...]}")
-        if len(ticks) > max_batch:
-            return _error(413, f"batch of {len(ticks)} ticks exceeds the limit of {max_batch} ticks per request; "
-                               f"split it into smaller batches")
+        ticks = _ticks_of(await request.body(), max_body_bytes, max_batch)
+        if isinstance(ticks, JSONResponse):
+            return ticks
         try:
             result = await pipeline.submit(ticks)
         except Exception as exc:  # the bus is down: nothing was committed, the client may retry

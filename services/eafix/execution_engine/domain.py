@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from eafix.contracts.events import Bar, ExecutionReport, OrderIntent, PriceTick, TradeClosed
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus
@@ -732,11 +732,11 @@ class ExecutionEngine:
                 return  # the same final answer again (a re-read fills file)
             if kind is E.CANCEL and order.status in (S.TIMEOUT, S.EXPIRED):
                 return  # the broker confirms the cancel we sent when the order timed out or expired
-        changes: dict[str, object] = {"reason": _clip(reason)}
+        if kind is E.REMAINDER_CANCELLED:
+            reason = f"unfilled remainder {order.lots - order.filled_lots} cancelled: {reason}"
+        changes: dict[str, Any] = {"reason": _clip(reason)}
         if broker_order_id is not None:
             changes["broker_order_id"] = broker_order_id
-        if kind is E.REMAINDER_CANCELLED:
-            changes["reason"] = _clip(f"unfilled remainder {order.lots - order.filled_lots} cancelled: {reason}")
         new = self._transition(order, kind, self._clock.now(), **changes)
         if new is None:
             return

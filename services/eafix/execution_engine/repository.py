@@ -164,9 +164,9 @@ class InMemoryExecutionRepository:
         keys = [o.idempotency_key for o in changes.orders if o.client_order_id not in self._orders]
         if len(keys) != len(set(keys)):
             raise IdempotencyConflict("two new orders share an idempotency_key")
-        for item in (*changes.transitions, *changes.fills):
-            if item.client_order_id not in known:
-                raise RepositoryError(f"order {item.client_order_id} is not stored")
+        for owner_id in [t.client_order_id for t in changes.transitions] + [f.client_order_id for f in changes.fills]:
+            if owner_id not in known:
+                raise RepositoryError(f"order {owner_id} is not stored")
         for order in changes.orders:
             stored = self._orders.get(order.client_order_id)
             if stored is None:
@@ -383,8 +383,9 @@ class PostgresExecutionRepository:
                     await cur.executemany(_INSERT_TRADE, [_params(t, _TRADE_COLUMNS) for t in changes.trades])
                 for message in outbox:
                     await cur.execute(_INSERT_OUTBOX, (message.topic, message.key, Jsonb(document(message.envelope))))
-                    (outbox_id,) = await cur.fetchone()
-                    ids.append(outbox_id)
+                    row = await cur.fetchone()
+                    assert row is not None  # INSERT ... RETURNING id returns its row
+                    ids.append(row[0])
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "orders_idempotency_key_unique":
                 raise IdempotencyConflict(exc.diag.message_detail or str(exc)) from exc

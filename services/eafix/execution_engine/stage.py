@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -16,7 +16,7 @@ from eafix.contracts.messaging import decode
 from eafix.execution_engine.domain import ExecutionEngine
 from eafix.execution_engine.gateway import ExecutionGateway
 from eafix.runtime import metric_names as mn
-from eafix.runtime.bus.base import Bus
+from eafix.runtime.bus.base import Subscriber
 from eafix.runtime.clock import seconds_since
 
 Message = dict[str, Any]
@@ -66,7 +66,7 @@ class ExecutionStage:
                 self.metrics[mn.ORDERS_FAILED].labels(self.broker_name, str(out.status).lower()).inc()
                 self._intent_seen.pop(key, None)
 
-    def subscribe(self, bus: Bus) -> None:
+    def subscribe(self, bus: Subscriber) -> None:
         bus.subscribe(OrderIntent.TOPIC, self.group, self.on_order_intent)
         bus.subscribe(PriceTick.TOPIC, self.group, self.on_tick)
         if self.bars:
@@ -74,19 +74,22 @@ class ExecutionStage:
 
     async def on_order_intent(self, message: Message) -> None:
         env = decode(message)
+        intent = cast(OrderIntent, env.data)
         if self.metrics is not None:
-            self._intent_seen.setdefault(str(env.data.client_order_id), (env.ts_init, env.data))
+            self._intent_seen.setdefault(str(intent.client_order_id), (env.ts_init, intent))
             if len(self._intent_seen) > _INTENTS_SEEN:
                 self._intent_seen.pop(next(iter(self._intent_seen)))
-        self._observe(await self.gateway.order_intent(env.data, env))
+        self._observe(await self.gateway.order_intent(intent, env))
 
     async def on_tick(self, message: Message) -> None:
         env = decode(message)
-        self._observe(await self.gateway.run(lambda: self.gateway.engine.on_tick(env.data), env))
+        tick = cast(PriceTick, env.data)
+        self._observe(await self.gateway.run(lambda: self.gateway.engine.on_tick(tick), env))
 
     async def on_bar(self, message: Message) -> None:
         env = decode(message)
-        self._observe(await self.gateway.run(lambda: self.gateway.engine.on_bar(env.data), env))
+        bar = cast(Bar, env.data)
+        self._observe(await self.gateway.run(lambda: self.gateway.engine.on_bar(bar), env))
 
     async def on_clock(self) -> None:
         """TIMEOUT of unanswered orders (a timer calls this; the backtest after every input)."""

@@ -43,6 +43,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
 from eafix.contracts.events import Bar, IndicatorValues, IndicatorVector, PriceTick
 from eafix.contracts.primitives import Timeframe
 from eafix.indicator_engine.indicators import ATR, EMA, MACD, RSI, SMA, Bollinger
@@ -92,7 +94,7 @@ def bar_start(ts: datetime, timeframe: Timeframe) -> datetime:
 _set_attr = object.__setattr__
 
 
-def _trusted(model: type[Any], fields: dict[str, Any]) -> Any:
+def _trusted(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     """Instantiate a contract model from values that are valid by construction, skipping validation
     (what pydantic's model_construct does, minus its per-field alias/default handling; both models
     have no aliases, defaults, extras or private attributes). The tests validate the output."""

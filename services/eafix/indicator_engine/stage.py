@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -14,7 +14,7 @@ from eafix.contracts import Bar, IndicatorVector, PriceTick
 from eafix.contracts.messaging import Messenger, decode
 from eafix.indicator_engine.domain import IndicatorEngine
 from eafix.runtime import metric_names as mn
-from eafix.runtime.bus.base import Bus
+from eafix.runtime.bus.base import Subscriber
 from eafix.runtime.clock import seconds_since
 
 Message = dict[str, Any]
@@ -40,7 +40,7 @@ class IndicatorStage:
         for vector in vectors:
             self.metrics[mn.INDICATOR_LATENCY].labels(vector.timeframe).observe(seconds_since(now, vector.ts))
 
-    def subscribe(self, bus: Bus) -> None:
+    def subscribe(self, bus: Subscriber) -> None:
         if self.source == "ticks":
             bus.subscribe(PriceTick.TOPIC, self.group, self.on_tick)
         else:
@@ -48,14 +48,14 @@ class IndicatorStage:
 
     async def on_tick(self, message: Message) -> None:
         env = decode(message)
-        out = self.engine.on_tick(env.data)
+        out = self.engine.on_tick(cast(PriceTick, env.data))
         if out.bars or out.vectors:
             await self.messenger.publish([*out.bars, *out.vectors], env)
             self._observe(out.bars, out.vectors)
 
     async def on_bar(self, message: Message) -> None:
         env = decode(message)
-        vector = self.engine.on_bar(env.data)
+        vector = self.engine.on_bar(cast(Bar, env.data))
         if vector is not None:
             await self.messenger.publish([vector], env)
             self._observe((), (vector,))

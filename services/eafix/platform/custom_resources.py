@@ -88,9 +88,10 @@ def validator_problem() -> str | None:
 
 def _require_validator() -> str:
     problem = validator_problem()
-    if problem:
-        raise CRDValidatorError(problem)
-    return node_executable()
+    node = node_executable()
+    if problem or node is None:
+        raise CRDValidatorError(problem or "Node.js is not on PATH")
+    return node
 
 
 def _invoke(node: str, docs: list[str]) -> list[dict[str, Any]]:
@@ -190,7 +191,8 @@ def _port(p: Any) -> bool:
 
 def _metadata(o: Mapping[str, Any]) -> list[str]:
     """API server: a DNS-1123 subdomain name. The charts pin every namespaced CR's namespace."""
-    meta = o.get("metadata") if isinstance(o.get("metadata"), Mapping) else {}
+    found = o.get("metadata")
+    meta: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     out = []
     nm = meta.get("name")
     if not nm:

@@ -25,7 +25,7 @@ from uuid import uuid4
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from eafix.contracts import Direction, RiskRejectReason, Signal
+from eafix.contracts import Direction, OrderIntent, RiskRejectReason, Signal
 from eafix.contracts.primitives import (
     Currency,
     Lots,
@@ -158,7 +158,7 @@ def build_router(engine: RiskEngine | Callable[[], RiskEngine], *,
     async def validate(signal: Signal) -> ValidateResponse:
         result = current().validate(signal)
         order: OrderPreview | None = None
-        if result.decision is not None and result.approved:
+        if isinstance(result.decision, OrderIntent) and result.approved:
             intent = result.decision
             order = OrderPreview(lots=intent.lots, sl_pips=intent.sl_pips, tp_pips=intent.tp_pips,
                                  entry_price=intent.entry_price, risk_percent=intent.risk_percent,

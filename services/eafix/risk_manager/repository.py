@@ -291,12 +291,12 @@ class PostgresPortfolioRepository:
                 for change in changes:
                     if isinstance(change, DecisionRecorded):
                         record, decision = change.record, change.record.decision
-                        approved = isinstance(decision, OrderIntent)
+                        if isinstance(decision, OrderIntent):
+                            outcome, order_id, reasons = "APPROVED", decision.client_order_id, None
+                        else:
+                            outcome, order_id, reasons = "REJECTED", None, [r.value for r in decision.reasons]
                         await conn.execute(_INSERT_DECISION, (
-                            account_id, record.seq, record.signal_id, record.decided_at,
-                            "APPROVED" if approved else "REJECTED",
-                            decision.client_order_id if approved else None,
-                            None if approved else [r.value for r in decision.reasons],
+                            account_id, record.seq, record.signal_id, record.decided_at, outcome, order_id, reasons,
                             Jsonb(decision.model_dump(mode="json")),
                         ))
                     elif isinstance(change, PositionUpserted):

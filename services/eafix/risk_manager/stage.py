@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -15,7 +15,7 @@ from eafix.contracts.messaging import Messenger, decode
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.repository import PortfolioRepository, persist_changes
 from eafix.runtime import metric_names as mn
-from eafix.runtime.bus.base import Bus
+from eafix.runtime.bus.base import Subscriber
 
 Message = dict[str, Any]
 
@@ -53,7 +53,7 @@ class RiskStage:
             self.metrics[mn.CONCENTRATION].labels(symbol).set(notional.get(symbol, 0.0) / total if total else 0.0)
         self._gauged |= set(notional)
 
-    def subscribe(self, bus: Bus) -> None:
+    def subscribe(self, bus: Subscriber) -> None:
         bus.subscribe(PriceTick.TOPIC, self.group, self.on_tick)
         bus.subscribe(Signal.TOPIC, self.group, self.on_signal)
         bus.subscribe(ExecutionReport.TOPIC, self.group, self.on_execution_report)
@@ -65,12 +65,12 @@ class RiskStage:
         self._gauge_exposure()
 
     async def on_tick(self, message: Message) -> None:
-        self.engine.on_tick(decode(message).data)
+        self.engine.on_tick(cast(PriceTick, decode(message).data))
 
     async def on_signal(self, message: Message) -> None:
         env = decode(message)
         started = time.perf_counter()
-        decision = self.engine.on_signal(env.data)
+        decision = self.engine.on_signal(cast(Signal, env.data))
         if self.metrics is not None:
             self.metrics[mn.RISK_CHECK_LATENCY].observe(time.perf_counter() - started)
             outcome = "approved" if isinstance(decision, OrderIntent) else "rejected"
@@ -79,9 +79,9 @@ class RiskStage:
         await self.messenger.publish([decision], env)
 
     async def on_execution_report(self, message: Message) -> None:
-        self.engine.on_execution_report(decode(message).data)
+        self.engine.on_execution_report(cast(ExecutionReport, decode(message).data))
         await self._commit()
 
     async def on_trade_closed(self, message: Message) -> None:
-        self.engine.on_trade_closed(decode(message).data)
+        self.engine.on_trade_closed(cast(TradeClosed, decode(message).data))
         await self._commit()

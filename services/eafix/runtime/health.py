@@ -46,8 +46,11 @@ class Backends:
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
+            url = redis_url(self.settings)
+            if url is None:
+                raise RuntimeError(f"{self.settings.name} has no Redis configured")
             self._redis = aioredis.Redis.from_url(
-                redis_url(self.settings),
+                url,
                 socket_connect_timeout=self.timeout,
                 socket_timeout=self.timeout,
                 # One immediate retry: a pooled connection the server dropped fails once before the
@@ -61,8 +64,11 @@ class Backends:
         await self.redis.ping()
 
     async def _check_postgres(self) -> None:
+        conninfo = postgres_conninfo(self.settings)
+        if conninfo is None:
+            raise RuntimeError(f"{self.settings.name} has no PostgreSQL configured")
         conn = await psycopg.AsyncConnection.connect(
-            postgres_conninfo(self.settings),
+            conninfo,
             **postgres_credentials(self.settings),
             connect_timeout=max(2, round(self.timeout)),  # libpq's minimum is 2 s
             autocommit=True,

@@ -213,7 +213,8 @@ def create(registry: CollectorRegistry, *specs: MetricSpec | Iterable[MetricSpec
         elif s.kind == GAUGE:
             out[s] = Gauge(s.name, s.help, list(s.labels), registry=registry)
         else:
-            out[s] = Histogram(s.name, s.help, list(s.labels), registry=registry, buckets=s.buckets)
+            buckets = s.buckets if s.buckets is not None else Histogram.DEFAULT_BUCKETS
+            out[s] = Histogram(s.name, s.help, list(s.labels), registry=registry, buckets=buckets)
     return out
 
 

@@ -240,7 +240,7 @@ def json_model(name: str, model: type) -> Any:
     """A before-validator for the settings field `name` holding a JSON object validated as `model`
     (a pydantic model or a dataclass; unknown keys are refused): errors become one line naming the
     keys, which Settings reports as `SERVICE_<NAME>: key: problem`."""
-    adapter = TypeAdapter(model)
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
     known = {f.name for f in fields(model)} if is_dataclass(model) else None
 
     def validate(cls: type, value: Any) -> Any:
@@ -295,11 +295,12 @@ def pipeline_bus(settings: Settings, parts: ServiceParts, *,
     options = getattr(settings, "bus", None) or BusOptions()
     metrics = BusMetrics()
     parts.collectors.append(metrics.registry)
-    if not settings.redis_url:
+    url = redis_url(settings)
+    if not url:
         bus: Bus = InMemoryBus(BusConfig(max_deliveries=options.max_deliveries), metrics)
     else:
         bus = RedisStreamsBus.from_url(
-            redis_url(settings), consumer=consumer_name(settings), metrics=metrics,
+            url, consumer=consumer_name(settings), metrics=metrics,
             config=BusConfig(max_deliveries=options.max_deliveries), batch=options.batch,
             block_ms=options.block_ms, min_idle_ms=options.min_idle_ms, lease_ms=options.lease_ms,
             colocate=True, on_acquired=on_acquired)
@@ -350,7 +351,8 @@ class StageGuard:
 
     async def _reload_locked(self) -> None:
         mark = self._requested
-        await self._reload()
+        if self._reload is not None:
+            await self._reload()
         self._loaded = max(self._loaded, mark)
         self.stale = False
         self.reloads += 1

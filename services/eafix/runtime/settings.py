@@ -312,9 +312,9 @@ def postgres_conninfo(settings: Settings) -> str | None:
     return settings.postgres_url
 
 
-def postgres_credentials(settings: Settings) -> dict[str, str]:
+def postgres_credentials(settings: Settings) -> dict[str, Any]:
     """psycopg keyword arguments `user`/`password` (override the URL's); never log them."""
-    creds = {}
+    creds: dict[str, Any] = {}
     if settings.postgres_user:
         creds["user"] = settings.postgres_user
     if settings.postgres_password is not None:

@@ -4,14 +4,14 @@ risk-off latch (every replica follows `eafix.system.risk_off`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
 from eafix.contracts import Bar, IndicatorVector, Signal, SystemRiskOff
 from eafix.contracts.messaging import Messenger, decode
 from eafix.runtime import metric_names as mn
-from eafix.runtime.bus.base import Bus
+from eafix.runtime.bus.base import Subscriber
 from eafix.runtime.clock import seconds_since
 from eafix.signal_generator.domain import SignalEngine
 
@@ -44,19 +44,19 @@ class SignalStage:
         if self.metrics is not None:
             self.metrics[mn.RISK_OFF_ACTIVE].set(1 if self.engine.risk_off is not None else 0)
 
-    def subscribe(self, bus: Bus) -> None:
+    def subscribe(self, bus: Subscriber) -> None:
         bus.subscribe(Bar.TOPIC, self.group, self.on_bar)
         bus.subscribe(IndicatorVector.TOPIC, self.group, self.on_indicators)
         bus.subscribe(SystemRiskOff.TOPIC, self.group, self.on_risk_off, ordered=False)
 
     async def on_bar(self, message: Message) -> None:
         env = decode(message)
-        await self._emit(self.engine.on_bar(env.data), env)
+        await self._emit(self.engine.on_bar(cast(Bar, env.data)), env)
 
     async def on_indicators(self, message: Message) -> None:
         env = decode(message)
-        await self._emit(self.engine.on_indicators(env.data), env)
+        await self._emit(self.engine.on_indicators(cast(IndicatorVector, env.data)), env)
 
     async def on_risk_off(self, message: Message) -> None:
-        self.engine.on_risk_off(decode(message).data)
+        self.engine.on_risk_off(cast(SystemRiskOff, decode(message).data))
         self._latch()

@@ -138,7 +138,7 @@ class MaCrossover(Strategy):
             return None
         direction = Direction.LONG if sign > 0 else Direction.SHORT
         atr = values.atr_14
-        indicators = {self._fast: fast, self._slow: slow}
+        indicators: dict[str, float] = {self._fast: fast, self._slow: slow}
         confidence = self._base
         if atr is not None and atr > 0:
             indicators["atr_14"] = atr

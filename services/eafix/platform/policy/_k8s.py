@@ -48,7 +48,7 @@ def namespace(o: Obj) -> str | None:
     return (o.get("metadata") or {}).get("namespace")
 
 
-def annotations(o: Obj) -> Mapping[str, Any]:
+def annotations_of(o: Obj) -> Mapping[str, Any]:
     return (o.get("metadata") or {}).get("annotations") or {}
 
 
@@ -148,7 +148,7 @@ def selector_matches(sel: Mapping[str, Any] | None, target: Mapping[str, Any]) -
 
 def map_selector_matches(sel: Mapping[str, Any] | None, target: Mapping[str, Any]) -> bool:
     """A plain ``{key: value}`` selector (Service.spec.selector): every pair must be present."""
-    return bool(sel) and all(target.get(k) == v for k, v in sel.items())
+    return bool(sel) and all(target.get(k) == v for k, v in (sel or {}).items())
 
 
 def same_namespace(a: Obj, b: Obj) -> bool:

@@ -125,7 +125,8 @@ def parse_report(doc: Any, locate: Locator = _resource) -> CheckovReport:
     """Read checkov's ``--output json`` document (one framework: a dict; several: a list);
     ``locate`` names the object a result is about (default: checkov's resource id)."""
     reports = doc if isinstance(doc, list) else [doc]
-    failed, skipped, passed, resources, version, summary = [], [], 0, 0, "", {}
+    failed, skipped, passed, resources, version = [], [], 0, 0, ""
+    summary: dict[str, Any] = {}
     for rep in reports:
         if rep.get("check_type") not in (None, "kubernetes"):
             continue

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import kube_linter, polaris
-from ._k8s import Obj, annotations, kind, name
+from ._k8s import Obj, annotations_of, kind, name
 
 ALL_CHECKS = "*"
 _CHECKOV_SKIP = re.compile(r"^checkov\.io/skip\d+$")
@@ -32,7 +32,7 @@ def exemptions(objects: Iterable[Obj]) -> list[Exemption]:
     """Every exemption annotation on the objects, sorted and de-duplicated."""
     out: set[Exemption] = set()
     for o in objects:
-        for key, value in annotations(o).items():
+        for key, value in annotations_of(o).items():
             text = "" if value is None else str(value)
             if _CHECKOV_SKIP.match(key):
                 check, _, reason = text.partition("=")

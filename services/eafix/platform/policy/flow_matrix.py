@@ -89,7 +89,7 @@ def _fake_ip(index: int) -> str:
 
 
 def release_endpoints(objects: Iterable[Obj], namespace: str) -> list[Endpoint]:
-    out = []
+    out: list[Endpoint] = []
     for o in objects:
         t = pod_template(o)
         if t is None:

@@ -29,7 +29,7 @@ from . import quantity
 from ._k8s import (
     Finding,
     Obj,
-    annotations,
+    annotations_of,
     api_group,
     containers,
     int_or_percent,
@@ -356,7 +356,7 @@ def _host_mounts(patterns: Sequence[str]) -> CheckFn:
                 host_paths[m.get("name")]
                 for m in c.get("volumeMounts") or []
                 if host_paths.get(m.get("name"))
-                and any(p.search(host_paths[m.get("name")]) for p in compiled)
+                and any(p.search(str(host_paths[m.get("name")])) for p in compiled)
             ]
             return f"mounts host path(s) {bad}" if bad else None
 
@@ -598,7 +598,7 @@ OPT_IN_CHECKS = tuple(sorted(n for n, c in CHECKS.items() if not c.default))
 
 def ignored(o: Obj, check_name: str) -> bool:
     """Whether the object opts out of ``check_name`` through kube-linter's annotations."""
-    ann = annotations(o)
+    ann = annotations_of(o)
     return IGNORE_ALL in ann or f"{IGNORE_PREFIX}{check_name}" in ann
 
 

@@ -164,14 +164,14 @@ def evaluate(
                     for other in matched:
                         dst = other if kind == "Egress" else me
                         got = _ports(rule.get("ports"), dst, candidates)
-                        allowed.setdefault((me.name, other.name), set()).update(every if got == ALL else got)
+                        allowed.setdefault((me.name, other.name), set()).update(every if isinstance(got, str) else got)
         return allowed, restricted
 
     eg, eg_restricted = direction("Egress", "to")
     ing, ing_restricted = direction("Ingress", "from")
     egress = frozenset(Flow(s, d, n, pr) for (s, d), ps in eg.items() for n, pr in ps)
     ingress = frozenset(Flow(s, d, n, pr) for (d, s), ps in ing.items() for n, pr in ps)
-    effective = set()
+    effective: set[Flow] = set()
     restricted = eg_restricted | ing_restricted
     for s in endpoints:
         for d in endpoints:

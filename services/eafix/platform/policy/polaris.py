@@ -30,7 +30,7 @@ from . import quantity
 from ._k8s import (
     Finding,
     Obj,
-    annotations,
+    annotations_of,
     containers,
     int_or_percent,
     kind,
@@ -704,7 +704,7 @@ def _bound_role_problem(
     ref = binding.get("roleRef") or {}
     if ref.get("kind") != role_kind:
         return None
-    key = (None if role_kind == "ClusterRole" else namespace(binding), ref.get("name"))
+    key = (None if role_kind == "ClusterRole" else namespace(binding), str(ref.get("name")))
     role = _roles(objects, role_kind).get(key)
     if role is None:
         return f"references {role_kind} {ref.get('name')!r}, which is not among the objects"
@@ -824,7 +824,7 @@ _check("rolebindingClusterAdminRole", "danger", "Security", "A RoleBinding does 
 
 def exempt(o: Obj, check_name: str) -> bool:
     """Whether the object carries a Polaris exemption annotation for ``check_name``."""
-    ann = annotations(o)
+    ann = annotations_of(o)
     keys = [EXEMPT_ALL] + [EXEMPT_PATTERN.format(n) for n in (check_name, *ALIASES.get(check_name, ()))]
     return any(str(ann.get(k, "")).lower() == "true" for k in keys)
 

@@ -19,7 +19,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eafix.runtime.logging import correlation_id
 
@@ -125,6 +125,12 @@ async def invoke(handler: Handler, envelope: Envelope) -> None:
         correlation_id.reset(token)
 
 
+class Subscriber(Protocol):
+    """What a stage's `subscribe()` is given: a bus, or a wrapper around one (runtime.service.Subscriptions)."""
+
+    def subscribe(self, topic: str, group: str, handler: Handler, *, ordered: bool = True) -> None: ...
+
+
 class Bus(ABC):
     """Publish envelopes to topics; deliver them to one handler per (topic, consumer group).
 
@@ -164,6 +170,6 @@ class Bus(ABC):
 
 def normalize(message: Outgoing) -> tuple[str, Envelope, str | None]:
     if len(message) == 2:
-        topic, envelope = message  # type: ignore[misc]
+        topic, envelope = message
         return topic, envelope, None
-    return message  # type: ignore[return-value]
+    return message

@@ -28,7 +28,7 @@ class MigrateSettings(Settings):
     """Settings of `eafix migrate`: a service's settings without a service identity."""
 
     name: str = "eafix-migrate"
-    port: int | None = Field(default=None, ge=1, le=65535)  # serves nothing
+    port: int | None = Field(default=None, ge=1, le=65535)  # type: ignore[assignment]  # serves nothing
 
     @field_validator("name")
     @classmethod

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -170,9 +171,56 @@ def _discover_schema(directory: Path, known_schemas: frozenset[str]) -> list[Mig
     return [found[v] for v in sorted(found)]
 
 
+def _block_comment_end(text: str, i: int) -> int:
+    """End of the (nested) /* ... */ comment starting at `i`."""
+    depth, i, n = 1, i + 2, len(text)
+    while i < n and depth:
+        if text.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif text.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i
+
+
+def _string_end(text: str, i: int) -> int:
+    """End of the '...' literal starting at `i` ('' inside; backslash escapes in an E'...' literal)."""
+    escapes = i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
+    i, n = i + 1, len(text)
+    while i < n:
+        if (escapes and text[i] == "\\") or text.startswith("''", i):  # an escaped or doubled quote
+            i += 2
+        elif text[i] == "'":
+            return i + 1
+        else:
+            i += 1
+    return i
+
+
+def _identifier_end(text: str, i: int) -> int:
+    """End of the "..." identifier starting at `i` ("" inside)."""
+    end, n = i + 1, len(text)
+    while end < n:
+        if text.startswith('""', end):
+            end += 2
+        elif text[end] == '"':
+            return end + 1
+        else:
+            end += 1
+    return n
+
+
+def _dollar_tag(text: str, i: int) -> str | None:
+    """The $tag$ opening a dollar-quoted body at `i`, if one does."""
+    m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", text[i:])
+    return m.group(0) if m and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")) else None
+
+
 def _strip(text: str, *, keep_dollar_bodies: bool) -> str:
     """`text` with comments and string literals blanked (replaced by a space); dollar-quoted bodies
-    (function bodies, DO blocks) are kept as code or blanked as well."""
+    (function bodies, DO blocks) are kept as code or blanked as well. Quoted identifiers stay (one
+    may be a schema qualifier)."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -182,44 +230,16 @@ def _strip(text: str, *, keep_dollar_bodies: bool) -> str:
             i = n if end < 0 else end
             out.append(" ")
         elif text.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if text.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            i = _block_comment_end(text, i)
             out.append(" ")
         elif c == "'":
-            escapes = i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
-            i += 1
-            while i < n:
-                if escapes and text[i] == "\\":
-                    i += 2
-                elif text[i] == "'":
-                    if text.startswith("''", i):
-                        i += 2
-                    else:
-                        i += 1
-                        break
-                else:
-                    i += 1
+            i = _string_end(text, i)
             out.append(" ")
-        elif c == '"':  # a quoted identifier stays (it may be a schema qualifier)
-            end = i + 1
-            while end < n:
-                if text.startswith('""', end):
-                    end += 2
-                elif text[end] == '"':
-                    break
-                else:
-                    end += 1
-            out.append(text[i:end + 1])
-            i = end + 1
-        elif c == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", text[i:])) and not (
-                i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
-            tag = m.group(0)
+        elif c == '"':
+            end = _identifier_end(text, i)
+            out.append(text[i:end])
+            i = end
+        elif c == "$" and (tag := _dollar_tag(text, i)):
             end = text.find(tag, i + len(tag))
             end = n if end < 0 else end
             body = text[i + len(tag):end]
@@ -266,12 +286,12 @@ def check_references(migration: Migration, known_schemas: Iterable[str] = CONVEN
         if target != own:
             raise MigrationError(f"{migration.ident}: line {line_of(match, code)} {match.group(1).upper()} SCHEMA "
                                  f"{target!r}; a file of schema {own!r} may only create or change {own!r}")
-    if (match := _SEARCH_PATH_RE.search(statements)):
-        raise MigrationError(f"{migration.ident}: line {line_of(match, statements)} sets search_path; the runner "
+    if (found := _SEARCH_PATH_RE.search(statements)):
+        raise MigrationError(f"{migration.ident}: line {line_of(found, statements)} sets search_path; the runner "
                              f"sets it to {own!r} for the file")
-    if (match := _TRANSACTION_RE.search(statements)):
-        raise MigrationError(f"{migration.ident}: line {line_of(match, statements)} has transaction control "
-                             f"({match.group(1).upper()}); the runner applies each run in one transaction")
+    if (found := _TRANSACTION_RE.search(statements)):
+        raise MigrationError(f"{migration.ident}: line {line_of(found, statements)} has transaction control "
+                             f"({found.group(1).upper()}); the runner applies each run in one transaction")
     if migration.version == 1:
         name = rf'(?:"{re.escape(own)}"|{re.escape(own)}(?![A-Za-z0-9_$]))'
         created = re.search(rf"\bCREATE\s+SCHEMA\s+IF\s+NOT\s+EXISTS\s+{name}", code, re.IGNORECASE)
@@ -387,7 +407,7 @@ async def run(conninfo: str, credentials: Mapping[str, str] | None = None, *, di
               missing_ok: bool = False, connect_timeout: int = 10) -> MigrationResult:
     """Discover the files, connect, migrate, disconnect (what `eafix migrate` and the test fixture run)."""
     migrations = discover(directory, missing_ok=missing_ok)
-    options: dict[str, str | int] = {"application_name": "eafix-migrate", **(credentials or {})}
+    options: dict[str, Any] = {"application_name": "eafix-migrate", **(credentials or {})}
     if "connect_timeout" not in conninfo_to_dict(conninfo):
         options["connect_timeout"] = connect_timeout
     conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, **options)
