@@ -57,7 +57,9 @@ DOCS = (REPO / "docs" / "policy-exceptions.md", REPO / "docs" / "security.md")
 
 
 def charts() -> list[str]:
-    return sorted(p.parent.name for p in CHARTS.glob("*/Chart.yaml"))
+    """The installable charts (a library chart such as eafix-common renders nothing by itself)."""
+    return sorted(p.parent.name for p in CHARTS.glob("*/Chart.yaml")
+                  if "type: library" not in p.read_text())
 
 
 def offline_checks(objects: list[dict]) -> list[Finding]:

@@ -11,6 +11,7 @@ from functools import cache
 
 import pytest
 
+from eafix import services as catalogue
 from eafix.platform.profiles import CHARTS, Profile, profiles
 from eafix.platform.render import Rendered, render
 
@@ -20,15 +21,9 @@ PROFILE_IDS = [p.id for p in PROFILES]
 # Every chart's profiles (eafix-infra and eafix-apps too); render_profile() takes any of their ids.
 CHART_NAMES = ("eafix-trading", "eafix-infra", "eafix-apps")
 ALL_PROFILES: list[Profile] = [p for chart in CHART_NAMES for p in profiles(chart)]
-SERVICES = [
-    "gui-gateway", "data-ingestor", "indicator-engine", "signal-generator", "risk-manager",
-    "execution-engine", "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor",
-]
-PORTS = {
-    "gui-gateway": 8080, "data-ingestor": 8081, "indicator-engine": 8082, "signal-generator": 8083,
-    "risk-manager": 8084, "execution-engine": 8085, "calendar-ingestor": 8086,
-    "reentry-matrix-svc": 8087, "reporter": 8088, "compliance-monitor": 9201,
-}
+# The services as the catalogue (eafix.services) lists them, in pipeline order, and their ports.
+SERVICES = list(catalogue.NAMES)
+PORTS = {s.name: s.port for s in catalogue.SERVICES}
 
 
 @cache

@@ -84,7 +84,9 @@ def test_project_restricts_sources_destinations_and_cluster_kinds():
     assert {(k["group"], k["kind"]) for k in spec["clusterResourceWhitelist"]} == {
         ("", "Namespace"), ("storage.k8s.io", "StorageClass")}
     infra_chart = yaml.safe_load((CHARTS / "eafix-infra" / "Chart.yaml").read_text())
-    registries = {d["repository"].removeprefix("oci://") for d in infra_chart["dependencies"]}
+    # the library (eafix-common) has no repository: it is in the chart's charts/ directory
+    registries = {d["repository"].removeprefix("oci://") for d in infra_chart["dependencies"] if d.get("repository")}
+    assert len(registries) == 2
     assert registries <= set(spec["sourceRepos"])  # Argo CD fetches eafix-infra's dependencies from them
 
 

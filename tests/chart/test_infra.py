@@ -79,13 +79,16 @@ def test_conditions_are_booleans_and_monitoring_is_off_by_default():
     values = yaml.safe_load((INFRA / "values.yaml").read_text())
     assert values["redis"]["enabled"] is True and values["postgresql"]["enabled"] is True
     assert values["monitoring"]["enabled"] is False
-    assert {d["name"] for d in chart_yaml()["dependencies"]} == {"redis", "postgresql", "kube-prometheus-stack"}
+    assert {d["name"] for d in chart_yaml()["dependencies"]} == {"redis", "postgresql", "kube-prometheus-stack",
+                                                                 "eafix-common"}
 
 
 def test_dependencies_are_not_vendored_and_rendering_works_without_them(tmp_path):
     assert missing_dependencies(INFRA) == ["redis", "postgresql", "kube-prometheus-stack"]
     copy_dir = offline_copy(INFRA, tmp_path)
-    assert copy_dir != INFRA and "dependencies" not in yaml.safe_load((copy_dir / "Chart.yaml").read_text())
+    kept = yaml.safe_load((copy_dir / "Chart.yaml").read_text())["dependencies"]
+    assert copy_dir != INFRA and [d["name"] for d in kept] == ["eafix-common"]  # the library is present
+    assert (copy_dir / "charts" / "eafix-common" / "templates").is_dir()
     assert chart_yaml()["dependencies"], "the original Chart.yaml keeps its declarations"
     assert offline_copy(CHARTS / "eafix-trading", tmp_path) == CHARTS / "eafix-trading"  # file:// deps are present
     assert "helm dependency build charts/eafix-infra" in (INFRA / "README.md").read_text()
@@ -428,18 +431,21 @@ def test_backups_dump_nightly_and_keep_seven_days():
     assert pg["spec"]["concurrencyPolicy"] == "Forbid"
     spec = pod_spec(pg)
     dump = spec["initContainers"][0]  # prod uploads to the object store after the dump
-    assert "pg_dump --format=custom" in dump["command"][-1]
+    # the scripts' behaviour is tested by running them (test_backup_scripts.py)
+    assert dump["command"] == ["/bin/sh", "/opt/eafix/backup/dump.sh", "postgres"]
     env = {e["name"]: e["value"] for e in dump["env"]}
     assert env == {"PGHOST": "postgresql", "PGPORT": "5432", "PGDATABASE": "eafix_trading", "RETENTION_DAYS": "7"}
-    assert 'find "$dir" -type f -mmin "+$((RETENTION_DAYS * 1440))"' in dump["command"][-1]
     upload = spec["containers"][0]
-    assert upload["name"] == "upload"
-    assert 'rclone delete "$remote" --min-age "${RETENTION_DAYS}d"' in upload["command"][-1]
+    assert (upload["name"], upload["command"]) == ("upload", ["/bin/sh", "/opt/eafix/backup/upload.sh"])
+    for c in (dump, upload):
+        assert {"name": "scripts", "mountPath": "/opt/eafix/backup", "readOnly": True} in c["volumeMounts"]
+    scripts = next(v for v in spec["volumes"] if v["name"] == "scripts")["configMap"]
+    assert set(r.one("ConfigMap", scripts["name"])["data"]) == {"dump.sh", "upload.sh"}
     creds = next(v for v in spec["volumes"] if v["name"] == "credentials")["secret"]
     assert creds["secretName"] == "trading-secrets"
     assert {i["key"] for i in creds["items"]} == {"POSTGRES_USER", "POSTGRES_PASSWORD"}
     redis = r.one("CronJob", "eafix-backup-redis")
-    assert "redis-cli" in pod_spec(redis)["initContainers"][0]["command"][-1]
+    assert pod_spec(redis)["initContainers"][0]["command"] == ["/bin/sh", "/opt/eafix/backup/dump.sh", "redis"]
     pvc = r.one("PersistentVolumeClaim", "eafix-backups")
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert pvc["spec"]["storageClassName"] == "eafix-ssd-retain"

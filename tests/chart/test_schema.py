@@ -106,12 +106,12 @@ def test_bundles_are_self_contained_draft_2020_12():
         assert path.read_text().endswith("}\n")
 
 
-def test_umbrella_lists_global_tests_and_the_ten_services():
+def test_umbrella_lists_global_tests_and_the_catalogue_services():
     schema = json.loads((TRADING / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
     security = {"flows", "actors", "networkPolicy", "istio", "ingress", "certificate", "secretManagement", "namespace"}
     assert set(schema["properties"]) == {"global", "tests", "migrations", "prometheusRule", "dashboards", *security,
-                                         *SERVICES}
+                                         "extraObjects", "eafix-common", *SERVICES}
     assert {schema["properties"][s]["$ref"] for s in SERVICES} == {"#/$defs/service"}
     enum = schema["$defs"]["serviceName"]["enum"]
     assert enum == SERVICES

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from conftest import PORTS, PROFILE_IDS, SERVICES, TRADING, pod_templates, render_profile
+from conftest import PORTS, PROFILE_IDS, SERVICES, TRADING, catalogue, pod_templates, render_profile
 from eafix.platform.render import RenderError, path
 
 ENV_PROFILES = ["eafix-trading:defaults", "eafix-trading:env-dev", "eafix-trading:env-staging",
@@ -27,8 +27,7 @@ RESOURCES = {
     "reporter": ("150m", "256Mi", "400m", "512Mi"),
     "compliance-monitor": ("150m", "256Mi", "400m", "512Mi"),
 }
-POSTGRES_USERS = {"risk-manager", "execution-engine", "calendar-ingestor", "reentry-matrix-svc", "reporter",
-                  "compliance-monitor", "gui-gateway"}
+POSTGRES_USERS = {s.name for s in catalogue.SERVICES if s.uses_postgres}
 
 
 def container(deploy: dict) -> dict:
@@ -43,8 +42,8 @@ def test_environment_renders_the_full_service_set(profile_id):
     r = render_profile(profile_id)
     kinds = r.kinds()
     for kind in ("Deployment", "Service", "PodDisruptionBudget"):
-        assert kinds[kind] == 10, kind
-    assert kinds["ServiceAccount"] == 10 + 1  # one per service plus the helm-test hook's own
+        assert kinds[kind] == len(SERVICES), kind
+    assert kinds["ServiceAccount"] == len(SERVICES) + 1  # one per service plus the helm-test hook's own
     assert {d["metadata"]["name"] for d in r.select(kind="Deployment")} == set(SERVICES)
     # one settings ConfigMap per service plus the peers ConfigMaps of the callers
     assert {c["metadata"]["name"] for c in r.select(kind="ConfigMap")} >= {f"{s}-config" for s in SERVICES}
@@ -158,8 +157,10 @@ def test_peer_urls_reach_callers(defaults):
     assert defaults.one("ConfigMap", "signal-generator-peers")["data"] == {
         "SERVICE_RISK_MANAGER_URL": "http://risk-manager:8084"}
     gateway = defaults.one("ConfigMap", "gui-gateway-peers")["data"]
+    # peers ["*"]: every other service, named as the catalogue names it
+    assert gateway == {f"SERVICE_{s.upper().replace('-', '_')}_URL": f"http://{s}:{PORTS[s]}"
+                       for s in SERVICES if s != "gui-gateway"}
     assert gateway["SERVICE_COMPLIANCE_MONITOR_URL"] == "http://compliance-monitor:9201"
-    assert len(gateway) == 9
     env_from = container(defaults.one("Deployment", "signal-generator"))["envFrom"]
     assert {"configMapRef": {"name": "signal-generator-peers", "optional": True}} in env_from
 
@@ -202,7 +203,7 @@ def test_signal_generator_hpa_and_replicas_left_out(defaults):
 
 def test_every_hpa_profile_drops_replicas():
     r = render_profile("eafix-trading:ci-hpa")
-    assert len(r.select(kind="HorizontalPodAutoscaler")) == 10
+    assert len(r.select(kind="HorizontalPodAutoscaler")) == len(SERVICES)
     assert all("replicas" not in d["spec"] for d in r.select(kind="Deployment"))
     gw = r.one("HorizontalPodAutoscaler", "gui-gateway")["spec"]["metrics"]
     assert [m["resource"]["name"] for m in gw] == ["memory", "cpu"]
@@ -277,6 +278,42 @@ def test_pull_secrets_reach_every_pod_including_the_test_hook():
         assert len(names) == len(set(names))
     exe = r.one("Deployment", "eafix-execution-engine")["spec"]["template"]["spec"]["imagePullSecrets"]
     assert [s["name"] for s in exe] == ["registry-creds", "ops-creds", "broker-registry"]
+
+
+def test_local_pull_secrets_replace_the_global_ones_and_an_empty_list_clears_them(render_with):
+    r = render_with({"global": {"imagePullSecrets": ["registry-creds"]},
+                     "reporter": {"imagePullSecrets": []},
+                     "risk-manager": {"imagePullSecrets": [{"name": "risk-creds"}]}})
+
+    def secrets(name):
+        return r.one("Deployment", name)["spec"]["template"]["spec"].get("imagePullSecrets")
+
+    assert secrets("reporter") is None
+    assert secrets("risk-manager") == [{"name": "risk-creds"}]
+    assert secrets("data-ingestor") == [{"name": "registry-creds"}]  # unset (null) inherits
+    assert r.one("Pod")["spec"]["imagePullSecrets"] == [{"name": "registry-creds"}]
+
+
+def test_scheduling_follows_the_same_rule_an_empty_value_clears_the_global(render_with):
+    spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}]
+    toleration = {"key": "dedicated", "operator": "Exists"}
+    r = render_with({"global": {"nodeSelector": {"pool": "trading"}, "tolerations": [toleration],
+                                "topologySpreadConstraints": spread, "priorityClassName": "trading-high"},
+                     "reporter": {"nodeSelector": {}, "tolerations": [], "topologySpreadConstraints": [],
+                                  "affinity": {}},
+                     "risk-manager": {"nodeSelector": {"pool": "risk"}, "priorityClassName": "risk-critical"}})
+
+    def spec(name):
+        return r.one("Deployment", name)["spec"]["template"]["spec"]
+
+    reporter = spec("reporter")
+    assert not {"nodeSelector", "tolerations", "topologySpreadConstraints", "affinity"} & set(reporter)
+    assert reporter["priorityClassName"] == "trading-high"
+    risk = spec("risk-manager")
+    assert (risk["nodeSelector"], risk["priorityClassName"]) == ({"pool": "risk"}, "risk-critical")
+    assert risk["tolerations"] == [toleration]
+    assert risk["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    assert "podAntiAffinity" in risk["affinity"]  # affinity unset everywhere: the preset
 
 
 def test_common_labels_and_annotations_on_every_object():
@@ -358,11 +395,11 @@ def test_probes_target_declared_ports(profile_id):
 @pytest.mark.parametrize("svc", SERVICES)
 def test_disabling_a_service_removes_it_everywhere(render_with, svc):
     r = render_with({svc: {"enabled": False}})
-    assert len(r.select(kind="Deployment")) == 9
+    assert len(r.select(kind="Deployment")) == len(SERVICES) - 1
     text = r.text() + (r.notes or "")
     assert re.search(rf"(?<![\w-]){re.escape(svc)}(?![\w-])", text) is None
     hook_args = r.one("Pod")["spec"]["containers"][0]["args"]
-    assert len(hook_args) == 1 + 9
+    assert len(hook_args) == 1 + len(SERVICES) - 1
 
 
 def test_minimal_profile_has_only_the_core_pipeline():
@@ -435,18 +472,19 @@ def test_helm_test_hook_can_be_switched_off(render_with):
 
 # --- chart metadata ---------------------------------------------------------------------------------
 
-def test_umbrella_declares_the_service_chart_ten_times():
+def test_umbrella_declares_the_service_chart_once_per_catalogue_service():
     import eafix
 
     chart = yaml.safe_load((TRADING / "Chart.yaml").read_text())
     service_chart = yaml.safe_load((TRADING / "charts/eafix-service/Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and chart["type"] == "application"
     assert chart["appVersion"] == service_chart["appVersion"] == eafix.__version__
-    deps = {d["alias"]: d for d in chart["dependencies"]}
-    assert list(deps) == SERVICES
-    for alias, dep in deps.items():
-        assert dep["name"] == "eafix-service"
-        assert dep["condition"] == f"{alias}.enabled"
+    deps = [d for d in chart["dependencies"] if d["name"] == "eafix-service"]
+    assert [d["alias"] for d in deps] == SERVICES  # the catalogue's order is the pipeline order
+    for dep in deps:
+        # the umbrella finds its services by this repository (templates/_helpers.tpl)
+        assert dep["repository"] == "file://charts/eafix-service"
+        assert dep["condition"] == f"{dep['alias']}.enabled"
         assert dep["version"] == service_chart["version"]
 
 

@@ -1,15 +1,10 @@
-{{/* Labels of every object of the app-of-apps. */}}
-{{- define "eafix-apps.labels" -}}
-{{- $labels := dict
-  "app.kubernetes.io/name" "eafix-apps"
-  "app.kubernetes.io/instance" .Release.Name
-  "app.kubernetes.io/version" (.Chart.AppVersion | toString)
-  "app.kubernetes.io/part-of" "eafix"
-  "app.kubernetes.io/managed-by" .Release.Service
-  "helm.sh/chart" (printf "%s-%s" .Chart.Name .Chart.Version)
-  "eafix.io/environment" .Values.environment
--}}
-{{- toYaml (mergeOverwrite (deepCopy (.Values.commonLabels | default dict)) $labels) -}}
+{{/*
+Metadata of every object of the app-of-apps (eafix-common.metadata): in the Argo CD namespace,
+labelled with the environment. Usage: include "eafix-apps.metadata" (dict "ctx" $ "name" "x" "component" "" "annotations" (dict))
+*/}}
+{{- define "eafix-apps.metadata" -}}
+{{- include "eafix-common.metadata" (dict "ctx" .ctx "name" .name "namespace" .ctx.Values.argocdNamespace "app" "eafix-apps"
+  "component" .component "labels" (dict "eafix.io/environment" .ctx.Values.environment) "annotations" .annotations) -}}
 {{- end -}}
 
 {{/* Enabled applications as a JSON map name -> spec. */}}

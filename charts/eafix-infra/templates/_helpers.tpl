@@ -1,51 +1,33 @@
 {{/* Helpers of the eafix-infra chart's own templates (the subcharts have theirs). */}}
 
-{{/* Labels. Usage: include "eafix-infra.labels" (dict "ctx" $ "component" "backup") */}}
+{{/*
+Labels (eafix-common.labels) of a component: app.kubernetes.io/name is `eafix-<component>`.
+Usage: include "eafix-infra.labels" (dict "ctx" $ "component" "backup")
+*/}}
 {{- define "eafix-infra.labels" -}}
-{{- $labels := dict
-  "app.kubernetes.io/name" (printf "eafix-%s" .component)
-  "app.kubernetes.io/instance" .ctx.Release.Name
-  "app.kubernetes.io/version" (.ctx.Chart.AppVersion | toString)
-  "app.kubernetes.io/component" .component
-  "app.kubernetes.io/part-of" "eafix"
-  "app.kubernetes.io/managed-by" .ctx.Release.Service
-  "helm.sh/chart" (printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version)
--}}
-{{- toYaml (mergeOverwrite (deepCopy (.ctx.Values.commonLabels | default dict)) $labels) -}}
+{{- include "eafix-common.labels" (dict "ctx" .ctx "app" (printf "eafix-%s" .component) "component" .component) -}}
 {{- end -}}
 
 {{/* Selector labels of a component's pods. */}}
 {{- define "eafix-infra.selectorLabels" -}}
-app.kubernetes.io/name: {{ printf "eafix-%s" .component }}
-app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- include "eafix-common.selectorLabels" (dict "ctx" .ctx "app" (printf "eafix-%s" .component)) -}}
 {{- end -}}
 
 {{/*
-Metadata. Usage: include "eafix-infra.metadata" (dict "ctx" $ "name" "x" "component" "x"
+Metadata (eafix-common.metadata). Usage: include "eafix-infra.metadata" (dict "ctx" $ "name" "x" "component" "x"
   "annotations" (dict) "labels" (dict) "namespace" "" "clusterScoped" false)
 */}}
 {{- define "eafix-infra.metadata" -}}
-name: {{ .name }}
-{{- if not .clusterScoped }}
-namespace: {{ .namespace | default .ctx.Release.Namespace }}
-{{- end }}
-labels:
-  {{- toYaml (mergeOverwrite (fromYaml (include "eafix-infra.labels" (dict "ctx" .ctx "component" .component))) (.labels | default dict)) | nindent 2 }}
-{{- $ann := mergeOverwrite (deepCopy (.ctx.Values.commonAnnotations | default dict)) (.annotations | default dict) }}
-{{- if $ann }}
-annotations:
-  {{- toYaml $ann | nindent 2 }}
-{{- end }}
+{{- include "eafix-common.metadata" (dict "ctx" .ctx "name" .name "app" (printf "eafix-%s" .component) "component" .component
+  "labels" .labels "annotations" .annotations "namespace" .namespace "clusterScoped" .clusterScoped) -}}
 {{- end -}}
 
-{{/* Image reference; `global.imageRegistry` beats the image's registry (Bitnami semantics). Usage: include "eafix-infra.image" (dict "image" .Values.backup.images.postgres "global" .Values.global) */}}
+{{/*
+A backup image (eafix-common.image, JSON): the image's own registry, else `global.imageRegistry`,
+else docker.io. Usage: include "eafix-infra.image" (dict "image" .Values.backup.images.postgres "global" .Values.global) | fromJson
+*/}}
 {{- define "eafix-infra.image" -}}
-{{- $registry := .global.imageRegistry | default .image.registry -}}
-{{- $ref := .image.repository -}}
-{{- if $registry }}{{ $ref = printf "%s/%s" $registry $ref }}{{ end -}}
-{{- if .image.tag }}{{ $ref = printf "%s:%s" $ref (toString .image.tag) }}{{ end -}}
-{{- if .image.digest }}{{ $ref = printf "%s@%s" $ref .image.digest }}{{ end -}}
-{{- $ref -}}
+{{- include "eafix-common.image" (dict "local" .image "global" (dict "registry" .global.imageRegistry) "default" (dict "registry" "docker.io")) -}}
 {{- end -}}
 
 {{/* Enabled Secret definitions of the contract, as a map name -> definition (JSON). */}}
@@ -57,31 +39,4 @@ annotations:
 {{- end -}}
 {{- end -}}
 {{- toJson $out -}}
-{{- end -}}
-
-{{/*
-Policy exemptions of a backup CronJob, as the annotations each tool honours; each is listed in
-docs/policy-exceptions.md. Usage: include "eafix-infra.exemptions" (dict "pullPolicy" "IfNotPresent" "digests" (list ...) "priorityClassName" "")
-*/}}
-{{- define "eafix-infra.exemptions" -}}
-{{- $checkov := list -}}
-{{- $polaris := list "metadataAndInstanceMismatched" -}}
-{{- if ne .pullPolicy "Always" -}}
-{{- $checkov = append $checkov "CKV_K8S_15=Release tags are immutable; Always would make every backup run depend on the registry being reachable" -}}
-{{- $polaris = append $polaris "pullPolicyNotAlways" -}}
-{{- end -}}
-{{- if has "" .digests -}}
-{{- $checkov = append $checkov "CKV_K8S_43=Digests are set per release in the platform overlay (backup.images.*.digest); chart defaults cannot know them" -}}
-{{- end -}}
-{{- if not .priorityClassName -}}
-{{- $polaris = append $polaris "priorityClassNotSet" -}}
-{{- end -}}
-{{- range $i, $c := $checkov }}
-checkov.io/skip{{ add1 $i }}: {{ $c | quote }}
-{{- end }}
-{{- range $polaris | uniq | sortAlpha }}
-polaris.fairwinds.com/{{ . }}-exempt: "true"
-{{- end }}
-ignore-check.kube-linter.io/no-liveness-probe: "A backup run is a one-shot job; a liveness probe has nothing to keep alive"
-ignore-check.kube-linter.io/no-readiness-probe: "A backup job serves no traffic, so readiness means nothing"
 {{- end -}}

@@ -53,8 +53,7 @@ name, a workload of the release (helm-test, migrations) or an actor (prometheus,
 {{- range $name := keys (.Values.flows | default dict) | sortAlpha -}}
 {{- $f := get $.Values.flows $name -}}
 {{- if and $f (or (has $f.from $svcs) (has $f.from $actors)) -}}
-{{- $targets := ternary $svcs $f.to (has "*" $f.to) -}}
-{{- range $to := $targets -}}
+{{- range $to := include "eafix.expandServices" (dict "ctx" $ "names" $f.to "self" $f.from) | fromJsonArray -}}
 {{- if has $to $svcs -}}
 {{- $rows = append $rows (dict "flow" $name "from" $f.from "to" $to "port" (int (index $.Values $to).port) "protocol" "TCP" "http" true
       "methods" ($f.methods | default list) "paths" ($f.paths | default list) "headers" ($f.requiredHeaders | default list)) -}}
@@ -118,7 +117,7 @@ namespaceSelector/podSelector (a missing namespaceSelector means the release nam
 {{- $ctx := .ctx -}}
 {{- $workloads := include "eafix.extraWorkloads" $ctx | fromJson -}}
 {{- $peers := list -}}
-{{- if has .name (include "eafix.services" $ctx | fromJsonArray) -}}
+{{- if has .name (include "eafix.enabledServices" $ctx | fromJsonArray) -}}
 {{- $peers = list (dict "podSelector" (dict "matchLabels" (include "eafix.serviceSelector" (dict "ctx" $ctx "name" .name) | fromJson))) -}}
 {{- else if hasKey $workloads .name -}}
 {{- $peers = list (dict "podSelector" (dict "matchLabels" (get $workloads .name))) -}}
@@ -142,7 +141,7 @@ namespaceSelector/podSelector (a missing namespaceSelector means the release nam
 {{- define "eafix.principal" -}}
 {{- $ctx := .ctx -}}
 {{- $td := $ctx.Values.istio.trustDomain -}}
-{{- if has .name (include "eafix.services" $ctx | fromJsonArray) -}}
+{{- if has .name (include "eafix.enabledServices" $ctx | fromJsonArray) -}}
 {{- $v := index $ctx.Values .name -}}
 {{- $sa := $v.serviceAccount.name | default (include "eafix.serviceName" (dict "ctx" $ctx "name" .name)) -}}
 {{- printf "%s/ns/%s/sa/%s" $td $ctx.Release.Namespace $sa -}}
@@ -196,7 +195,7 @@ namespaceSelector/podSelector (a missing namespaceSelector means the release nam
 {{- $calls := list -}}
 {{- range $r := $rows }}{{ if and (eq $r.from $svc) (has $r.to $svcs) }}{{ $calls = append $calls $r.to }}{{ end }}{{ end -}}
 {{- $peers := list -}}
-{{- range $p := (index $.Values $svc).peers | default list }}{{ if has $p $svcs }}{{ $peers = append $peers $p }}{{ end }}{{ end -}}
+{{- range $p := include "eafix.expandServices" (dict "ctx" $ "names" (index $.Values $svc).peers "self" $svc) | fromJsonArray }}{{ if has $p $svcs }}{{ $peers = append $peers $p }}{{ end }}{{ end -}}
 {{- range $p := $peers -}}
 {{- if not (has $p $calls) -}}
 {{- $msgs = append $msgs (printf "%s.peers lists %s, but no flow lets %s call it: add a `flows` entry (from: %s, to: [%s]) or drop the peer." $svc $p $svc $svc $p) -}}

@@ -1,15 +1,14 @@
 {{/* Helpers of the umbrella: the service list and cross-service names. */}}
 
-{{/* The ten services, in pipeline order (JSON list). */}}
-{{- define "eafix.services" -}}
-["gui-gateway","data-ingestor","indicator-engine","signal-generator","risk-manager","execution-engine","calendar-ingestor","reentry-matrix-svc","reporter","compliance-monitor"]
-{{- end -}}
-
-{{/* Names of the enabled services (JSON list). */}}
+{{/*
+The enabled services, in Chart.yaml order (JSON list): the aliases of the eafix-service
+dependency. Helm has already renamed each to its alias and dropped the disabled ones (their
+`condition`), so a service is added by its Chart.yaml entry and its values block only.
+*/}}
 {{- define "eafix.enabledServices" -}}
 {{- $on := list -}}
-{{- range $s := include "eafix.services" . | fromJsonArray -}}
-{{- if (index $.Values $s).enabled }}{{ $on = append $on $s }}{{ end -}}
+{{- range $d := .Chart.Dependencies -}}
+{{- if and $d.Enabled (eq $d.Repository "file://charts/eafix-service") }}{{ $on = append $on $d.Name }}{{ end -}}
 {{- end -}}
 {{- toJson $on -}}
 {{- end -}}
@@ -17,12 +16,7 @@
 {{/* Object name of a service, as the service chart names it. Usage: include "eafix.serviceName" (dict "ctx" $ "name" "risk-manager") */}}
 {{- define "eafix.serviceName" -}}
 {{- $v := index .ctx.Values .name -}}
-{{- $n := $v.nameOverride | default .name -}}
-{{- if .ctx.Values.global.prefixNames -}}
-{{- printf "%s-%s" .ctx.Release.Name $n | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $n | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
+{{- include "eafix-common.fullname" (dict "ctx" .ctx "name" ($v.nameOverride | default .name) "prefix" .ctx.Values.global.prefixNames) -}}
 {{- end -}}
 
 {{/* In-cluster URL of a service. */}}
@@ -30,29 +24,42 @@
 {{- printf "http://%s:%v" (include "eafix.serviceName" .) (index .ctx.Values .name).port -}}
 {{- end -}}
 
+{{/*
+A list of service names with "*" expanded to every enabled service but `self` (JSON list).
+Usage: include "eafix.expandServices" (dict "ctx" $ "names" $f.to "self" $f.from)
+*/}}
+{{- define "eafix.expandServices" -}}
+{{- $out := list -}}
+{{- range $n := .names | default list -}}
+{{- if eq $n "*" -}}
+{{- range $s := include "eafix.enabledServices" $.ctx | fromJsonArray }}{{ if ne $s $.self }}{{ $out = append $out $s }}{{ end }}{{ end -}}
+{{- else -}}
+{{- $out = append $out $n -}}
+{{- end -}}
+{{- end -}}
+{{- toJson ($out | uniq) -}}
+{{- end -}}
+
 {{/* Labels of the umbrella's own objects. Usage: include "eafix.labels" (dict "ctx" $ "component" "x") */}}
 {{- define "eafix.labels" -}}
-{{- $labels := dict
-  "app.kubernetes.io/name" .component
-  "app.kubernetes.io/instance" .ctx.Release.Name
-  "app.kubernetes.io/version" (.ctx.Chart.AppVersion | toString)
-  "app.kubernetes.io/component" .component
-  "app.kubernetes.io/part-of" "eafix"
-  "app.kubernetes.io/managed-by" .ctx.Release.Service
-  "helm.sh/chart" (printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version)
--}}
-{{- toYaml (mergeOverwrite (deepCopy (.ctx.Values.global.commonLabels | default dict)) $labels) -}}
+{{- include "eafix-common.labels" (dict "ctx" .ctx "app" .component "component" .component) -}}
 {{- end -}}
 
 {{/* Metadata of the umbrella's own objects. Usage: include "eafix.metadata" (dict "ctx" $ "name" "x" "component" "x" "annotations" (dict)) */}}
 {{- define "eafix.metadata" -}}
-name: {{ .name }}
-namespace: {{ .ctx.Release.Namespace }}
-labels:
-  {{- include "eafix.labels" (dict "ctx" .ctx "component" (.component | default .name)) | nindent 2 }}
-{{- $ann := mergeOverwrite (deepCopy (.ctx.Values.global.commonAnnotations | default dict)) (.annotations | default dict) }}
-{{- if $ann }}
-annotations:
-  {{- toYaml $ann | nindent 2 }}
-{{- end }}
+{{- $component := .component | default .name -}}
+{{- include "eafix-common.metadata" (dict "ctx" .ctx "name" .name "app" $component "component" $component "annotations" .annotations) -}}
+{{- end -}}
+
+{{/*
+Image of a hook pod (helm test, migrations; JSON as eafix-common.image): its own repository, tag
+and digest, else global.image, else `<global.image.repository>/<first enabled service>` at appVersion.
+Usage: include "eafix.hookImage" (dict "ctx" $ "image" .Values.tests.image)
+*/}}
+{{- define "eafix.hookImage" -}}
+{{- $g := .ctx.Values.global.image | default dict -}}
+{{- $first := include "eafix.enabledServices" .ctx | fromJsonArray | first -}}
+{{- $repo := printf "%s/%s" ($g.repository | default "eafix") $first -}}
+{{- include "eafix-common.image" (dict "local" (pick .image "repository" "tag" "digest") "global" (pick $g "registry" "tag" "digest" "pullPolicy")
+  "default" (dict "repository" $repo "tag" .ctx.Chart.AppVersion "pullPolicy" "IfNotPresent")) -}}
 {{- end -}}

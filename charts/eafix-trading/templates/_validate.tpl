@@ -4,7 +4,6 @@ that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI 
 */}}
 {{- define "eafix.validateValues" -}}
 {{- $msgs := list -}}
-{{- $all := include "eafix.services" . | fromJsonArray -}}
 {{- range $svc := include "eafix.enabledServices" . | fromJsonArray -}}
 {{- $v := index $.Values $svc -}}
 {{- $a := $v.autoscaling -}}
@@ -27,11 +26,6 @@ that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI 
 {{- $digest := $v.image.digest | default $.Values.global.image.digest -}}
 {{- if and (not $digest) (or (not $tag) (eq $tag "latest")) -}}
 {{- $msgs = append $msgs (printf "%s.image: tag %q is not a pinned version and no digest is set; set %s.image.tag or image.digest (or global.image.*)." $svc $tag $svc) -}}
-{{- end -}}
-{{- range $peer := $v.peers -}}
-{{- if not (has $peer $all) -}}
-{{- $msgs = append $msgs (printf "%s.peers: %q is not an EAFIX service (one of %s)." $svc $peer (join ", " $all)) -}}
-{{- end -}}
 {{- end -}}
 {{- if and $v.backends.redis (not $.Values.global.redis.existingSecret) -}}
 {{- $msgs = append $msgs (printf "global.redis.existingSecret: required because %s uses Redis." $svc) -}}

@@ -40,11 +40,14 @@ Secret files as a map secretName -> list of {key, path}; the process reads each 
 {{- toYaml (mergeOverwrite (deepCopy (.Values.global.containerSecurityContext | default dict)) (.Values.containerSecurityContext | default dict)) -}}
 {{- end -}}
 
-{{/* Affinity: local, else global, else the anti-affinity preset across nodes. */}}
+{{/*
+Affinity: local, else global (eafix-common.pick: `{}` is a value and means none), else the
+anti-affinity preset across nodes.
+*/}}
 {{- define "eafix-service.affinity" -}}
-{{- $aff := .Values.affinity | default .Values.global.affinity -}}
-{{- if $aff -}}
-{{- toYaml $aff -}}
+{{- $aff := (include "eafix-common.pick" (list .Values.affinity .Values.global.affinity) | fromJson).v -}}
+{{- if not (kindIs "invalid" $aff) -}}
+{{- with $aff }}{{ toYaml . }}{{ end -}}
 {{- else -}}
 {{- $preset := .Values.podAntiAffinityPreset | default .Values.global.podAntiAffinityPreset -}}
 {{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (fromYaml (include "eafix-service.selectorLabels" .))) -}}
@@ -56,10 +59,10 @@ Secret files as a map secretName -> list of {key, path}; the process reads each 
 {{- end -}}
 {{- end -}}
 
-{{/* Topology spread: local, else global; a missing labelSelector gets this service's selector. */}}
+{{/* Topology spread: local, else global (eafix-common.pick); a missing labelSelector gets this service's selector. */}}
 {{- define "eafix-service.topologySpread" -}}
 {{- $out := list -}}
-{{- range $c := (.Values.topologySpreadConstraints | default .Values.global.topologySpreadConstraints) -}}
+{{- range $c := (include "eafix-common.pick" (list .Values.topologySpreadConstraints .Values.global.topologySpreadConstraints) | fromJson).v | default list -}}
 {{- $c = deepCopy $c -}}
 {{- if not $c.labelSelector -}}
 {{- $_ := set $c "labelSelector" (dict "matchLabels" (fromYaml (include "eafix-service.selectorLabels" $))) -}}
