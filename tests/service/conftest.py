@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -15,6 +16,9 @@ import pytest
 from psycopg import sql
 
 from service import servers
+
+if TYPE_CHECKING:
+    from service.migration_files import Runner
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +146,11 @@ def fresh_db_url(migrated_db: servers.PostgresServer, migrated_template: str) ->
     finally:
         with psycopg.connect(migrated_db.url, **admin) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def runner(tmp_path: Path, postgres_server: servers.PostgresServer) -> Runner:
+    """A migration runner over tmp_path/migrations (empty until a test writes files) on `postgres_server`."""
+    from service.migration_files import Runner
+
+    return Runner(tmp_path / "migrations", postgres_server)

@@ -23,7 +23,7 @@ def iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def tick(seconds_ago: float = 1.0, symbol: str = "EURUSD", bid: str = "1.10000", ask: str = "1.10010",
+def raw_tick(seconds_ago: float = 1.0, symbol: str = "EURUSD", bid: str = "1.10000", ask: str = "1.10010",
          volume: int | None = None) -> dict:
     return {"symbol": symbol, "ts": iso(NOW - timedelta(seconds=seconds_ago)), "bid": bid, "ask": ask,
             "volume": volume}
@@ -68,7 +68,7 @@ def app(normalizer, publish) -> FastAPI:
 
 async def test_single_tick_is_published(app, publish):
     async with client_for(app) as client:
-        response = await client.post("/api/v1/ticks", json=tick(symbol="eurusd", volume=7))
+        response = await client.post("/api/v1/ticks", json=raw_tick(symbol="eurusd", volume=7))
     assert response.status_code == 200
     assert response.json() == {"received": 1, "accepted": 1, "duplicates": [], "rejected": [],
                                "detail": "ok: 1 accepted tick published"}
@@ -77,7 +77,7 @@ async def test_single_tick_is_published(app, publish):
 
 
 async def test_batch_over_the_limit_is_refused_whole(app, publish):
-    batch = [tick(seconds_ago=20 - i * 0.001) for i in range(10_001)]
+    batch = [raw_tick(seconds_ago=20 - i * 0.001) for i in range(10_001)]
     async with client_for(app) as client:
         response = await client.post("/api/v1/ticks", json=batch)
         wrapped = await client.post("/api/v1/ticks", json={"ticks": batch})
@@ -89,7 +89,7 @@ async def test_batch_over_the_limit_is_refused_whole(app, publish):
 
 
 async def test_batch_of_exactly_the_limit_is_accepted(app, publish):
-    batch = [tick(seconds_ago=25 - i * 0.002) for i in range(10_000)]
+    batch = [raw_tick(seconds_ago=25 - i * 0.002) for i in range(10_000)]
     async with client_for(app) as client:
         response = await client.post("/api/v1/ticks", json={"ticks": batch})
     assert response.status_code == 200, response.json()["rejected"][:3]
@@ -99,13 +99,13 @@ async def test_batch_of_exactly_the_limit_is_accepted(app, publish):
 
 async def test_partial_batch_lists_rejections_and_publishes_the_good_ticks(app, publish):
     batch = [
-        tick(3.0, bid="1.10000", ask="1.10010"),
-        tick(30.001, bid="1.10001", ask="1.10011"),  # stale
-        tick(2.0, symbol="USDJPY", bid="150.000", ask="150.020"),
-        tick(1.5, bid="1.10000", ask="1.12000"),  # 200 pips
+        raw_tick(3.0, bid="1.10000", ask="1.10010"),
+        raw_tick(30.001, bid="1.10001", ask="1.10011"),  # stale
+        raw_tick(2.0, symbol="USDJPY", bid="150.000", ask="150.020"),
+        raw_tick(1.5, bid="1.10000", ask="1.12000"),  # 200 pips
         {"symbol": "EURUSD", "bid": "1.1"},  # no ts, no ask
-        tick(1.0, bid="1.10002", ask="1.10012"),
-        tick(3.0, bid="1.10000", ask="1.10010"),  # duplicate of index 0
+        raw_tick(1.0, bid="1.10002", ask="1.10012"),
+        raw_tick(3.0, bid="1.10000", ask="1.10010"),  # duplicate of index 0
     ]
     async with client_for(app) as client:
         response = await client.post("/api/v1/ticks", json=batch)
@@ -121,7 +121,7 @@ async def test_partial_batch_lists_rejections_and_publishes_the_good_ticks(app, 
 
 
 async def test_a_retried_batch_is_idempotent(app, publish):
-    batch = [tick(2.0), tick(1.0, bid="1.10001", ask="1.10011")]
+    batch = [raw_tick(2.0), raw_tick(1.0, bid="1.10001", ask="1.10011")]
     async with client_for(app) as client:
         first = await client.post("/api/v1/ticks", json=batch)
         second = await client.post("/api/v1/ticks", json=batch)
@@ -133,9 +133,9 @@ async def test_a_retried_batch_is_idempotent(app, publish):
 async def test_publish_failure_records_nothing(app, publish):
     publish.fail = ConnectionError("redis down")
     async with client_for(app) as client:
-        failed = await client.post("/api/v1/ticks", json=[tick(2.0)])
+        failed = await client.post("/api/v1/ticks", json=[raw_tick(2.0)])
         publish.fail = None
-        retried = await client.post("/api/v1/ticks", json=[tick(2.0)])
+        retried = await client.post("/api/v1/ticks", json=[raw_tick(2.0)])
     assert failed.status_code == 503
     assert failed.headers["retry-after"] == "1"
     assert "nothing was ingested" in failed.json()["detail"] and "redis down" in failed.json()["detail"]
@@ -160,15 +160,15 @@ async def test_oversized_body_is_refused(normalizer, publish):
     app = FastAPI()
     app.include_router(build_router(normalizer, publish, max_body_bytes=1000))
     async with client_for(app) as client:
-        response = await client.post("/api/v1/ticks", content=json.dumps([tick()] * 20))
+        response = await client.post("/api/v1/ticks", content=json.dumps([raw_tick()] * 20))
     assert response.status_code == 413 and "exceeds the limit of 1000 bytes" in response.json()["detail"]
 
 
 async def test_latest_prices(app, clock):
     async with client_for(app) as client:
         await client.post("/api/v1/ticks", json=[
-            tick(5.0, bid="1.10000", ask="1.10010"), tick(2.0, bid="1.10020", ask="1.10027"),
-            tick(4.0, symbol="USDJPY", bid="157.312", ask="157.318", volume=3)])
+            raw_tick(5.0, bid="1.10000", ask="1.10010"), raw_tick(2.0, bid="1.10020", ask="1.10027"),
+            raw_tick(4.0, symbol="USDJPY", bid="157.312", ask="157.318", volume=3)])
         clock.advance(10)
         everything = await client.get("/api/v1/prices/latest")
         some = await client.get("/api/v1/prices/latest", params=[("symbol", "usdjpy"), ("symbol", "GBPUSD")])
@@ -191,9 +191,9 @@ async def test_shared_pipeline_and_openapi(normalizer, publish):
     pipeline = TickPipeline(normalizer, publish)
     app = FastAPI()
     app.include_router(build_router(normalizer, publish, pipeline=pipeline))
-    result = await pipeline.submit([tick(3.0)])  # e.g. from the CSV bridge
+    result = await pipeline.submit([raw_tick(3.0)])  # e.g. from the CSV bridge
     async with client_for(app) as client:
-        response = await client.post("/api/v1/ticks", json=[tick(3.0)])
+        response = await client.post("/api/v1/ticks", json=[raw_tick(3.0)])
     assert len(result.accepted) == 1
     assert response.json()["duplicates"] == [0]  # same state behind both entry points
     paths = app.openapi()["paths"]

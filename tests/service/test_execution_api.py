@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
 
 import httpx
@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from eafix import services
-from eafix.contracts import ExecutionReport, OrderIntent, PriceTick, TradeClosed
+from eafix.contracts import ExecutionReport, OrderIntent, TradeClosed
 from eafix.contracts.messaging import Messenger, decode
 from eafix.contracts.primitives import ExecutionStatus
 from eafix.execution_engine.app import build_router
@@ -25,23 +25,16 @@ from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
 from eafix.runtime.settings import Settings
 from service.asgi import client_for
+from service.factories import T0, intent, tick
 
 pytestmark = pytest.mark.anyio
 
 S = ExecutionStatus
-T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 
 
-def intent(n: int, *, symbol: str = "EURUSD", direction: str = "LONG") -> OrderIntent:
-    cid = f"O-{n:04d}"
-    return OrderIntent(client_order_id=cid, idempotency_key=f"K-{n:04d}", signal_id=f"SIG-{n}", symbol=symbol,
-                       direction=direction, lots=D("1.00"), sl_pips=D("20"), tp_pips=D("40"),
-                       entry_price=D("1.03437"), risk_percent=D("2.0"), account_balance=D("10000.00"),
-                       account_currency="USD")
-
-
-def tick(bid: str, ask: str, at: datetime, symbol: str = "EURUSD") -> PriceTick:
-    return PriceTick(symbol=symbol, ts=at, bid=D(bid), ask=D(ask), volume=None)
+def order(n: int, **fields) -> OrderIntent:
+    """An intent with this module's ids (O-0001, key K-0001) and entry price."""
+    return intent(n, client_order_id=f"O-{n:04d}", key=f"K-{n:04d}", entry="1.03437", **fields)
 
 
 class Env:
@@ -78,12 +71,12 @@ async def env() -> AsyncIterator[tuple[Env, httpx.AsyncClient]]:
 
 async def open_two(environment: Env) -> None:
     g = environment.gateway
-    await g.run(lambda: environment.engine.on_tick(tick("1.03430", "1.03441", T0)))
-    await g.run(lambda: environment.engine.on_tick(tick("1.24700", "1.24710", T0, symbol="GBPUSD")))
+    await g.run(lambda: environment.engine.on_tick(tick("EURUSD", "1.03430", "1.03441")))
+    await g.run(lambda: environment.engine.on_tick(tick("GBPUSD", "1.24700", "1.24710")))
     environment.clock.advance(1)
-    await g.order_intent(intent(1))
+    await g.order_intent(order(1))
     environment.clock.advance(1)
-    await g.order_intent(intent(2, symbol="GBPUSD", direction="SHORT"))
+    await g.order_intent(order(2, symbol="GBPUSD", direction="SHORT"))
 
 
 async def test_orders_listing_with_filters(env):
@@ -117,7 +110,7 @@ async def test_close_position_then_409_and_404(env):
     environment, client = env
     await open_two(environment)
     environment.clock.advance(3600)
-    later = tick("1.03686", "1.03696", environment.clock.now())
+    later = tick("EURUSD", "1.03686", "1.03696", at=environment.clock.now())
     await environment.gateway.run(lambda: environment.engine.on_tick(later))
     (await environment.sent()).clear()
 
@@ -159,7 +152,7 @@ async def test_mt4_close_is_requested_with_202():
     environment = Env(InMemoryExecutionRepository(), broker=MT4Broker())
     from eafix.execution_engine.domain import Filled
 
-    await environment.gateway.order_intent(intent(1))
+    await environment.gateway.order_intent(order(1))
     await environment.gateway.run(lambda: environment.engine.on_broker_events(
         [Filled("O-0001", "D-1", D("1.00"), D("1.03441"), T0, broker_order_id="4821")]))
     async with client_for(environment.app) as client:
@@ -178,7 +171,7 @@ async def test_gateway_makes_a_redelivered_intent_a_no_op_after_a_restart():
     first = Env(repo)
     await open_two(first)
     restarted = Env(repo)  # knows nothing in memory
-    assert await restarted.gateway.order_intent(intent(1)) == []
+    assert await restarted.gateway.order_intent(order(1)) == []
     assert await restarted.sent() == []
     assert len(await repo.list_orders()) == 2
 
@@ -194,9 +187,9 @@ async def test_gateway_retries_a_change_set_that_failed_to_store():
             return await super().apply(changes, outbox)
 
     environment = Env(Flaky())
-    await environment.gateway.run(lambda: environment.engine.on_tick(tick("1.03430", "1.03441", T0)))
+    await environment.gateway.run(lambda: environment.engine.on_tick(tick("EURUSD", "1.03430", "1.03441")))
     with pytest.raises(ConnectionError):
-        await environment.gateway.order_intent(intent(1))
+        await environment.gateway.order_intent(order(1))
     assert await environment.sent() == []  # nothing published before it is stored
     environment.clock.advance(60)
     await environment.gateway.run(lambda: environment.engine.on_clock(environment.clock.now()))

@@ -20,6 +20,7 @@ from eafix.execution_engine import mt4_bridge
 from eafix.execution_engine.domain import Acknowledged, Closed, ExecutionEngine, Filled, Rejected
 from eafix.execution_engine.mt4_bridge import BridgeStateError, MT4Broker, MT4FileBridge
 from eafix.runtime.clock import TestClock
+from service.factories import intent
 
 S = ExecutionStatus
 T0 = datetime(2025, 1, 6, 12, 0, 5, tzinfo=UTC)
@@ -33,12 +34,9 @@ def independent_checksum(row: dict[str, str]) -> str:
     return hashlib.sha256("|".join(row[k] for k in keys).encode("utf-8")).hexdigest()
 
 
-def intent(n: int = 1, *, direction: str = "LONG") -> OrderIntent:
-    cid = f"O-20250106T120000Z-{n:06d}"
-    return OrderIntent(client_order_id=cid, idempotency_key=cid, signal_id=f"SIG-{n}", symbol="EURUSD",
-                       direction=direction, lots=D("0.50"), sl_pips=D("20"), tp_pips=D("40"),
-                       entry_price=D("1.03437"), risk_percent=D("2.0"), account_balance=D("10000.00"),
-                       account_currency="USD")
+def order(n: int = 1, **fields) -> OrderIntent:
+    """An intent of half a lot at this module's entry price."""
+    return intent(n, lots="0.50", entry="1.03437", **fields)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -77,7 +75,7 @@ def test_orders_file_is_complete_with_checksums(dirs):
     clock = TestClock(T0)
     broker, bridge = MT4Broker(), new_bridge(dirs, clock)
     engine = ExecutionEngine(clock, broker)
-    reports = engine.on_order_intent(intent(1))
+    reports = engine.on_order_intent(order(1))
     assert [r.status for r in reports] == [S.PENDING, S.SUBMITTED]  # the EA has not answered yet
     path = bridge.flush(broker)
     assert path.name == "orders_20250106_120005_00000001.csv"
@@ -97,8 +95,8 @@ def test_orders_file_is_complete_with_checksums(dirs):
 def test_write_is_temp_fsync_rename(dirs, monkeypatch):
     broker, bridge = MT4Broker(), new_bridge(dirs)
     engine = ExecutionEngine(TestClock(T0), broker)
-    engine.on_order_intent(intent(1))
-    engine.on_order_intent(intent(2, direction="SHORT"))
+    engine.on_order_intent(order(1))
+    engine.on_order_intent(order(2, direction="SHORT"))
     calls: list[tuple[str, object]] = []
     real_fsync, real_replace = os.fsync, os.replace
     orders_dir = dirs["orders_dir"]
@@ -143,11 +141,11 @@ def test_file_seq_is_monotonic_across_restarts(dirs):
     first = new_bridge(dirs, clock)
     seqs = []
     for n in (1, 2):
-        engine.on_order_intent(intent(n))
+        engine.on_order_intent(order(n))
         seqs.append(int(read_csv(first.flush(broker))[0]["file_seq"]))
     restarted = new_bridge(dirs, clock)  # a new process on the same state file
     assert restarted.orders_file_seq == 2
-    engine.on_order_intent(intent(3))
+    engine.on_order_intent(order(3))
     path = restarted.flush(broker)
     seqs.append(int(read_csv(path)[0]["file_seq"]))
     assert seqs == [1, 2, 3]
@@ -158,7 +156,7 @@ def test_file_seq_is_monotonic_across_restarts(dirs):
 def test_failed_write_keeps_the_rows_and_never_reuses_a_number(dirs, monkeypatch):
     broker, bridge = MT4Broker(), new_bridge(dirs)
     engine = ExecutionEngine(TestClock(T0), broker)
-    engine.on_order_intent(intent(1))
+    engine.on_order_intent(order(1))
     real_replace = os.replace
 
     def failing(src, dst):
@@ -191,8 +189,8 @@ def test_fills_round_trip_through_the_engine(dirs):
     clock = TestClock(T0)
     broker, bridge = MT4Broker(), new_bridge(dirs, clock)
     engine = ExecutionEngine(clock, broker)
-    cid = intent(1).client_order_id
-    engine.on_order_intent(intent(1))
+    cid = order(1).client_order_id
+    engine.on_order_intent(order(1))
     bridge.flush(broker)
     ea_fills(dirs["fills_dir"], "fills_20250106_120010.csv", 1, [
         {"client_order_id": cid, "ticket": "48213377", "status": "SUBMITTED"},
@@ -235,8 +233,8 @@ def test_reread_file_changes_nothing(dirs):
     clock = TestClock(T0)
     broker, bridge = MT4Broker(), new_bridge(dirs, clock)
     engine = ExecutionEngine(clock, broker)
-    cid = intent(1).client_order_id
-    engine.on_order_intent(intent(1))
+    cid = order(1).client_order_id
+    engine.on_order_intent(order(1))
     ea_fills(dirs["fills_dir"], "fills_a.csv", 1, [
         {"client_order_id": cid, "ticket": "7", "status": "FILLED", "fill_id": "D-1", "lots": "0.50", "price": "1.1"},
     ])
@@ -336,13 +334,13 @@ def test_timeout_sends_a_cancel_to_the_ea(dirs):
     clock = TestClock(T0)
     broker, bridge = MT4Broker(), new_bridge(dirs, clock)
     engine = ExecutionEngine(clock, broker)
-    engine.on_order_intent(intent(1))
+    engine.on_order_intent(order(1))
     bridge.flush(broker)
     clock.advance(30)
     assert [r.status for r in engine.on_clock(clock.now())] == [S.TIMEOUT]
     [row] = read_csv(bridge.flush(broker))
-    assert (row["action"], row["client_order_id"], row["file_seq"]) == ("CANCEL", intent(1).client_order_id, "2")
+    assert (row["action"], row["client_order_id"], row["file_seq"]) == ("CANCEL", order(1).client_order_id, "2")
     # the EA's late fill is refused: the order stays TIMEOUT and no position appears
-    late = Filled(intent(1).client_order_id, "D-late", D("0.50"), D("1.1"), clock.now() + timedelta(seconds=1))
+    late = Filled(order(1).client_order_id, "D-late", D("0.50"), D("1.1"), clock.now() + timedelta(seconds=1))
     assert engine.on_broker_events([late]) == []
-    assert engine.order(intent(1).client_order_id).status is S.TIMEOUT and engine.open_positions() == []
+    assert engine.order(order(1).client_order_id).status is S.TIMEOUT and engine.open_positions() == []

@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 
-from eafix.contracts import ExecutionReport, OrderIntent, TradeClosed
+from eafix.contracts import ExecutionReport, TradeClosed
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus
 from eafix.execution_engine.domain import (
     Acknowledged,
@@ -32,9 +32,9 @@ from eafix.execution_engine.domain import (
 )
 from eafix.execution_engine.mt4_bridge import MT4Broker
 from eafix.runtime.clock import TestClock
+from service.factories import T0, intent
 
 S, E = ExecutionStatus, OrderEvent
-T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 
 # The specification, written out by hand (not read from the code): every legal (state, event) pair.
 LEGAL = {
@@ -58,15 +58,6 @@ LEGAL = {
 }
 ALL_PAIRS = list(itertools.product(ExecutionStatus, OrderEvent))
 ILLEGAL = [pair for pair in ALL_PAIRS if pair not in LEGAL]
-
-
-def intent(n: int = 1, *, symbol: str = "EURUSD", direction: str = "LONG", lots: str = "1.00", key: str | None = None,
-           account: str = "USD") -> OrderIntent:
-    cid = f"O-20250106T120000Z-{n:06d}"
-    return OrderIntent(client_order_id=cid, idempotency_key=key or cid, signal_id=f"SIG-{n}", symbol=symbol,
-                       direction=direction, lots=D(lots), sl_pips=D("20"), tp_pips=D("40"),
-                       entry_price=D("1.10000") if "JPY" not in symbol else D("150.000"), risk_percent=D("2.0"),
-                       account_balance=D("10000.00"), account_currency=account)
 
 
 def order_in(status: ExecutionStatus, *, lots: str = "1.00", filled: str = "0") -> Order:
@@ -254,7 +245,7 @@ def test_same_client_order_id_with_another_key_is_refused():
 
 def test_intake_rejects_an_order_whose_pnl_cannot_be_converted():
     engine = ExecutionEngine(TestClock(T0), SilentBroker())
-    reports = engine.on_order_intent(intent(1, symbol="USDJPY", account="EUR"))
+    reports = engine.on_order_intent(intent(1, symbol="USDJPY", entry="150.000", account="EUR"))
     assert [r.status for r in reports] == [S.PENDING, S.REJECTED]
     assert reports[-1].reason == "no quote to convert JPY P&L into the account currency EUR"
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from eafix.contracts import Direction, ExecutionReport, OrderIntent, PriceTick, TradeClosed, parse_envelope
+from eafix.contracts import ExecutionReport, OrderIntent, TradeClosed, parse_envelope
 from eafix.contracts.messaging import Messenger, document
 from eafix.contracts.primitives import ExecutionStatus
 from eafix.execution_engine.brokers import PaperBroker
@@ -32,6 +32,7 @@ from eafix.execution_engine.repository import (
 from eafix.execution_engine.stage import ExecutionStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
+from service.factories import intent, tick
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -91,16 +92,11 @@ async def last_outbox_id(pool: AsyncConnectionPool) -> int:
         return (await cur.fetchone())[0]
 
 
-def intent() -> OrderIntent:
+def new_intent() -> OrderIntent:
+    """An order of its own: the database is shared by the session's tests."""
     cid = f"OB-{uuid.uuid4().hex[:12]}"
-    return OrderIntent(client_order_id=cid, idempotency_key=cid, signal_id=f"SIG-{cid}", symbol=SYMBOL,
-                       direction=Direction.LONG, lots=Decimal("1.00"), sl_pips=Decimal("20"), tp_pips=Decimal("40"),
-                       entry_price=Decimal("1.1"), risk_percent=Decimal("2"), account_balance=Decimal("10000"),
-                       account_currency="USD")
-
-
-def tick(clock: TestClock, bid: str, ask: str) -> PriceTick:
-    return PriceTick(symbol=SYMBOL, ts=clock.now(), bid=Decimal(bid), ask=Decimal(ask), volume=None)
+    return intent(client_order_id=cid, signal_id=f"SIG-{cid}", symbol=SYMBOL, entry="1.1", risk_percent="2",
+                  balance="10000")
 
 
 def message(event, clock: TestClock, producer: str) -> tuple[dict, str]:
@@ -134,15 +130,15 @@ def summary(docs: list[dict]) -> list[str]:
 async def test_outputs_are_stored_with_the_changes_published_and_marked(pool):
     clock, bus = TestClock(T0), RecordingBus()
     stage = stage_on(pool, bus, clock)
-    order = intent()
+    order = new_intent()
     since = await last_outbox_id(pool)
     intent_msg, intent_id = message(order, clock, "risk-manager")
     await stage.on_order_intent(intent_msg)
     clock.advance(1)
-    fill_msg, fill_id = message(tick(clock, "0.60000", "0.60010"), clock, "data-ingestor")
+    fill_msg, fill_id = message(tick(SYMBOL, "0.60000", "0.60010", at=clock.now()), clock, "data-ingestor")
     await stage.on_tick(fill_msg)
     clock.advance(1)
-    tp_msg, tp_id = message(tick(clock, "0.60420", "0.60430"), clock, "data-ingestor")  # TP 0.60410
+    tp_msg, tp_id = message(tick(SYMBOL, "0.60420", "0.60430", at=clock.now()), clock, "data-ingestor")  # TP 0.60410
     await stage.on_tick(tp_msg)
 
     published = ours(bus.published, order)
@@ -165,7 +161,7 @@ async def test_a_failed_publish_leaves_the_rows_for_the_relay_and_nothing_overta
     clock, bus = TestClock(T0), RecordingBus()
     stage = stage_on(pool, bus, clock)
     await stage.gateway.relay()  # start-up relay (nothing of ours yet)
-    order = intent()
+    order = new_intent()
     since = await last_outbox_id(pool)
     bus.fail = 1
     await stage.on_order_intent(message(order, clock, "risk-manager")[0])  # stored; the publish fails
@@ -178,7 +174,7 @@ async def test_a_failed_publish_leaves_the_rows_for_the_relay_and_nothing_overta
 
     # the next call's outputs go out after the stored ones, in id order
     clock.advance(1)
-    await stage.on_tick(message(tick(clock, "0.60000", "0.60010"), clock, "data-ingestor")[0])
+    await stage.on_tick(message(tick(SYMBOL, "0.60000", "0.60010", at=clock.now()), clock, "data-ingestor")[0])
     published = ours(bus.published, order)
     assert summary(published) == ["PENDING", "SUBMITTED", "SUBMITTED", "FILLED"]
     assert published[:3] == [r[3] for r in rows]  # exactly as stored (same event ids)
@@ -190,7 +186,7 @@ async def test_the_periodic_relay_publishes_what_a_failed_publish_left(pool):
     clock, bus = TestClock(T0), RecordingBus()
     stage = stage_on(pool, bus, clock)
     await stage.gateway.relay()
-    order = intent()
+    order = new_intent()
     since = await last_outbox_id(pool)
     bus.fail = 1
     await stage.on_order_intent(message(order, clock, "risk-manager")[0])
@@ -206,10 +202,10 @@ async def test_a_crash_between_store_and_publish_is_relayed_by_the_restarted_pro
     clock, bus = TestClock(T0), RecordingBus()
     stage = stage_on(pool, bus, clock)
     await stage.gateway.relay()
-    order = intent()
+    order = new_intent()
     await stage.on_order_intent(message(order, clock, "risk-manager")[0])
     clock.advance(1)
-    fill_msg, _ = message(tick(clock, "0.60000", "0.60010"), clock, "data-ingestor")
+    fill_msg, _ = message(tick(SYMBOL, "0.60000", "0.60010", at=clock.now()), clock, "data-ingestor")
     bus.kill = True  # the process dies after storing the fill, before publishing it
     with pytest.raises(Killed):
         await stage.on_tick(fill_msg)
@@ -226,7 +222,7 @@ async def test_a_crash_between_store_and_publish_is_relayed_by_the_restarted_pro
 
     # the same for the close: the take-profit's CLOSED report and TradeClosed
     clock.advance(1)
-    tp_msg, tp_id = message(tick(clock, "0.60420", "0.60430"), clock, "data-ingestor")
+    tp_msg, tp_id = message(tick(SYMBOL, "0.60420", "0.60430", at=clock.now()), clock, "data-ingestor")
     bus2.kill = True
     with pytest.raises(Killed):
         await stage2.on_tick(tp_msg)

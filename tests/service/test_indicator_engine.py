@@ -12,26 +12,21 @@ import pytest
 import talib
 from fastapi import FastAPI
 
-from eafix.contracts.events import Bar, IndicatorVector, PriceTick
+from eafix.contracts.events import Bar, IndicatorVector
 from eafix.contracts.primitives import Timeframe
 from eafix.indicator_engine.app import build_router
 from eafix.indicator_engine.domain import BarBuilder, IndicatorEngine, InvalidBarError, bar_start
 from eafix.indicator_engine.strength import currency_strength
 from eafix.runtime.clock import TestClock
 from service.asgi import client_for
+from service.factories import T0, tick
 
-T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 FIELDS = ("ema_20", "ema_50", "sma_20", "sma_50", "rsi_14", "macd", "macd_signal", "macd_hist",
           "bb_upper", "bb_middle", "bb_lower", "atr_14")
 
 
 def at(hh: int, mm: int, ss: float = 0.0) -> datetime:
     return datetime(2025, 1, 6, hh, mm, tzinfo=UTC) + timedelta(seconds=ss)
-
-
-def tick(ts: datetime, bid: str, symbol: str = "EURUSD") -> PriceTick:
-    ask = Decimal(bid) + Decimal("0.00010")
-    return PriceTick(symbol=symbol, ts=ts, bid=Decimal(bid), ask=ask, volume=None)
 
 
 def summary(bar: Bar) -> tuple:
@@ -44,11 +39,11 @@ def summary(bar: Bar) -> tuple:
 
 def test_m1_bar_closes_on_the_first_tick_at_the_boundary():
     builder = BarBuilder([Timeframe.M1])
-    assert builder.on_tick(tick(at(12, 0, 0), "1.10000")) == []  # exactly on the boundary: opens 12:00
-    assert builder.on_tick(tick(at(12, 0, 20), "1.10050")) == []
-    assert builder.on_tick(tick(at(12, 0, 40), "1.09950")) == []
-    assert builder.on_tick(tick(at(12, 0, 59.999999), "1.10020")) == []  # still inside [12:00, 12:01)
-    closed = builder.on_tick(tick(at(12, 1, 0), "1.10030"))  # at the boundary: closes the bar
+    assert builder.on_tick(tick("EURUSD", "1.10000", at=at(12, 0, 0))) == []  # exactly on the boundary: opens 12:00
+    assert builder.on_tick(tick("EURUSD", "1.10050", at=at(12, 0, 20))) == []
+    assert builder.on_tick(tick("EURUSD", "1.09950", at=at(12, 0, 40))) == []
+    assert builder.on_tick(tick("EURUSD", "1.10020", at=at(12, 0, 59.999999))) == []  # still inside [12:00, 12:01)
+    closed = builder.on_tick(tick("EURUSD", "1.10030", at=at(12, 1, 0)))  # at the boundary: closes the bar
     assert [summary(b) for b in closed] == [
         ("M1", at(12, 0), at(12, 1), "1.10000", "1.10050", "1.09950", "1.10020", 4),
     ]
@@ -61,7 +56,7 @@ def test_default_timeframes_close_on_their_utc_edges():
     times = [at(12, 0, 5), at(12, 4, 59), at(12, 5, 0), at(12, 14, 59.5), at(12, 15, 0), at(12, 59, 59), at(13, 0, 0)]
     for i, ts in enumerate(times):
         emitted += [(b.timeframe.value, b.ts_open, b.ts_close, b.volume)
-                    for b in builder.on_tick(tick(ts, f"1.1{i:04d}"))]
+                    for b in builder.on_tick(tick("EURUSD", f"1.1{i:04d}", at=ts))]
     assert emitted == [
         ("M1", at(12, 0), at(12, 1), 1),  # closed by 12:04:59
         ("M1", at(12, 4), at(12, 5), 1),  # closed by 12:05:00, with the first M5
@@ -83,8 +78,8 @@ def test_default_timeframes_close_on_their_utc_edges():
 
 def test_a_gap_of_several_periods_creates_no_empty_bars():
     builder = BarBuilder([Timeframe.M1, Timeframe.M5])
-    builder.on_tick(tick(at(12, 0, 10), "1.10000"))
-    closed = builder.on_tick(tick(at(12, 17, 30), "1.10100"))  # 17 minutes later
+    builder.on_tick(tick("EURUSD", "1.10000", at=at(12, 0, 10)))
+    closed = builder.on_tick(tick("EURUSD", "1.10100", at=at(12, 17, 30)))  # 17 minutes later
     assert [(b.timeframe.value, b.ts_open, b.ts_close) for b in closed] == [
         ("M1", at(12, 0), at(12, 1)),
         ("M5", at(12, 0), at(12, 5)),
@@ -97,8 +92,8 @@ def test_a_gap_of_several_periods_creates_no_empty_bars():
 
 def test_flush_closes_bars_whose_period_ended_by_clock_time():
     builder = BarBuilder([Timeframe.M1, Timeframe.M5])
-    builder.on_tick(tick(at(12, 3, 10), "1.10000"))
-    builder.on_tick(tick(at(12, 3, 10), "1.10000", symbol="GBPUSD"))
+    builder.on_tick(tick("EURUSD", "1.10000", at=at(12, 3, 10)))
+    builder.on_tick(tick("GBPUSD", "1.10000", at=at(12, 3, 10)))
     assert builder.flush(at(12, 3, 59.999999)) == []
     closed = builder.flush(at(12, 4, 0))
     assert [(b.symbol, b.timeframe.value, b.ts_close) for b in closed] == [
@@ -111,14 +106,14 @@ def test_flush_closes_bars_whose_period_ended_by_clock_time():
 
 def test_late_and_out_of_order_ticks_are_dropped():
     builder = BarBuilder([Timeframe.M1, Timeframe.M5])
-    builder.on_tick(tick(at(12, 0, 30), "1.10000"))
-    assert builder.on_tick(tick(at(12, 0, 29), "1.20000")) == []  # older than the previous tick
+    builder.on_tick(tick("EURUSD", "1.10000", at=at(12, 0, 30)))
+    assert builder.on_tick(tick("EURUSD", "1.20000", at=at(12, 0, 29))) == []  # older than the previous tick
     assert builder.dropped_ticks == 1
     flushed = builder.flush(at(12, 1, 0))
     assert [b.timeframe.value for b in flushed] == ["M1"]
     assert str(flushed[0].high) == "1.10000"  # the dropped tick left no trace
     # a tick inside the flushed M1 period (not older than the last tick) still counts for M5 only
-    builder.on_tick(tick(at(12, 0, 45), "1.10500"))
+    builder.on_tick(tick("EURUSD", "1.10500", at=at(12, 0, 45)))
     assert Timeframe.M1 not in builder.open_bars("EURUSD")
     m5 = builder.open_bars("EURUSD")[Timeframe.M5]
     assert (str(m5[3]), m5[6]) == ("1.10500", 2)
@@ -126,11 +121,11 @@ def test_late_and_out_of_order_ticks_are_dropped():
 
 def test_h4_and_d1_boundaries_are_utc():
     builder = BarBuilder([Timeframe.H4, Timeframe.D1])
-    builder.on_tick(tick(datetime(2025, 1, 6, 3, 59, 59, tzinfo=UTC), "1.10000"))
-    closed = builder.on_tick(tick(datetime(2025, 1, 6, 4, 0, tzinfo=UTC), "1.10010"))
+    builder.on_tick(tick("EURUSD", "1.10000", at=datetime(2025, 1, 6, 3, 59, 59, tzinfo=UTC)))
+    closed = builder.on_tick(tick("EURUSD", "1.10010", at=datetime(2025, 1, 6, 4, 0, tzinfo=UTC)))
     assert [(b.timeframe.value, b.ts_open, b.ts_close) for b in closed] == [
         ("H4", datetime(2025, 1, 6, 0, tzinfo=UTC), datetime(2025, 1, 6, 4, tzinfo=UTC))]
-    closed = builder.on_tick(tick(datetime(2025, 1, 7, 0, 0, tzinfo=UTC), "1.10020"))
+    closed = builder.on_tick(tick("EURUSD", "1.10020", at=datetime(2025, 1, 7, 0, 0, tzinfo=UTC)))
     assert [(b.timeframe.value, b.ts_close) for b in closed] == [
         ("H4", datetime(2025, 1, 6, 8, tzinfo=UTC)), ("D1", datetime(2025, 1, 7, tzinfo=UTC))]
     assert bar_start(datetime(2025, 1, 6, 13, 47, 12, 5, tzinfo=UTC), Timeframe.M15) == at(13, 45)
@@ -211,7 +206,7 @@ def test_ticks_to_bars_to_vectors():
     price, bars, vectors = 1.1, [], []
     for second in range(0, 60 * 80, 7):  # a tick every 7 s for 80 minutes
         price += rng.normal(0.0, 5e-5)
-        out = engine.on_tick(tick(T0 + timedelta(seconds=second), f"{price:.5f}"))
+        out = engine.on_tick(tick("EURUSD", f"{price:.5f}", at=T0 + timedelta(seconds=second)))
         bars += out.bars
         vectors += out.vectors
     assert len(bars) == len(vectors) == 79  # the 80th minute is still open
@@ -226,7 +221,7 @@ def test_ticks_to_bars_to_vectors():
 def test_flush_uses_the_injected_clock():
     clock = TestClock(at(12, 0, 30))
     engine = IndicatorEngine(timeframes=[Timeframe.M1], clock=clock)
-    engine.on_tick(tick(at(12, 0, 10), "1.10000"))
+    engine.on_tick(tick("EURUSD", "1.10000", at=at(12, 0, 10)))
     assert engine.flush().bars == []
     clock.set(at(12, 1, 0))
     out = engine.flush()

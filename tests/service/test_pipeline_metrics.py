@@ -18,14 +18,13 @@ from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
+from service.factories import signal
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
-def signal(signal_id: str) -> Signal:
-    return Signal(signal_id=signal_id, symbol="EURUSD", timeframe="H1", strategy="ema_cross", direction="LONG",
-                  confidence=0.8, source_indicators={"ema_20": 1.1}, entry_price="1.10000", sl_pips="20.0",
-                  tp_pips="40.0", ts=T0)
+def long_signal(signal_id: str) -> Signal:
+    return signal(signal_id, entry="1.10000", sl="20.0", tp="40.0", at=T0)
 
 
 def test_risk_and_execution_metrics_count_decisions_orders_and_fills():
@@ -43,7 +42,7 @@ def test_risk_and_execution_metrics_count_decisions_orders_and_fills():
         gateway = ExecutionGateway(ExecutionEngine(clock, PaperBroker(), record_changes=False),
                                    InMemoryExecutionRepository(), messenger)
         ExecutionStage(gateway, registry=registry).subscribe(bus)
-        await feed.publish([signal("S-1"), signal("S-2")])  # the second: one position per symbol -> rejected
+        await feed.publish([long_signal("S-1"), long_signal("S-2")])  # the second: one position per symbol -> rejected
         await bus.drain()
         clock.advance(1)
         await feed.publish([PriceTick(symbol="EURUSD", ts=clock.now(), bid="1.10002", ask="1.10012", volume=None)])
@@ -88,7 +87,7 @@ def test_execution_outputs_of_a_failed_publish_go_out_on_the_next_call():
         quiet = InMemoryBus()
         risk = RiskEngine(RiskConfig(), clock)
         risk.on_tick(PriceTick(symbol="EURUSD", ts=T0, bid="1.10000", ask="1.10010", volume=None))
-        intent = risk.on_signal(signal("S-9"))
+        intent = risk.on_signal(long_signal("S-9"))
         assert isinstance(intent, OrderIntent)
         bus = FlakyBus(failures)
         stage = ExecutionStage(ExecutionGateway(ExecutionEngine(clock, PaperBroker(), record_changes=False),

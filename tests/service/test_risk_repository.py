@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,11 +40,11 @@ from eafix.risk_manager.repository import (
     restore_engine,
 )
 from eafix.runtime.clock import TestClock
+from service.factories import T0, intent, signal, tick
 
 pytestmark = pytest.mark.anyio
 
 D = Decimal
-T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "eafix" / "migrations" / "risk"
 
 
@@ -96,11 +96,9 @@ def account(account_id: str, balance: str = "10000", currency: str = "USD") -> A
     return AccountRecord(account_id, currency, D(balance), T0)
 
 
-def intent(seq: int, signal_id: str) -> OrderIntent:
-    coid = f"O-20250106T120000Z-{seq:06d}"
-    return OrderIntent(client_order_id=coid, idempotency_key=coid, signal_id=signal_id, symbol="EURUSD",
-                       direction="LONG", lots="1.00", sl_pips="20", tp_pips="40", entry_price="1.10010",
-                       risk_percent="2.0000", account_balance="10000", account_currency="USD")
+def decided(seq: int, signal_id: str) -> OrderIntent:
+    """The intent of decision `seq`, approving `signal_id`."""
+    return intent(seq, signal_id=signal_id, entry="1.10010", risk_percent="2.0000", balance="10000")
 
 
 def refusal(signal_id: str) -> RiskRejected:
@@ -137,7 +135,7 @@ async def test_ensure_account_creates_once_and_keeps_the_first(repo, account_id)
 
 async def test_round_trip_of_every_change_kind(repo, account_id):
     await repo.ensure_account(account(account_id))
-    approved = DecisionRecord(1, "S-1", T0, intent(1, "S-1"))
+    approved = DecisionRecord(1, "S-1", T0, decided(1, "S-1"))
     refused = DecisionRecord(2, "S-2", T0 + timedelta(seconds=1), refusal("S-2"))
     p1, p2 = position("O-1"), position("O-2", opened=T0 + timedelta(seconds=5))
     await repo.apply(account_id, [DecisionRecorded(approved), PositionUpserted(p1), DecisionRecorded(refused),
@@ -163,7 +161,7 @@ async def test_round_trip_of_every_change_kind(repo, account_id):
 
 async def test_redelivered_decision_and_trade_are_not_stored_twice(repo, account_id):
     await repo.ensure_account(account(account_id))
-    record = DecisionRecord(1, "S-1", T0, intent(1, "S-1"))
+    record = DecisionRecord(1, "S-1", T0, decided(1, "S-1"))
     booked = TradeRealized(trade("T-1", "-75", T0))
     await repo.apply(account_id, [DecisionRecorded(record), booked])
     await repo.apply(account_id, [DecisionRecorded(record), booked])
@@ -173,7 +171,7 @@ async def test_redelivered_decision_and_trade_are_not_stored_twice(repo, account
 
 async def test_a_conflicting_batch_leaves_nothing_behind(repo, account_id):
     await repo.ensure_account(account(account_id))
-    await repo.apply(account_id, [DecisionRecorded(DecisionRecord(1, "S-1", T0, intent(1, "S-1")))])
+    await repo.apply(account_id, [DecisionRecorded(DecisionRecord(1, "S-1", T0, decided(1, "S-1")))])
     with pytest.raises(ConflictError):
         await repo.apply(account_id, [
             PositionUpserted(position("O-9")),
@@ -186,7 +184,7 @@ async def test_a_conflicting_batch_leaves_nothing_behind(repo, account_id):
 
 async def test_decision_limit_keeps_the_most_recent(repo, account_id):
     await repo.ensure_account(account(account_id))
-    records = [DecisionRecord(i, f"S-{i}", T0 + timedelta(seconds=i), intent(i, f"S-{i}")) for i in range(1, 6)]
+    records = [DecisionRecord(i, f"S-{i}", T0 + timedelta(seconds=i), decided(i, f"S-{i}")) for i in range(1, 6)]
     await repo.apply(account_id, [DecisionRecorded(r) for r in records])
     snap = await repo.load(account_id, since=T0, decision_limit=2)
     assert snap.decisions == tuple(records[3:]) and snap.last_seq == 5
@@ -208,13 +206,12 @@ BOOK = {"EURUSD": ("1.10000", "1.10010"), "GBPUSD": ("1.25000", "1.25010"), "AUD
 
 
 def ticks(at: datetime) -> list[PriceTick]:
-    return [PriceTick(symbol=s, ts=at, bid=b, ask=a, volume=None) for s, (b, a) in BOOK.items()]
+    return [tick(s, b, a, at=at) for s, (b, a) in BOOK.items()]
 
 
 def sig(n: int, symbol: str, direction: str = "LONG", tp: str | None = "40") -> Signal:
-    return Signal(signal_id=f"S-{n}", symbol=symbol, timeframe="M5", strategy="ema_cross", direction=direction,
-                  confidence=0.7, source_indicators={"ema_20": 1.0}, entry_price=BOOK[symbol][1], sl_pips="20",
-                  tp_pips=tp, ts=T0)
+    return signal(f"S-{n}", symbol=symbol, direction=direction, tp=tp, entry=BOOK[symbol][1], timeframe="M5",
+                  confidence=0.7)
 
 
 async def test_rebuilt_engine_decides_like_the_one_that_never_stopped(repo, account_id):
@@ -267,7 +264,7 @@ async def test_rebuilt_engine_decides_like_the_one_that_never_stopped(repo, acco
 async def test_decisions_and_ledger_are_append_only(pg_pool, account_id):
     repo = PostgresPortfolioRepository(pg_pool)
     await repo.ensure_account(account(account_id))
-    await repo.apply(account_id, [DecisionRecorded(DecisionRecord(1, "S-1", T0, intent(1, "S-1"))),
+    await repo.apply(account_id, [DecisionRecorded(DecisionRecord(1, "S-1", T0, decided(1, "S-1"))),
                                   TradeRealized(trade("T-1", "5", T0))])
     async with pg_pool.connection() as conn:
         for statement in ("UPDATE risk.decisions SET outcome = 'REJECTED' WHERE account_id = %s",

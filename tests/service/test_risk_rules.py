@@ -6,6 +6,7 @@ approved order is 1.00 lot risking 200 USD (2 % of the balance) at 10 USD per pi
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +16,6 @@ from eafix.contracts import (
     Direction,
     ExecutionReport,
     OrderIntent,
-    PriceTick,
     RiskRejected,
     RiskRejectReason,
     Signal,
@@ -35,9 +35,9 @@ from eafix.risk_manager.portfolio import (
 )
 from eafix.risk_manager.rules import DEFAULT_RULES
 from eafix.runtime.clock import TestClock
+from service.factories import T0, signal, tick
 
 D = Decimal
-T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 R = RiskRejectReason
 
 # quotes with a 1-pip spread; USD-quoted pairs need no conversion, the others convert via these
@@ -52,20 +52,13 @@ BOOK = {
     "EURGBP": ("0.88000", "0.88010"),
     "EURCHF": ("0.94000", "0.94010"),
 }
-_counter = 0
+_signal_ids = (f"SIG-test-{n:06d}" for n in itertools.count(1))
 
 
-def make_signal(symbol="EURUSD", direction="LONG", sl="20", tp="40", *, signal_id=None, strategy="ema_cross",
-                ts=T0) -> Signal:
-    global _counter
-    _counter += 1
-    return Signal(signal_id=signal_id or f"SIG-test-{_counter:06d}", symbol=symbol, timeframe="M5",
-                  strategy=strategy, direction=direction, confidence=0.8, source_indicators={"ema_20": 1.1},
-                  entry_price=BOOK.get(symbol, ("1.1", "1.1001"))[1], sl_pips=sl, tp_pips=tp, ts=ts)
-
-
-def tick(symbol, bid, ask, ts=T0) -> PriceTick:
-    return PriceTick(symbol=symbol, ts=ts, bid=bid, ask=ask, volume=None)
+def make_signal(symbol="EURUSD", direction="LONG", sl="20", tp="40", *, signal_id=None, strategy="ema_cross") -> Signal:
+    """An M5 signal entering at the ask of BOOK, with an id of its own unless one is given."""
+    return signal(signal_id or next(_signal_ids), symbol=symbol, direction=direction, sl=sl, tp=tp, strategy=strategy,
+                  timeframe="M5", entry=BOOK.get(symbol, ("1.1", "1.1001"))[1])
 
 
 def make_engine(clock=None, *, feed=True, snapshot=None, rules=None, track=False, **cfg) -> RiskEngine:
@@ -75,7 +68,7 @@ def make_engine(clock=None, *, feed=True, snapshot=None, rules=None, track=False
     e = RiskEngine(RiskConfig(**cfg), clock or TestClock(T0), snapshot, rules=rules, track_changes=track)
     if feed:
         for symbol, (bid, ask) in BOOK.items():
-            e.on_tick(tick(symbol, bid, ask, (clock.now() if clock else T0)))
+            e.on_tick(tick(symbol, bid, ask, at=clock.now() if clock else T0))
     return e
 
 
@@ -155,7 +148,7 @@ def test_daily_drawdown_is_net_for_the_utc_day_and_resets_at_midnight():
     # yesterday's losses do not count today
     clock.set(datetime(2025, 1, 7, 0, 0, 1, tzinfo=UTC))
     for symbol, (bid, ask) in BOOK.items():
-        e.on_tick(tick(symbol, bid, ask, clock.now()))
+        e.on_tick(tick(symbol, bid, ask, at=clock.now()))
     assert isinstance(e.on_signal(make_signal(symbol="AUDUSD")), OrderIntent)
 
 
@@ -287,7 +280,7 @@ def test_spread_of_a_jpy_pair_is_in_hundredths(ask, passes):
 def test_spread_check_needs_a_fresh_quote():
     clock = TestClock(T0)
     e = make_engine(clock, feed=False)
-    e.on_tick(tick("EURUSD", "1.10000", "1.10010", T0 - timedelta(seconds=300)))
+    e.on_tick(tick("EURUSD", "1.10000", "1.10010", at=T0 - timedelta(seconds=300)))
     approved(e.on_signal(make_signal()))  # 300 s old: still acceptable
     clock.advance(1)
     rj = rejected(e.on_signal(make_signal("EURUSD", "SHORT")))

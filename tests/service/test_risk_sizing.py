@@ -16,13 +16,9 @@ from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.sizing import MissingQuoteError, floor_to_step, pip_value_per_lot, size_position
 from eafix.runtime.clock import TestClock
+from service.factories import T0, tick
 
-T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 D = Decimal
-
-
-def tick(symbol: str, bid: str, ask: str, ts: datetime = T0) -> PriceTick:
-    return PriceTick(symbol=symbol, ts=ts, bid=bid, ask=ask, volume=None)
 
 
 def book(*ticks: PriceTick) -> QuoteBook:
@@ -192,8 +188,8 @@ def test_position_size_internal_error_fails_closed(monkeypatch):
 
 def test_newer_tick_wins_and_an_older_one_is_ignored():
     e = engine()
-    e.on_tick(tick("USDJPY", "149.99", "150.01", T0))
-    e.on_tick(tick("USDJPY", "99.99", "100.01", datetime(2025, 1, 6, 11, 59, tzinfo=UTC)))  # late, older
+    e.on_tick(tick("USDJPY", "149.99", "150.01", at=T0))
+    e.on_tick(tick("USDJPY", "99.99", "100.01", at=datetime(2025, 1, 6, 11, 59, tzinfo=UTC)))  # late, older
     assert e.quote_book.get("USDJPY").bid == D("149.99")
     # USDJPY pip value 1000 / 150 -> lot 1.50 (with the ignored tick it would be 1.00)
     assert e.position_size("USDJPY", D(20)).sizing.lots == D("1.50")

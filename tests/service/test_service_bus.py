@@ -11,18 +11,10 @@ import asyncio
 import json
 import uuid
 
-from prometheus_client import CollectorRegistry
-
-from eafix.runtime.bus import BusMetrics, RedisStreamsBus
+from service.redis_bus import admin_client, envelope, eventually, make_bus, run, running, seq_of
 from service.servers import RedisServer
-from service.test_bus_redis import FAST, admin_client, envelope, eventually, run, running, seq_of
 
 GROUP = "stage"
-
-
-def make_bus(server: RedisServer, consumer: str, **options: object) -> RedisStreamsBus:
-    return RedisStreamsBus.from_url(server.url, password=server.password, consumer=consumer,
-                                    metrics=BusMetrics(CollectorRegistry()), **{**FAST, **options})
 
 
 def new_topic() -> str:

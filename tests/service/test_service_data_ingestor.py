@@ -10,7 +10,7 @@ import pytest
 
 from eafix import cli
 from eafix.data_ingestor.mt4_bridge import render_bridge_csv, write_atomic
-from service.test_service_runtime import ServiceEnv, eventually, fresh_env, read, started
+from service.harness import ServiceEnv, eventually, fresh_env, read, started
 
 pytestmark = pytest.mark.anyio
 TOPIC = "eafix.price.tick"

@@ -20,11 +20,12 @@ from decimal import Decimal
 import pytest
 
 from eafix import cli
-from eafix.contracts import Direction, OrderIntent, PriceTick
+from eafix.contracts import OrderIntent, PriceTick
 from eafix.execution_engine.mt4_bridge import FILL_COLUMNS, atomic_write, encode_csv, row_checksum
 from eafix.runtime.store import migrations
 from service import servers
-from service.test_service_runtime import ServiceEnv, eventually, fresh_env, publish, read, redis_client, started
+from service.factories import intent, tick
+from service.harness import ServiceEnv, eventually, fresh_env, publish, read, redis_client, started
 
 pytestmark = pytest.mark.anyio
 GROUP = "execution-engine"
@@ -42,16 +43,15 @@ async def env(monkeypatch, redis_server, execution_db, tmp_path) -> ServiceEnv:
     return await fresh_env(monkeypatch, redis_server, tmp_path, postgres=execution_db)
 
 
-def intent(symbol: str, *, lots: str = "1.00", sl: str = "20", tp: str = "40") -> OrderIntent:
+def new_intent(symbol: str, **fields) -> OrderIntent:
+    """An order of its own: the database is shared by the module's tests."""
     cid = f"O-{uuid.uuid4().hex[:12]}"
-    return OrderIntent(client_order_id=cid, idempotency_key=cid, signal_id=f"SIG-{cid}", symbol=symbol,
-                       direction=Direction.LONG, lots=Decimal(lots), sl_pips=Decimal(sl), tp_pips=Decimal(tp),
-                       entry_price=Decimal("1.1"), risk_percent=Decimal("2"), account_balance=Decimal("10000"),
-                       account_currency="USD")
+    return intent(client_order_id=cid, signal_id=f"SIG-{cid}", symbol=symbol, entry="1.1", risk_percent="2",
+                  balance="10000", **fields)
 
 
-def tick(symbol: str, bid: str, ask: str) -> PriceTick:
-    return PriceTick(symbol=symbol, ts=datetime.now(UTC), bid=Decimal(bid), ask=Decimal(ask), volume=None)
+def quote(symbol: str, bid: str, ask: str) -> PriceTick:
+    return tick(symbol, bid, ask, at=datetime.now(UTC))
 
 
 async def reports(env: ServiceEnv, client_order_id: str) -> list:
@@ -75,7 +75,7 @@ async def closed_trades(env: ServiceEnv, symbol: str) -> list:
 
 async def test_an_intent_becomes_one_order_that_ticks_fill_and_close(env):
     app = env.app("execution-engine", COSTS='{"commission_per_lot": "2.5"}')
-    order = intent("EURUSD")
+    order = new_intent("EURUSD")
     async with started(app) as client:
         ready = (await client.get("/readyz")).json()
         assert ready["checks"] == {"redis": {"status": "up"}, "postgres": {"status": "up"}}
@@ -83,7 +83,7 @@ async def test_an_intent_becomes_one_order_that_ticks_fill_and_close(env):
         # no price yet: the paper broker acknowledges and waits for the symbol's first tick
         await eventually(lambda: statuses_are(env, order.client_order_id, ["PENDING", "SUBMITTED", "SUBMITTED"]),
                          "the order to be submitted and acknowledged")
-        await publish(env, tick("EURUSD", "1.10000", "1.10010"), producer="data-ingestor")
+        await publish(env, quote("EURUSD", "1.10000", "1.10010"), producer="data-ingestor")
         await eventually(lambda: statuses_are(env, order.client_order_id,
                                               ["PENDING", "SUBMITTED", "SUBMITTED", "FILLED"]), "the fill")
 
@@ -93,7 +93,7 @@ async def test_an_intent_becomes_one_order_that_ticks_fill_and_close(env):
         await eventually(lambda: drained(env, "eafix.orders.validated"), "the redelivery to be handled")
         orders = (await client.get("/api/v1/orders", params={"symbol": "EURUSD"})).json()
 
-        (tp_tick,) = await publish(env, tick("EURUSD", "1.10420", "1.10430"), producer="data-ingestor")
+        (tp_tick,) = await publish(env, quote("EURUSD", "1.10420", "1.10430"), producer="data-ingestor")
         (trade,) = await eventually(lambda: closed_trades(env, "EURUSD"), "the take-profit")
         positions = (await client.get("/api/v1/positions", params={"status": "CLOSED", "symbol": "EURUSD"})).json()
 
@@ -120,14 +120,14 @@ async def test_a_standby_refuses_a_manual_close_and_takes_the_positions_over(env
     a = env.app("execution-engine", consumer="pod-a")
     b = env.app("execution-engine", consumer="pod-b")
     bus_a, bus_b = a.state.parts.state["bus"], b.state.parts.state["bus"]
-    first, second = intent("GBPUSD"), intent("GBPUSD", sl="30", tp="60")
+    first, second = new_intent("GBPUSD"), new_intent("GBPUSD", sl="30", tp="60")
     async with AsyncExitStack() as stack_a, AsyncExitStack() as stack_b:
         client_a = await stack_a.enter_async_context(started(a))
         await eventually(lambda: bus_a.owned_streams(OrderIntent.TOPIC, GROUP), "pod-a to consume")
         client_b = await stack_b.enter_async_context(started(b))
         await publish(env, first, producer="risk-manager")
         await eventually(lambda: has_n(reports(env, first.client_order_id), 3), "the first order to be acknowledged")
-        await publish(env, tick("GBPUSD", "1.25000", "1.25010"), producer="data-ingestor")
+        await publish(env, quote("GBPUSD", "1.25000", "1.25010"), producer="data-ingestor")
         await eventually(lambda: statuses_has(env, first.client_order_id, "FILLED"), "the first fill")
 
         refused = await client_b.post(f"/api/v1/positions/{first.client_order_id}/close")
@@ -143,7 +143,7 @@ async def test_a_standby_refuses_a_manual_close_and_takes_the_positions_over(env
         await eventually(lambda: bus_b.owned_streams(PriceTick.TOPIC, GROUP)
                          and bus_b.owned_streams(OrderIntent.TOPIC, GROUP), "pod-b to take over")
         # SL of the second: 1.25010 - 30 pips = 1.24710; the bid falls through it
-        await publish(env, tick("GBPUSD", "1.24700", "1.24710"), producer="data-ingestor")
+        await publish(env, quote("GBPUSD", "1.24700", "1.24710"), producer="data-ingestor")
         trades = await eventually(lambda: has_n(closed_trades(env, "GBPUSD"), 2), "pod-b's stop-loss")
         reopened = await client_b.post(f"/api/v1/positions/{second.client_order_id}/close")
 
@@ -168,7 +168,7 @@ async def has_n(awaitable, n: int) -> list | None:
 async def test_the_mt4_bridge_writes_orders_and_applies_the_eas_fills(env, tmp_path):
     bridge = tmp_path / "mt4"
     app = env.app("execution-engine", BROKER="mt4", MT4_BRIDGE_DIR=str(bridge), MT4_POLL_SECONDS="0.05")
-    order = intent("USDCAD", lots="0.50")
+    order = new_intent("USDCAD", lots="0.50")
     async with started(app):
         await publish(env, order, producer="risk-manager")
         (orders_file,) = await eventually(lambda: list((bridge / "orders").glob("orders_*.csv")), "an orders file")

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from eafix.contracts import PriceTick
-from service.test_service_runtime import ServiceEnv, eventually, fresh_env, publish, read, redis_client, started
+from service.factories import tick
+from service.harness import ServiceEnv, eventually, fresh_env, publish, read, redis_client, started
 
 pytestmark = pytest.mark.anyio
 
@@ -19,16 +19,11 @@ async def env(monkeypatch, redis_server, tmp_path) -> ServiceEnv:
     return await fresh_env(monkeypatch, redis_server, tmp_path)
 
 
-def tick(ts: datetime, bid: str) -> PriceTick:
-    return PriceTick(symbol="EURUSD", ts=ts, bid=Decimal(bid), ask=Decimal(bid) + Decimal("0.0001"), volume=None)
-
-
 async def test_ticks_become_bars_and_vectors_and_the_timer_closes_a_quiet_bar(env):
     app = env.app("indicator-engine", TIMEFRAMES='["M1"]', CURRENCIES='["EUR", "USD", "JPY"]')
     minute = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
-    ticks = [tick(minute + timedelta(seconds=5), "1.10000"), tick(minute + timedelta(seconds=20), "1.10050"),
-             tick(minute + timedelta(seconds=40), "1.09980"), tick(minute + timedelta(seconds=55), "1.10010"),
-             tick(minute + timedelta(seconds=65), "1.10020")]  # the last one opens the next bar
+    prices = [(5, "1.10000"), (20, "1.10050"), (40, "1.09980"), (55, "1.10010"), (65, "1.10020")]
+    ticks = [tick("EURUSD", bid, at=minute + timedelta(seconds=s)) for s, bid in prices]  # the last opens the next bar
     async with started(app) as client:
         sent = await publish(env, *ticks, producer="data-ingestor")
         # the second bar has no later tick: only the flush timer can close it (its minute is long over)

@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 
 from eafix import cli
-from eafix.contracts import Direction, PriceTick, Signal
-from service.test_service_runtime import ServiceEnv, eventually, fresh_env, publish, read, redis_client, started
+from eafix.contracts import PriceTick, Signal
+from service.factories import signal, tick
+from service.harness import ServiceEnv, eventually, fresh_env, publish, read, redis_client, started
 
 pytestmark = pytest.mark.anyio
 
@@ -28,19 +29,17 @@ def risk_settings() -> str:
 
 
 def quote(bid: str = "1.08500") -> PriceTick:
-    price = Decimal(bid)
-    return PriceTick(symbol="EURUSD", ts=datetime.now(UTC), bid=price, ask=price + Decimal("0.0001"), volume=None)
+    return tick("EURUSD", bid, at=datetime.now(UTC))
 
 
-def signal(n: int) -> Signal:
-    return Signal(signal_id=f"SIG-{uuid.uuid4().hex[:8]}-{n}", symbol="EURUSD", timeframe="H1", strategy="ema_cross",
-                  direction=Direction.LONG, confidence=0.8, source_indicators={"ema_20": 1.085},
-                  entry_price=Decimal("1.08500"), sl_pips=Decimal("20"), tp_pips=Decimal("40"), ts=datetime.now(UTC))
+def new_signal(n: int) -> Signal:
+    """A signal of its own (the database is shared by the session's tests), priced like `quote()`."""
+    return signal(f"SIG-{uuid.uuid4().hex[:8]}-{n}", entry="1.08500", at=datetime.now(UTC))
 
 
 async def knows_a_quote(client) -> bool:
     """Ticks and signals are separate streams: a signal handled before any tick is refused (no quote)."""
-    probe = signal(0).model_dump(mode="json")  # a dry run: records nothing
+    probe = new_signal(0).model_dump(mode="json")  # a dry run: records nothing
     response = await client.post("/api/v1/validate", json=probe)
     return "SAFETY_FAIL" not in response.json()["reasons"]  # no quote: SAFETY_FAIL
 
@@ -62,7 +61,7 @@ async def test_signals_become_order_intents_and_the_portfolio_survives_a_restart
         assert ready["checks"] == {"redis": {"status": "up"}, "postgres": {"status": "up"}}
         await publish(env, quote(), producer="data-ingestor")
         await eventually(lambda: knows_a_quote(client), "the quote")
-        (signal_env,) = await publish(env, signal(1), producer="signal-generator")
+        (signal_env,) = await publish(env, new_signal(1), producer="signal-generator")
         (intent,) = await eventually(lambda: decisions(env), "a decision")
         assert intent.event_type == "OrderIntent", intent.data
         before = await portfolio(client)
@@ -89,7 +88,7 @@ async def test_a_standby_reloads_the_portfolio_when_it_takes_over(env):
         client_b = await stack_b.enter_async_context(started(b))
         await publish(env, quote(), producer="data-ingestor")
         await eventually(lambda: knows_a_quote(client_a), "pod-a to know the quote")
-        await publish(env, signal(1), producer="signal-generator")
+        await publish(env, new_signal(1), producer="signal-generator")
         (intent,) = await eventually(lambda: decisions(env), "pod-a's decision")
         assert intent.event_type == "OrderIntent", intent.data
         assert not bus_b.owned_streams(Signal.TOPIC, "risk-manager")
@@ -104,7 +103,7 @@ async def test_a_standby_reloads_the_portfolio_when_it_takes_over(env):
 
         await publish(env, quote(), producer="data-ingestor")
         await eventually(lambda: knows_a_quote(client_b), "pod-b to know the quote")
-        (second,) = await publish(env, signal(2), producer="signal-generator")
+        (second,) = await publish(env, new_signal(2), producer="signal-generator")
         (rejected,) = await eventually(lambda: read(env, "eafix.risk.rejected"), "pod-b's decision")
     # pod-b decided with pod-a's open position in its portfolio: one position per symbol
     assert rejected.data.signal_id == second["data"]["signal_id"]

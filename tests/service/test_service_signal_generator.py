@@ -12,7 +12,7 @@ import pytest
 from eafix import cli
 from eafix.contracts import Bar, IndicatorVector, SystemRiskOff
 from eafix.contracts.events import IndicatorValues
-from service.test_service_runtime import ServiceEnv, eventually, fresh_env, publish, read, started
+from service.harness import ServiceEnv, eventually, fresh_env, publish, read, started
 
 pytestmark = pytest.mark.anyio
 

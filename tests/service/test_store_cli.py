@@ -16,18 +16,13 @@ import pytest
 from eafix import cli
 from eafix.runtime.store import migrations
 from eafix.runtime.store.migrations import MIGRATION_LOCK_KEY
+from service.migration_files import sha256, steps, wait_for, waiting_runners, write
 from service.servers import STARTUP_LIMIT
-from service.test_store_migrations import Runner, sha256, steps, wait_for, waiting_runners, write
 
 
 @pytest.fixture
 def schema() -> str:
     return f"t{secrets.token_hex(4)}_cli"
-
-
-@pytest.fixture
-def runner(tmp_path, postgres_server) -> Runner:
-    return Runner(tmp_path / "migrations", postgres_server)
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ schemas that have a directory).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,28 +18,8 @@ import pytest
 
 from eafix.runtime.store import migrations
 from eafix.runtime.store.migrations import MIGRATION_LOCK_KEY, MigrationError, discover
+from service.migration_files import create, sha256, steps, wait_for, waiting_runners, write
 from service.servers import STARTUP_LIMIT
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
-    """{"<schema>/<file>": content} under root; returns root."""
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8", newline="")
-    return root
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def create(schema: str) -> str:
-    return f"CREATE SCHEMA IF NOT EXISTS {schema};\n"
-
 
 # --- discovery and the static checks (no database) --------------------------------------------------
 
@@ -198,52 +176,11 @@ def test_quoted_own_schema_is_accepted(tmp_path):
 
 # --- runs against PostgreSQL -------------------------------------------------------------------------
 
-class Runner:
-    """Runs the migrations of one directory against the session's server, as a test would."""
-
-    def __init__(self, root: Path, server) -> None:
-        self.root, self.server = root, server
-        self.creds = {"user": server.user, "password": server.password}
-
-    def __call__(self, **kw) -> migrations.MigrationResult:
-        return asyncio.run(migrations.run(self.server.url, self.creds, directory=self.root, **kw))
-
-    def query(self, query: str, params=()) -> list[tuple]:
-        with psycopg.connect(self.server.url, **self.creds, autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
-
-    def recorded(self, *schemas: str) -> list[tuple]:
-        return self.query("SELECT schema_name, version, name, checksum FROM public.eafix_schema_migrations "
-                          "WHERE schema_name = ANY(%s) ORDER BY schema_name, version", (list(schemas),))
-
-    def exists(self, name: str) -> bool:
-        return self.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0]
-
-    def schema_exists(self, schema: str) -> bool:
-        return bool(self.query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)))
-
-
 @pytest.fixture
 def names() -> Callable[[str], str]:
     """names("ledger") -> a schema name unique to this test."""
     prefix = f"t{secrets.token_hex(4)}"
     return lambda base: f"{prefix}_{base}"
-
-
-@pytest.fixture
-def runner(tmp_path, postgres_server) -> Runner:
-    return Runner(tmp_path / "migrations", postgres_server)
-
-
-def steps(schema: str, versions: range) -> dict[str, str]:
-    """Migrations that each log their version into a table created by 0001 (proves the order)."""
-    files = {}
-    for v in versions:
-        text = ""
-        if v == 1:
-            text = create(schema) + "CREATE TABLE applied (seq serial PRIMARY KEY, version int NOT NULL);\n"
-        files[f"{schema}/{v:04d}_step_{v}.sql"] = text + f"INSERT INTO applied (version) VALUES ({v});\n"
-    return files
 
 
 def test_applies_in_order_and_records_each_file(runner, names):
@@ -384,22 +321,6 @@ def test_migrate_needs_an_autocommit_connection(postgres_server):
 
     with pytest.raises(MigrationError, match="autocommit"):
         asyncio.run(attempt())
-
-
-def waiting_runners(runner: Runner) -> int:
-    return runner.query(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
-        (MIGRATION_LOCK_KEY >> 32, MIGRATION_LOCK_KEY & 0xFFFFFFFF))[0][0]
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT  # a guard against hanging, not a timing assertion
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_concurrent_runners_apply_each_migration_exactly_once(runner, names):
