@@ -167,6 +167,11 @@ class Bus(ABC):
     async def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
         """The oldest `count` dead letters of `topic` (for operators and tests)."""
 
+    async def history(self, topic: str, limit: int) -> list[Envelope]:
+        """Up to `limit` of the newest envelopes still kept on `topic` (every partition), newest first
+        within a partition; a bus that keeps no history (the in-memory one) has none."""
+        return []
+
 
 def normalize(message: Outgoing) -> tuple[str, Envelope, str | None]:
     if len(message) == 2:

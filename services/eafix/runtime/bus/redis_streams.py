@@ -337,6 +337,24 @@ class RedisStreamsBus(Bus):
         """Streams this consumer currently reads for (topic, group)."""
         return set(self._consumers[topic, group].owned)
 
+    async def history(self, topic: str, limit: int) -> list[Envelope]:
+        found: list[Envelope] = []
+        for stream in stream_names(topic, self.config.partitions_for(topic)):
+            newest = "+"
+            while len(found) < limit:
+                page = await self.redis.xrevrange(stream, newest, "-", count=min(1000, limit - len(found)))
+                for _, fields in page:
+                    try:
+                        envelope = json.loads(fields.get(_FIELD_BYTES, fields.get(FIELD)) or b"")
+                    except ValueError:
+                        continue  # an undecodable entry was dead-lettered when it was consumed
+                    if isinstance(envelope, dict):
+                        found.append(envelope)
+                if len(page) < 1000:
+                    break
+                newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
+        return found
+
     async def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
         letters = []
         for entry_id, raw_fields in await self.redis.xrange(dlq_topic(topic), count=count):
