@@ -184,30 +184,20 @@ def _block_comment_end(text: str, i: int) -> int:
     return i
 
 
-def _string_end(text: str, i: int) -> int:
-    """End of the '...' literal starting at `i` ('' inside; backslash escapes in an E'...' literal)."""
-    escapes = i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
+def _quoted_end(text: str, i: int) -> int:
+    """End of the '...' literal or "..." identifier starting at `i`: a doubled quote stays inside, and
+    so does a backslash-escaped one in an E'...' literal."""
+    quote = text[i]
+    escapes = quote == "'" and i > 0 and text[i - 1] in "eE" and (
+        i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
     i, n = i + 1, len(text)
     while i < n:
-        if (escapes and text[i] == "\\") or text.startswith("''", i):  # an escaped or doubled quote
+        if (escapes and text[i] == "\\") or text.startswith(quote * 2, i):
             i += 2
-        elif text[i] == "'":
+        elif text[i] == quote:
             return i + 1
         else:
             i += 1
-    return i
-
-
-def _identifier_end(text: str, i: int) -> int:
-    """End of the "..." identifier starting at `i` ("" inside)."""
-    end, n = i + 1, len(text)
-    while end < n:
-        if text.startswith('""', end):
-            end += 2
-        elif text[end] == '"':
-            return end + 1
-        else:
-            end += 1
     return n
 
 
@@ -233,10 +223,10 @@ def _strip(text: str, *, keep_dollar_bodies: bool) -> str:
             i = _block_comment_end(text, i)
             out.append(" ")
         elif c == "'":
-            i = _string_end(text, i)
+            i = _quoted_end(text, i)
             out.append(" ")
         elif c == '"':
-            end = _identifier_end(text, i)
+            end = _quoted_end(text, i)
             out.append(text[i:end])
             i = end
         elif c == "$" and (tag := _dollar_tag(text, i)):
