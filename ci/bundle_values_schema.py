@@ -7,10 +7,16 @@ resolved into a local `#/$defs/<name>` entry: a `$defs` entry keeps its name, a 
 after it (`service.schema.json` -> `service`). Only what a chart uses is copied. The output is
 deterministic (sorted keys, 2-space indent, trailing newline) and committed.
 
+The service names come from the catalogue (`eafix.services`), never from the sources: a source
+node `"x-enum-with-services": [extra, ...]` becomes `"enum": [<service names>, extra, ...]`, and
+`"x-property-per-service": {template}` adds one property per service to its node's `properties`
+(the template, its description prefixed with the service's role). Adding a service to the
+catalogue and regenerating is all the schemas need.
+
     python ci/bundle_values_schema.py            # write the files
     python ci/bundle_values_schema.py --check    # exit 1 and name every stale file
 
-`outputs()` returns {path: text} for tests.
+`outputs()` returns {path: text} for tests (`services=` takes another catalogue).
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ import argparse
 import copy
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from eafix import services as catalogue
+from eafix.services import ServiceSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIR = Path("schemas/values")
@@ -46,10 +56,30 @@ def _unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
+def expand_services(node: Any, services: Sequence[ServiceSpec]) -> Any:
+    """`node` with the catalogue filled in (see the module docstring)."""
+    if isinstance(node, list):
+        return [expand_services(item, services) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: expand_services(v, services) for k, v in node.items()
+           if k not in ("x-enum-with-services", "x-property-per-service")}
+    if "x-enum-with-services" in node:
+        out["enum"] = [s.name for s in services] + list(node["x-enum-with-services"])
+    if "x-property-per-service" in node:
+        template = node["x-property-per-service"]
+        properties = out.setdefault("properties", {})
+        for spec in services:
+            role = spec.role[:1].upper() + spec.role[1:]
+            properties[spec.name] = {**template, "description": f"{role}. {template['description']}"}
+    return out
+
+
 class _Bundler:
-    def __init__(self, source_dir: Path, entry: str):
+    def __init__(self, source_dir: Path, entry: str, services: Sequence[ServiceSpec]):
         self.source_dir = source_dir
         self.entry = entry
+        self.services = services
         self.docs: dict[str, Any] = {}
         self.names: dict[tuple[str, str], str] = {}  # (file, pointer) -> $defs name
         self.defs: dict[str, Any] = {}
@@ -60,7 +90,7 @@ class _Bundler:
             path = self.source_dir / file
             if not path.is_file():
                 raise BundleError(f"{path}: referenced schema file does not exist")
-            self.docs[file] = json.loads(path.read_text())
+            self.docs[file] = expand_services(json.loads(path.read_text()), self.services)
         return self.docs[file]
 
     def target(self, file: str, pointer: str) -> Any:
@@ -155,9 +185,10 @@ def _check_refs(schema: Any, where: str) -> None:
     walk(schema)
 
 
-def bundle_schema(entry: str, source_dir: Path) -> dict[str, Any]:
+def bundle_schema(entry: str, source_dir: Path,
+                  services: Sequence[ServiceSpec] = catalogue.SERVICES) -> dict[str, Any]:
     """The self-contained schema of source file `entry` (a name inside `source_dir`)."""
-    schema = _Bundler(source_dir, entry).bundle()
+    schema = _Bundler(source_dir, entry, services).bundle()
     _check_refs(schema, entry)
     try:
         from jsonschema import Draft202012Validator
@@ -171,10 +202,10 @@ def dumps(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def outputs(root: Path = REPO) -> dict[Path, str]:
+def outputs(root: Path = REPO, services: Sequence[ServiceSpec] = catalogue.SERVICES) -> dict[Path, str]:
     """{values.schema.json path: expected text} for every chart."""
     source_dir = root / SOURCE_DIR
-    return {root / target: dumps(bundle_schema(entry, source_dir)) for target, entry in TARGETS.items()}
+    return {root / target: dumps(bundle_schema(entry, source_dir, services)) for target, entry in TARGETS.items()}
 
 
 def stale(root: Path = REPO, expected: dict[Path, str] | None = None) -> list[Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import ci_script
 from eafix.platform.render import RenderError, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,15 +20,7 @@ SERVICE = TRADING / "charts" / "eafix-service"
 CHARTS = [pytest.param(TRADING, id="eafix-trading"), pytest.param(SERVICE, id="eafix-service")]
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("gen_chart_readme", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = ci_script("gen_chart_readme")
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PROFILE_IDS, SERVICES, render_profile
+from conftest import PROFILE_IDS, SERVICES, catalogue, render_profile
 from eafix import cli
 from eafix.platform.render import RenderError
 from eafix.runtime.store.command import MigrateSettings
 
 JOB = "eafix-migrations"
-POSTGRES_USERS = ["gui-gateway", "risk-manager", "execution-engine", "calendar-ingestor", "reentry-matrix-svc",
-                  "reporter", "compliance-monitor"]
+POSTGRES_USERS = [s.name for s in catalogue.SERVICES if s.uses_postgres]
 DIGEST = "sha256:" + "c" * 64
 
 
@@ -175,9 +174,9 @@ def test_switched_off(render_with):
 
 def test_no_job_without_an_enabled_postgres_service(render_with):
     r = render_with({svc: {"enabled": False} for svc in POSTGRES_USERS})
-    assert len(r.select(kind="Deployment")) == 3 and r.select(kind="Job") == []
+    assert len(r.select(kind="Deployment")) == len(SERVICES) - len(POSTGRES_USERS) and r.select(kind="Job") == []
     r = render_with({svc: {"backends": {"postgres": False}} for svc in POSTGRES_USERS})
-    assert len(r.select(kind="Deployment")) == 10 and r.select(kind="Job") == []
+    assert len(r.select(kind="Deployment")) == len(SERVICES) and r.select(kind="Job") == []
 
 
 @pytest.mark.parametrize("svc", POSTGRES_USERS)

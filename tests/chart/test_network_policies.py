@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import PORTS, PROFILE_IDS, SERVICES, render_profile
+from conftest import PORTS, PROFILE_IDS, SERVICES, catalogue, render_profile
 from eafix.platform.policy import flow_matrix, network
 from eafix.platform.policy.network import Endpoint, Flow
 
@@ -28,15 +28,7 @@ API_CALLS = {("gui-gateway", s) for s in SERVICES if s != "gui-gateway"} | {
     ("risk-manager", "execution-engine"),
     ("compliance-monitor", "gui-gateway"),
 }
-POSTGRES_USERS = {
-    "risk-manager",
-    "execution-engine",
-    "calendar-ingestor",
-    "reentry-matrix-svc",
-    "reporter",
-    "compliance-monitor",
-    "gui-gateway",
-}
+POSTGRES_USERS = {s.name for s in catalogue.SERVICES if s.uses_postgres}
 ISTIO_ROUTED = set(SERVICES) - {"indicator-engine"}  # the §8 VirtualService table
 CORE = {"data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine"}
 

@@ -284,6 +284,21 @@ def test_system_alerts_watch_the_right_metric(alert, metric):
     assert metric in metric_names(_alert(alert)["expr"])
 
 
+def test_service_down_selects_the_label_every_service_monitor_copies():
+    expr = _alert("EafixServiceDown")["expr"]
+    (up,) = [sel for sel in selectors(promql_parser.parse(expr)) if sel.name == "up"]
+    matchers = {m.name: m.value for m in up.matchers.matchers}
+    assert not any(s in expr for s in SERVICES)  # no list of names to keep in step with the catalogue
+    r = render_profile("eafix-trading:env-prod")
+    monitors = r.select(kind="ServiceMonitor")
+    assert len(monitors) == len(SERVICES)
+    for sm in monitors:
+        (label,) = sm["spec"]["targetLabels"]
+        # prometheus-operator copies the Service's label under Prometheus' sanitized label name
+        name = re.sub(r"[^a-zA-Z0-9_]", "_", label)
+        assert matchers[name] == r.one("Service", sm["metadata"]["name"])["metadata"]["labels"][label]
+
+
 def test_lag_and_no_tick_thresholds():
     assert "> 1000" in _alert("EafixConsumerLag")["expr"] and "> 1000" in _alert("EafixConsumerBacklog")["expr"]
     no_ticks = _alert("EafixNoTicks")["expr"]

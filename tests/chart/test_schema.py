@@ -7,15 +7,13 @@ the service chart's schema alone, and once more all together through a full rend
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 
 import helm_python
 import pytest
 
-from conftest import SERVICES, TRADING
+from conftest import SERVICES, TRADING, ci_script
 from eafix.platform.profiles import REPO
 from eafix.platform.render import RenderError
 
@@ -25,16 +23,7 @@ SCHEMA_FILES = [TRADING / "values.schema.json", SERVICE_CHART / "values.schema.j
                 TRADING.parent / "eafix-apps" / "values.schema.json"]
 
 
-def _load_bundler():
-    path = REPO / "ci" / "bundle_values_schema.py"
-    spec = importlib.util.spec_from_file_location("bundle_values_schema", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bundler = _load_bundler()
+bundler = ci_script("bundle_values_schema")
 
 
 @pytest.fixture(scope="module")
