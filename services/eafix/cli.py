@@ -8,6 +8,8 @@
   eafix migrate [--dry-run] [--dir DIR]
                                  apply the pending SQL migrations (pre-install/pre-upgrade hook Job)
   eafix charts ...               chart tooling (eafix.platform.cli), when installed
+  eafix status [--gateway URL]   a live release: replicas, readiness, restarts, PDB/HPA, ticks, lag
+                                 (eafix.platform.status), when the tooling is installed
 
 Each subcommand sets `func(args) -> exit code`. Heavy imports (FastAPI, uvicorn, httpx) happen
 inside the subcommand, so `--help` and `check-ready` in the helm-test pod start quickly.
@@ -137,10 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     try:  # chart tooling is optional and owned elsewhere; without it there is no `charts` command
         from eafix.platform.cli import add_parser as add_charts_parser
+        from eafix.platform.status import add_parser as add_status_parser
     except ImportError:
         pass
     else:
         add_charts_parser(sub)
+        add_status_parser(sub)
     return parser
 
 
