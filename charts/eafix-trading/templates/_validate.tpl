@@ -27,6 +27,11 @@ that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI 
 {{- if and (not $digest) (or (not $tag) (eq $tag "latest")) -}}
 {{- $msgs = append $msgs (printf "%s.image: tag %q is not a pinned version and no digest is set; set %s.image.tag or image.digest (or global.image.*)." $svc $tag $svc) -}}
 {{- end -}}
+{{- range $k := keys ($v.config | default dict) | sortAlpha -}}
+{{- if eq (include "eafix-service.envName" $k) "SERVICE_INSTRUMENTS" -}}
+{{- $msgs = append $msgs (printf "%s.config.%s: instruments are not a service setting; the one table of every service is global.instruments." $svc $k) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.backends.redis (not $.Values.global.redis.existingSecret) -}}
 {{- $msgs = append $msgs (printf "global.redis.existingSecret: required because %s uses Redis." $svc) -}}
 {{- end -}}
