@@ -7,6 +7,7 @@ The embedded Helm v4 engine (helm-python-sdk) is the default; when ``HELM_BIN`` 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -152,8 +153,11 @@ def offline_copy(chart: Path, into: Path) -> Path:
 
     The embedded engine renders a chart with absent dependencies as it is (their templates are
     simply not there), but `helm template`/`helm lint` refuse it; this copy renders the chart's own
-    templates through both. Returns ``chart`` itself when nothing is missing.
+    templates through both. Returns ``chart`` itself when nothing is missing, and a packaged chart
+    (.tgz) as it is.
     """
+    if chart.is_file():
+        return chart
     missing = set(missing_dependencies(chart))
     if not missing:
         return chart
@@ -176,7 +180,9 @@ def _render_binary(helm: str, chart: Path, values: dict[str, Any], release: str,
 def _render_binary_at(helm: str, chart: Path, values: dict[str, Any], release: str,
                       namespace: str) -> dict[str, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-        yaml.safe_dump(values, f)
+        # JSON is YAML that every parser reads alike (PyYAML would leave a string such as "1e-2"
+        # unquoted, which Helm's YAML 1.2 reader takes for a number)
+        json.dump(values, f)
         f.flush()
         proc = subprocess.run(
             [helm, "template", release, str(chart), "--namespace", namespace, "--values", f.name],
