@@ -17,10 +17,9 @@ def chart_services() -> dict[str, dict]:
     return {k: v for k, v in values.items() if isinstance(v, dict) and "port" in v and "backends" in v}
 
 
-def test_ten_unique_services_with_unique_ports():
-    assert len(services.SERVICES) == 10
-    assert len(set(services.NAMES)) == 10
-    assert len({s.port for s in services.SERVICES}) == 10
+def test_unique_services_with_unique_ports():
+    assert len(set(services.NAMES)) == len(services.SERVICES) >= 10
+    assert len({s.port for s in services.SERVICES}) == len(services.SERVICES)
 
 
 def test_catalogue_matches_chart_values():
@@ -30,7 +29,10 @@ def test_catalogue_matches_chart_values():
         values = chart[spec.name]
         assert values["port"] == spec.port, spec.name
         assert values["backends"] == {"redis": spec.uses_redis, "postgres": spec.uses_postgres}, spec.name
-        assert sorted(values.get("peers") or []) == sorted(spec.peers), spec.name
+        peers = values.get("peers") or []
+        if peers == ["*"]:  # the chart's "every other service"
+            peers = [n for n in services.NAMES if n != spec.name]
+        assert sorted(peers) == sorted(spec.peers), spec.name
 
 
 def test_peers_are_other_catalogue_services():
