@@ -165,6 +165,14 @@ def test_peer_urls_reach_callers(defaults):
     assert {"configMapRef": {"name": "signal-generator-peers", "optional": True}} in env_from
 
 
+def test_every_service_gets_the_urls_of_its_catalogue_peers(defaults):
+    for spec in catalogue.SERVICES:
+        found = defaults.select(kind="ConfigMap", name=f"{spec.name}-peers")
+        urls = found[0]["data"] if found else {}
+        assert urls == {f"SERVICE_{p.upper().replace('-', '_')}_URL": f"http://{p}:{PORTS[p]}" for p in spec.peers}, \
+            spec.name
+
+
 def test_config_becomes_service_env_and_rolls_pods(defaults, render_with):
     r = render_with({"data-ingestor": {"config": {"maxPriceAgeSeconds": 45, "symbols": ["EURUSD", "USDJPY"]}}})
     data = r.one("ConfigMap", "data-ingestor-config")["data"]
