@@ -45,7 +45,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec(
         "indicator-engine", 8082, True, False, (),
-        "bars from ticks, indicators with polars + TA-Lib",
+        "bars from ticks, incremental indicators, polars warm-up from the bar stream",
     ),
     ServiceSpec(
         "signal-generator", 8083, True, False, ("risk-manager",),
