@@ -123,7 +123,7 @@ def test_the_checks_bite(tmp_path):
         "eafix.risk_manager.fake imports eafix.execution_engine.stage"]
 
 
-@pytest.mark.parametrize("service", sorted(PACKAGES))
+@pytest.mark.parametrize("service", sorted(p for p in PACKAGES if (ROOT / "eafix" / p / "service.py").exists()))
 def test_a_service_process_loads_only_its_own_package(service):
     code = (f"import json, sys; import eafix.{service}.service; "
             "print(json.dumps(sorted(sys.modules)))")
