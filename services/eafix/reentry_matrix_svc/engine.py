@@ -116,6 +116,16 @@ class ReentrySignal:
     due_at: datetime
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a repository loads to rebuild the engine (oldest first)."""
+
+    origins: tuple[Origin, ...] = ()
+    orders: tuple[tuple[str, OrderInfo], ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    pending: tuple[ReentrySignal, ...] = ()
+
+
 def hybrid_id(symbol: str, family: str, generation: Generation, dur: Duration, out: Outcome, prox: Proximity) -> str:
     """`<SYMBOL>-<FAMILY>-<NEXT GENERATION>-<DURATION>-<OUTCOME>-<PROXIMITY>-<6 hex>`: the duplicate guard's
     key and the comment an EA can carry; the suffix is the first 6 hex digits of its SHA-256."""
@@ -207,10 +217,18 @@ class ReentryEngine:
     def pending(self) -> list[ReentrySignal]:
         return sorted(self._pending.values(), key=lambda r: (r.due_at, r.signal_id))
 
-    def restore(self, pending: list[ReentrySignal], approvals: list[Approval]) -> None:
-        """After a restart: the scheduled re-entries and the ledger's recent approvals."""
-        self._pending = {r.signal_id: r for r in pending}
-        self.ledger.restore(approvals)
+    def restore(self, snapshot: Snapshot) -> None:
+        """After a restart: what opened the recent trades, their verdicts (idempotency, chains, the
+        ledger's approvals) and the re-entries still scheduled."""
+        for origin in snapshot.origins:
+            self._put(self._origins, origin.signal_id, origin)
+        for client_order_id, order in snapshot.orders:
+            self._put(self._orders, client_order_id, order)
+        for verdict in snapshot.verdicts:
+            self._put(self._decided, verdict.trade_id, verdict)
+            self._put(self._chains, verdict.trade_id, verdict.original_trade_id)
+        self.ledger.restore([Approval(v.symbol, v.hybrid_id, v.decided_at) for v in snapshot.verdicts if v.approved])
+        self._pending = {r.signal_id: r for r in snapshot.pending}
 
     def verdict_for(self, trade_id: str) -> Verdict | None:
         return self._decided.get(trade_id)
@@ -239,4 +257,5 @@ class ReentryEngine:
             store.popitem(last=False)
 
 
-__all__ = ["ClosedTrade", "OrderInfo", "Origin", "ReentryEngine", "ReentrySignal", "Verdict", "hybrid_id"]
+__all__ = ["ClosedTrade", "OrderInfo", "Origin", "ReentryEngine", "ReentrySignal", "Snapshot", "Verdict",
+           "hybrid_id"]
