@@ -83,18 +83,20 @@ kwok)
 	;;
 alertmanager | prometheus)
 	if [ "$module" = alertmanager ]; then
-		mod=github.com/prometheus/alertmanager out=alertmanager pkg=$mod/cmd/alertmanager
+		mod=github.com/prometheus/alertmanager cmds="alertmanager amtool"
 	else
-		mod=github.com/prometheus/prometheus out=promtool pkg=$mod/cmd/promtool
+		mod=github.com/prometheus/prometheus cmds="promtool"
 	fi
 	# Prometheus' module versions (v0.316.0) differ from its release numbers (3.16.0): the
 	# release's VERSION file says which it is.
 	v=$(cat "$(moddir $mod)/VERSION")
 	p=github.com/prometheus/common/version
 	tags=netgo
-	build "$out" "$pkg" \
-		"-X $p.Version=$v" "-X $p.Branch=HEAD" "-X $p.BuildUser=eafix-tools/build.sh" \
-		"-X $p.BuildDate=$(modtime $mod)"
+	for cmd in $cmds; do
+		build "$cmd" "$mod/cmd/$cmd" \
+			"-X $p.Version=$v" "-X $p.Branch=HEAD" "-X $p.BuildUser=eafix-tools/build.sh" \
+			"-X $p.BuildDate=$(modtime $mod)"
+	done
 	;;
 *)
 	echo "tools/build.sh: unknown module $module" >&2
