@@ -4,8 +4,9 @@ keeps publishing and consuming after the primary is SIGKILLed, and readiness rec
 
 What an acknowledged publish guarantees across a failover is measured, not assumed: replication is
 asynchronous, so entries the primary acknowledged but had not yet sent to a replica may be gone.
-The test publishes in lockstep (each publish waits for its delivery), so every acknowledged entry
-before the kill had been read back; entries published after the failover must all arrive."""
+The test reads back every entry published before the kill before killing; entries published after
+the failover must all arrive, once. Acks are replicated asynchronously too, so entries from before
+the kill may be redelivered (at-least-once delivery, which every consumer handles)."""
 
 from __future__ import annotations
 
@@ -77,5 +78,10 @@ def test_the_bus_follows_a_failover_and_loses_nothing_published_after_it():
         recovered = asyncio.run(asyncio.wait_for(scenario(), GUARD))
         assert cluster.primary_port() != first_primary
         assert sorted(set(seen)) == list(range(200)), "nothing lost"
-        assert len(seen) == len(set(seen)), "nothing delivered twice"
-        print(f"\nfailover: first publish on the new primary {recovered:.1f} s after SIGKILL of the old one")
+        # Delivery is at least once: an ack the old primary took but had not replicated is redone on
+        # the new one, so messages from before the kill may come again (consumers are idempotent).
+        # Nothing published after the failover comes twice.
+        after = [s for s in seen if s >= 100]
+        assert len(after) == len(set(after)), "nothing after the failover delivered twice"
+        print(f"\nfailover: first publish on the new primary {recovered:.1f} s after SIGKILL of the old one; "
+              f"{len(seen) - len(set(seen))} redeliveries of messages from before it")

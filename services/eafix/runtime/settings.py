@@ -136,6 +136,25 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def _check_postgres_hosts(value: str) -> None:
+    """A PostgreSQL URL may name several hosts (`h1:5432,h2:5432`, libpq's multi-host form, with
+    `target_session_attrs=read-write` to find the primary after a failover): each must be host[:port]."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("expected a postgresql:// or postgres:// URL")
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        if not item:
+            raise ValueError("the URL has no host")
+        if item.startswith("["):  # [IPv6]:port
+            host, _, rest = item[1:].partition("]")
+            port, bad = rest[1:], not host or (rest and not rest.startswith(":"))
+        else:
+            host, _, port = item.partition(":")
+            bad = not host
+        if bad or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
+            raise ValueError(f"{item!r} is not host[:port]")
+
+
 def _check_peer_url(value: str) -> str:
     return _check_url(value, ("http", "https")).rstrip("/")
 
@@ -244,7 +263,7 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        _check_url(value, ("postgresql", "postgres"))
+        _check_postgres_hosts(value)
         try:
             conninfo_to_dict(value)  # libpq's own parser: unknown options, bad escapes
         except psycopg.ProgrammingError as exc:
