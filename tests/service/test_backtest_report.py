@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
 
-from eafix.backtest.report import format_summary, summarize, write_html, write_trades_csv
+from eafix.reporting.metrics import summarize
+from eafix.reporting.render import format_summary, write_html, write_trades_csv
 from eafix.contracts import TradeClosed
 
 

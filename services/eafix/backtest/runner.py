@@ -58,6 +58,12 @@ class BacktestResult:
     inputs: int
     account_currency: str
     opening_balance: Decimal
+    strategy_of: dict[str, str]  # trade id (its opening order's client_order_id) -> strategy
+
+
+def _strategies(events: dict[str, list]) -> dict[str, str]:
+    by_signal = {s.signal_id: s.strategy for s in events[Signal.TOPIC]}
+    return {o.client_order_id: by_signal[o.signal_id] for o in events[OrderIntent.TOPIC] if o.signal_id in by_signal}
 
 
 def _quote(bar: Bar, spread: Decimal) -> PriceTick:
@@ -114,4 +120,5 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         trades=cast(list[TradeClosed], ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]),
         suppressed=len(ev[SignalSuppressed.TOPIC]),
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
-        account_currency=risk.account_currency, opening_balance=risk.opening_balance)
+        account_currency=risk.account_currency, opening_balance=risk.opening_balance,
+        strategy_of=_strategies(ev))
