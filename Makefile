@@ -70,7 +70,7 @@ crd-validate: $(CRD_VALIDATE)/node_modules/.eafix-lock.json
 demo: venv crd-validate
 	$(BIN)/eafix charts summary
 	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv
-	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest
+	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry
 
 # Plain manifests for kubectl in the deployment docs' layout (deploy/kubernetes/, not committed):
 # make manifests ENV=prod

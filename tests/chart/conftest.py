@@ -7,15 +7,12 @@ Set HELM_BIN to run every render through a real `helm template` instead of the e
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from functools import cache
-from types import ModuleType
 
 import pytest
 
 from eafix import services as catalogue
-from eafix.platform.profiles import CHARTS, REPO, Profile, profiles
+from eafix.platform.profiles import CHARTS, Profile, profiles
 from eafix.platform.render import Rendered, render
 
 TRADING = CHARTS / "eafix-trading"
@@ -68,11 +65,3 @@ def pod_templates(r: Rendered) -> list[tuple[dict, dict]]:
     return [(o, pod_spec(o)) for o in r.objects if o["kind"] in kinds]
 
 
-@cache
-def ci_script(name: str) -> ModuleType:
-    """A script of ci/ (not a package) imported as a module, once per session."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "ci" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script runs
-    spec.loader.exec_module(module)
-    return module

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gen_chart_readme as gen
 import pytest
 import yaml
 
-from conftest import ci_script
 from eafix.platform.render import RenderError, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +20,6 @@ SERVICE = TRADING / "charts" / "eafix-service"
 CHARTS = [pytest.param(TRADING, id="eafix-trading"), pytest.param(SERVICE, id="eafix-service")]
 
 
-gen = ci_script("gen_chart_readme")
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess:

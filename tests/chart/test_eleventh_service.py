@@ -12,15 +12,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import bundle_values_schema as bundler
 import pytest
 import yaml
 
-from conftest import TRADING, catalogue, ci_script
+from conftest import TRADING, catalogue
 from eafix.platform.policy import flow_matrix, network
 from eafix.platform.render import DEFAULT_NAMESPACE, RenderError, render
 from eafix.services import ServiceSpec
 
-bundler = ci_script("bundle_values_schema")
 NEW = ServiceSpec("order-auditor", 8090, True, True, (), "independent audit of every order")
 VALUES_BLOCK = """
 # -- Independent audit of every order (the eleventh service of this test).

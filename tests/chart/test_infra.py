@@ -15,10 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import bitnami_value_keys
 import pytest
 import yaml
 
-from conftest import CHARTS, ci_script, pod_spec, render_profile
+from conftest import CHARTS, pod_spec, render_profile
 from eafix.platform import custom_resources
 from eafix.platform.policy import checkov, exemptions, format_table, run_all
 from eafix.platform.profiles import ENVIRONMENTS, REPO, env_overlay, profiles
@@ -176,7 +177,7 @@ def test_the_key_check_accepts_free_form_children():
 
 
 def test_the_key_generator_extracts_keys_and_params(tmp_path):
-    module = ci_script("bitnami_value_keys")
+    module = bitnami_value_keys
     text = ("## @param image.tag Tag\n## @param extraParam Only documented\nimage:\n  registry: docker.io\n"
             "  tag: 1\nresources: {}\nlist: []\nnested:\n  empty:\n")
     assert module.keys_of(text) == ["extraParam", "image.registry", "image.tag", "list", "nested.empty.*",

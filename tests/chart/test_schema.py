@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 
+import bundle_values_schema as bundler
 import helm_python
 import pytest
 
-from conftest import SERVICES, TRADING, ci_script
+from conftest import SERVICES, TRADING
 from eafix.platform.profiles import REPO
 from eafix.platform.render import RenderError
 
@@ -23,7 +24,6 @@ SCHEMA_FILES = [TRADING / "values.schema.json", SERVICE_CHART / "values.schema.j
                 TRADING.parent / "eafix-apps" / "values.schema.json"]
 
 
-bundler = ci_script("bundle_values_schema")
 
 
 @pytest.fixture(scope="module")

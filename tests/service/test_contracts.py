@@ -57,7 +57,7 @@ COMMON = SCHEMAS[COMMON_SCHEMA_FILE]
 DESIGN_TOPICS = {
     "eafix.price.tick", "eafix.price.bars", "eafix.indicators.computed", "eafix.signals.generated",
     "eafix.signals.suppressed", "eafix.orders.validated", "eafix.risk.rejected", "eafix.execution.reports",
-    "eafix.trades.closed", "eafix.system.risk_off",
+    "eafix.trades.closed", "eafix.system.risk_off", "eafix.reentry.decisions",
 }
 
 _VALIDATORS: dict[str, Any] = {}
@@ -157,9 +157,26 @@ def _objects(node: Any, path: str = ""):
 def test_objects_are_closed_fully_required_and_described(file_name):
     for path, obj in _objects({k: v for k, v in SCHEMAS[file_name].items() if k != "allOf"}):
         assert obj.get("additionalProperties") is False, f"{path}: additionalProperties must be false"
-        assert set(obj.get("required", [])) == set(obj["properties"]), f"{path}: all properties are required"
+        # the one exception: a property a MINOR version added (`x-since`), which old producers omit
+        added = {name for name, prop in obj["properties"].items() if "x-since" in prop}
+        assert set(obj.get("required", [])) == set(obj["properties"]) - added, f"{path}: all properties are required"
         for name, prop in obj["properties"].items():
             assert prop.get("description"), f"{path}.{name}: needs a description (units)"
+        version = SCHEMAS[file_name].get("x-schema-version", "1.0")
+        for name in added:
+            since = obj["properties"][name]["x-since"]
+            assert since.split(".")[0] == version.split(".")[0] and since.endswith(tuple("123456789")), \
+                f"{path}.{name}: x-since {since} must be a minor of {version}"
+            assert {"type": "null"} in obj["properties"][name].get("anyOf", []), f"{path}.{name}: must be nullable"
+
+
+def test_a_property_added_in_a_minor_is_left_out_while_none():
+    # a 1.0 consumer (closed objects) still reads a 1.1 signal that is not a re-entry
+    doc = SCHEMAS["signal.v1.schema.json"]["examples"][0]
+    assert "reentry" not in doc
+    assert Signal.model_validate(doc).model_dump(mode="json") == doc
+    with_link = SCHEMAS["signal.v1.schema.json"]["examples"][2]
+    assert Signal.model_validate(with_link).model_dump(mode="json")["reentry"]["max_lots"] == "1.20"
 
 
 def test_common_definitions_are_documented():
@@ -212,7 +229,7 @@ def test_topics_follow_the_naming_scheme():
 def test_every_issue_event_type_is_registered():
     assert set(EVENT_TYPES) == {
         "PriceTick", "Bar", "IndicatorVector", "Signal", "SignalSuppressed", "OrderIntent", "RiskRejected",
-        "ExecutionReport", "TradeClosed", "SystemRiskOff",
+        "ExecutionReport", "TradeClosed", "SystemRiskOff", "ReentryDecision",
     }
 
 

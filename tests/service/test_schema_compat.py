@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import shutil
@@ -11,21 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import check_schema_compat as compat
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "ci" / "check_schema_compat.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("check_schema_compat", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-compat = _load()
 
 BASE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -14,20 +14,22 @@ DEFAULT_SAMPLE = Path("out/sample/EURUSD_H1.csv")
 
 def _backtest(args: argparse.Namespace) -> int:
     from eafix.backtest.data import DataError, load
+    from eafix.backtest.runner import MatrixError, load_matrix, run
     from eafix.reporting.breakdown import breakdown
     from eafix.reporting.metrics import summarize
     from eafix.reporting.render import format_summary, write_html, write_trades_csv
-    from eafix.backtest.runner import run
     from eafix.signal_generator.config import StrategyConfigError, load_default_strategies, load_strategies_file
 
     try:
         dataset = load(args.data, symbol=args.symbol, timeframe=args.timeframe)
         strategies = load_strategies_file(args.strategy) if args.strategy else load_default_strategies()
-    except (DataError, StrategyConfigError, OSError) as exc:
+        matrix = load_matrix(args.reentry_matrix) if args.reentry_matrix else load_matrix() if args.reentry else None
+    except (DataError, StrategyConfigError, MatrixError, OSError) as exc:
         print(f"eafix backtest: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = asyncio.run(run(dataset, strategies, timeframe=args.timeframe, spread_pips=Decimal(args.spread_pips)))
+    result = asyncio.run(run(dataset, strategies, timeframe=args.timeframe, spread_pips=Decimal(args.spread_pips),
+                             reentry=matrix))
     elapsed = time.perf_counter() - started
     summary = summarize(result.trades, result.opening_balance, result.account_currency)
     kind = "bars" if dataset.kind == "bars" else "ticks"
@@ -35,6 +37,10 @@ def _backtest(args: argparse.Namespace) -> int:
           f"({result.inputs / elapsed:,.0f} {kind}/s)")
     print(f"signals {result.signals} (suppressed {result.suppressed}), orders {result.orders}, "
           f"risk rejections {result.rejected}")
+    if matrix is not None:
+        chains = result.chains()
+        print(f"re-entry decisions {len(result.reentry_decisions)}: R1 {chains['R1']}, R2 {chains['R2']} "
+              f"(matrix {matrix.matrix_version})")
     print(format_summary(summary))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,6 +68,10 @@ def add_parsers(sub) -> None:
     bt.add_argument("--timeframe", default="H1", help="timeframe of the bars (default H1)")
     bt.add_argument("--symbol", default="EURUSD", help="symbol of an OHLCV file without a symbol column")
     bt.add_argument("--spread-pips", default="1.0", help="spread added to bar closes for quotes (default 1.0)")
+    bt.add_argument("--reentry", action="store_true",
+                    help="decide every closed trade with the shipped re-entry matrix and replay the re-entries")
+    bt.add_argument("--reentry-matrix", type=Path, help="a re-entry matrix YAML instead of the shipped one "
+                                                        "(implies --reentry)")
     bt.add_argument("--out", default="out/backtest", help="directory for report.html and trades.csv")
     bt.set_defaults(func=_backtest)
 

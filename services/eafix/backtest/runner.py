@@ -1,4 +1,5 @@
-"""Replay bars or ticks through the five pipeline stages in one process.
+"""Replay bars or ticks through the five pipeline stages in one process (and, given a matrix,
+reentry-matrix-svc's stage: closed trades are decided and due re-entries go back in as signals).
 
 The stages are those of the service processes (`eafix.<service>.stage`) on the in-memory bus with a
 test clock, deterministic event ids and in-memory storage (execution's outbox included), so the same
@@ -27,6 +28,7 @@ from eafix.contracts import (
     SignalSuppressed,
     TradeClosed,
 )
+from eafix.contracts.events import ReentryDecision
 from eafix.contracts.messaging import Messenger, counter_ids
 from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
@@ -36,6 +38,9 @@ from eafix.execution_engine.stage import ExecutionStage
 from eafix.indicator_engine.domain import IndicatorEngine
 from eafix.indicator_engine.stage import IndicatorStage
 from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
+from eafix.reentry_matrix_svc.engine import ReentryEngine
+from eafix.reentry_matrix_svc.matrix import Matrix, MatrixError, load_matrix
+from eafix.reentry_matrix_svc.stage import ReentryStage
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
@@ -45,7 +50,8 @@ from eafix.signal_generator.config import SignalGeneratorConfig
 from eafix.signal_generator.domain import SignalEngine
 from eafix.signal_generator.stage import SignalStage
 
-RESULT_TOPICS = (TradeClosed.TOPIC, Signal.TOPIC, SignalSuppressed.TOPIC, OrderIntent.TOPIC, RiskRejected.TOPIC)
+RESULT_TOPICS = (TradeClosed.TOPIC, Signal.TOPIC, SignalSuppressed.TOPIC, OrderIntent.TOPIC, RiskRejected.TOPIC,
+                 ReentryDecision.TOPIC)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,15 @@ class BacktestResult:
     account_currency: str
     opening_balance: Decimal
     strategy_of: dict[str, str]  # trade id (its opening order's client_order_id) -> strategy
+    reentry_decisions: tuple[ReentryDecision, ...] = ()
+
+    def chains(self) -> dict[str, int]:
+        """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
+        counts = {"R1": 0, "R2": 0}
+        for d in self.reentry_decisions:
+            if d.approved and d.next_generation is not None:
+                counts[d.next_generation] += 1
+        return counts
 
 
 def _strategies(events: dict[str, list]) -> dict[str, str]:
@@ -74,7 +89,7 @@ def _quote(bar: Bar, spread: Decimal) -> PriceTick:
 
 async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
               timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None,
-              instruments: Instruments = DEFAULT_INSTRUMENTS) -> BacktestResult:
+              instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None) -> BacktestResult:
     risk = risk or RiskConfig()
     first = dataset.events[0]
     start: datetime = first.ts_close if isinstance(first, Bar) else first.ts
@@ -95,12 +110,15 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     engine = ExecutionEngine(clock, broker, instruments=instruments, record_changes=False)
     execution = ExecutionStage(ExecutionGateway(engine, InMemoryExecutionRepository(), messenger("execution-engine")),
                                bars=on_bars)
+    reentries = None if reentry is None else ReentryStage(ReentryEngine(reentry, clock),
+                                                          messenger("reentry-matrix-svc"))
     collector = Collector(RESULT_TOPICS, group="backtest")
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
     # before the bar that may trigger a signal, and execution sees a bar (fills, SL/TP) before the
     # signal stage reacts to it.
-    for stage in (risk_stage, execution, indicators, signals, collector):
-        stage.subscribe(bus)
+    for stage in (risk_stage, execution, indicators, signals, reentries, collector):
+        if stage is not None:
+            stage.subscribe(bus)
     feed = messenger("backtest-feed")
 
     for event in dataset.events:
@@ -114,6 +132,8 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         if execution.engine.live_orders():  # TIMEOUT/EXPIRED can only concern live orders
             await execution.on_clock()
             await bus.drain()
+        if reentries is not None and reentries.engine.pending() and await reentries.on_clock():
+            await bus.drain()  # a due re-entry is a signal: risk, then execution at the next price
 
     ev = collector.events
     return BacktestResult(
@@ -121,4 +141,9 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         suppressed=len(ev[SignalSuppressed.TOPIC]),
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
-        strategy_of=_strategies(ev))
+        strategy_of=_strategies(ev),
+        reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
+
+
+# the CLI loads a matrix through this module, the one that knows every service's package
+__all__ = ["BacktestResult", "MatrixError", "load_matrix", "run"]

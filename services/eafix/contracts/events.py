@@ -4,6 +4,9 @@ The schema files are the source of truth; these models accept exactly the same J
 (tests/service/test_contracts.py proves it on every example, counter-example and on randomly mutated
 documents). Rules of the translation:
 - every property is required, as in the schemas; "optional" values are nullable (`T | None`, no default);
+  a property a MINOR version added is the one exception (old producers omit it): it defaults to None
+  and is left out of the JSON while None, so a 1.0 consumer still reads what a 1.1 producer writes
+  for an event that does not use it;
 - `extra="forbid"` mirrors `additionalProperties: false`; models are frozen;
 - field types come from `primitives` (decimal strings -> Decimal, UTC timestamps, strict numbers);
 - cross-field rules exist only where the schema states them too (ExecutionReport's `allOf`).
@@ -12,7 +15,7 @@ documents). Rules of the translation:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +41,7 @@ from eafix.contracts.primitives import (
     LotsOrZero,
     Money,
     MoneyOrZero,
+    Multiplier,
     Name,
     NonNegativeInt,
     Number,
@@ -145,9 +149,24 @@ class IndicatorVector(Event):
         return self.ts
 
 
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
+class ReentryLink(Contract):
+    """A re-entry signal's place in its chain (Signal 1.1, reentry-matrix-svc)."""
+
+    decision_id: Id
+    parent_trade_id: Id
+    original_trade_id: Id
+    generation: Literal["R1", "R2"]
+    size_multiplier: Multiplier
+    max_lots: Lots
+
+
 class Signal(Event):
     EVENT_TYPE: ClassVar[str] = "Signal"
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
     TOPIC: ClassVar[str] = "eafix.signals.generated"
 
     signal_id: Id
@@ -161,6 +180,7 @@ class Signal(Event):
     sl_pips: Pips
     tp_pips: Pips | None
     ts: Timestamp
+    reentry: ReentryLink | None = Field(default=None, exclude_if=_absent_when_none)  # since 1.1
 
     def event_time(self) -> datetime:
         return self.ts
@@ -280,6 +300,51 @@ class TradeClosed(Event):
         return self.close_time
 
 
+Generation = Literal["O", "R1", "R2"]
+
+
+def _at_most(limit: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if value > limit:
+            raise ValueError(f"must be <= {limit}")
+        return value
+
+    return AfterValidator(check)
+
+
+class ReentryDecision(Event):
+    EVENT_TYPE: ClassVar[str] = "ReentryDecision"
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    TOPIC: ClassVar[str] = "eafix.reentry.decisions"
+
+    decision_id: Id
+    trade_id: Id
+    original_trade_id: Id
+    symbol: Symbol
+    strategy: Name
+    generation: Generation
+    next_generation: Literal["R1", "R2"] | None
+    outcome: Literal["O1", "O2", "O3", "O4", "O5", "O6"]
+    duration: Literal["FLASH", "QUICK", "LONG", "EXTENDED"]
+    proximity: Literal["IM", "SH", "LG", "EX", "CD", "NONE"]
+    action: Literal["NO_REENTRY", "SAME_TRADE", "REVERSE", "INCREASE_SIZE", "HOLD"]
+    tier: Annotated[NonNegativeInt, _at_most(4)]
+    parameter_set: Annotated[StrictStr, Field(pattern=r"^PS-[a-z0-9-]{1,60}@[0-9]+\.[0-9]+\.[0-9]+$")]
+    size_multiplier: Multiplier
+    delay_minutes: Annotated[NonNegativeInt, _at_most(1440)]
+    confidence_adjustment: Annotated[Number, Field(ge=-1, le=1)]
+    hybrid_id: Annotated[StrictStr, Field(
+        pattern=r"^[A-Z]{6}-[a-z][a-z0-9_]{0,63}-(?:O|R1|R2)-[A-Z]+-O[1-6]-[A-Z]+-[0-9a-f]{6}$")]
+    approved: StrictBool
+    refusal: Literal["CHAIN_COMPLETE", "DUPLICATE", "COOLDOWN", "HOURLY_LIMIT", "DAILY_LIMIT"] | None
+    reentry_signal_id: Id | None
+    due_at: Timestamp | None
+    decided_at: Timestamp
+
+    def event_time(self) -> datetime:
+        return self.decided_at
+
+
 class SystemRiskOff(Event):
     EVENT_TYPE: ClassVar[str] = "SystemRiskOff"
     SCHEMA_VERSION: ClassVar[str] = "1.0"
@@ -300,6 +365,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     RiskRejected,
     ExecutionReport,
     TradeClosed,
+    ReentryDecision,
     SystemRiskOff,
 )
 
@@ -314,6 +380,8 @@ __all__ = [
     "IndicatorVector",
     "OrderIntent",
     "PriceTick",
+    "ReentryDecision",
+    "ReentryLink",
     "RiskRejected",
     "Signal",
     "SignalSuppressed",

@@ -70,6 +70,7 @@ PATTERNS: dict[str, str] = {
     "MoneyOrZero": r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,8})?$",
     "PositiveMoney": _POSITIVE + r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,8})?$",
     "Percent": _POSITIVE + r"(?:100(?:\.0{1,4})?|[1-9]?[0-9](?:\.[0-9]{1,4})?)$",
+    "Multiplier": _POSITIVE + r"[0-9](?:\.[0-9]{1,2})?$",
 }
 
 _RX = {name: re.compile(pattern) for name, pattern in PATTERNS.items()}
@@ -315,6 +316,7 @@ Money = _decimal_str("Money", "signed amount in account currency")
 MoneyOrZero = _decimal_str("MoneyOrZero", "amount in account currency, >= 0")
 PositiveMoney = _decimal_str("PositiveMoney", "amount in account currency, > 0")
 Percent = _decimal_str("Percent", "percentage, > 0 and <= 100")
+Multiplier = _decimal_str("Multiplier", "size multiplier, > 0 and < 10, at most 2 decimals")
 
 Confidence = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
@@ -349,6 +351,7 @@ DEFS: dict[str, Any] = {
     "MoneyOrZero": MoneyOrZero,
     "PositiveMoney": PositiveMoney,
     "Percent": Percent,
+    "Multiplier": Multiplier,
     "Confidence": Confidence,
     "Direction": DirectionField,
     "Timeframe": TimeframeField,

@@ -93,6 +93,15 @@ class Verdict:
     def approved(self) -> bool:
         return self.action in ENTERING and self.refusal is None and self.next_generation is not None
 
+    @property
+    def reentry_signal_id(self) -> str | None:
+        """The id of the Signal an approved verdict publishes when due."""
+        return f"RE-{self.trade_id}" if self.approved else None
+
+    @property
+    def due_at(self) -> datetime | None:
+        return self.decided_at + timedelta(minutes=self.delay_minutes) if self.approved else None
+
 
 @dataclass(frozen=True)
 class ReentrySignal:
@@ -173,31 +182,21 @@ class ReentryEngine:
             origin = Origin("", UNKNOWN_FAMILY, "H1", 0.0)
         original = self._chains.get(origin.parent_trade_id, origin.parent_trade_id) if origin.parent_trade_id \
             else trade.trade_id
+        verdict = self._judge(trade, origin, original, order.sl_pips if order else None,
+                              self._proximity(trade.symbol, now), now)
         self._put(self._chains, trade.trade_id, original)
-        out, dur = outcome(trade.pips, order.sl_pips if order else None), duration(trade.open_time, trade.close_time)
-        prox = self._proximity(trade.symbol, now)
-        next_gen = origin.generation.next
-        hybrid = hybrid_id(trade.symbol, origin.family, next_gen or origin.generation, dur, out, prox)
-        refusal: Refusal | None = None
-        if next_gen is None:  # an R2 closed: the chain is complete, whatever the matrix says
-            resolution, refusal = Resolution(self.matrix.fallback, 4), Refusal.CHAIN_COMPLETE
-        else:
-            resolution = self.matrix.resolve(origin.generation, origin.family, dur, out, prox)
-            refusal = self.ledger.refusal(trade.symbol, hybrid, False, now) \
-                if resolution.decision.action in ENTERING else None
-        decision = resolution.decision
-        verdict = Verdict(
-            decision_id=f"RD-{trade.trade_id}", trade_id=trade.trade_id, original_trade_id=original,
-            symbol=trade.symbol, family=origin.family, generation=origin.generation, next_generation=next_gen,
-            outcome=out, duration=dur, proximity=prox, action=decision.action, tier=resolution.tier,
-            parameter_set=self.matrix.parameter_set(decision), size_multiplier=decision.size_multiplier,
-            delay_minutes=decision.delay_minutes, confidence_adjustment=decision.confidence_adjustment,
-            hybrid_id=hybrid, refusal=refusal, decided_at=now)
         self._put(self._decided, trade.trade_id, verdict)
-        if verdict.approved and order is not None and next_gen is not None:
-            self.ledger.approve(trade.symbol, hybrid, now)
-            self._schedule(verdict, trade, origin, order, next_gen)
+        if verdict.approved and order is not None and verdict.next_generation is not None:
+            self.ledger.approve(trade.symbol, verdict.hybrid_id, now)
+            self._schedule(verdict, trade, origin, order, verdict.next_generation)
         return verdict
+
+    def what_if(self, trade: ClosedTrade, origin: Origin, sl_pips: Decimal | None,
+                proximity: Proximity | None = None) -> Verdict:
+        """The decision a trade closed now would get, with today's ledger; nothing is recorded."""
+        now = self._clock.now()
+        prox = self._proximity(trade.symbol, now) if proximity is None else proximity
+        return self._judge(trade, origin, trade.trade_id, sl_pips, prox, now)
 
     def on_clock(self, now: datetime) -> list[tuple[ReentrySignal, Decimal]]:
         """The re-entries due at `now` with their entry price (latest ask for LONG, bid for SHORT), oldest
@@ -233,7 +232,38 @@ class ReentryEngine:
     def verdict_for(self, trade_id: str) -> Verdict | None:
         return self._decided.get(trade_id)
 
+    def origin(self, signal_id: str) -> Origin | None:
+        return self._origins.get(signal_id)
+
+    def order(self, client_order_id: str) -> OrderInfo | None:
+        return self._orders.get(client_order_id)
+
+    def scheduled(self, signal_id: str | None) -> ReentrySignal | None:
+        """A re-entry still waiting for its due time."""
+        return None if signal_id is None else self._pending.get(signal_id)
+
     # -- internals -----------------------------------------------------------------------------------
+
+    def _judge(self, trade: ClosedTrade, origin: Origin, original: str, sl_pips: Decimal | None, prox: Proximity,
+               now: datetime) -> Verdict:
+        out, dur = outcome(trade.pips, sl_pips), duration(trade.open_time, trade.close_time)
+        next_gen = origin.generation.next
+        hybrid = hybrid_id(trade.symbol, origin.family, next_gen or origin.generation, dur, out, prox)
+        refusal: Refusal | None = None
+        if next_gen is None:  # an R2 closed: the chain is complete, whatever the matrix says
+            resolution, refusal = Resolution(self.matrix.fallback, 4), Refusal.CHAIN_COMPLETE
+        else:
+            resolution = self.matrix.resolve(origin.generation, origin.family, dur, out, prox)
+            refusal = self.ledger.refusal(trade.symbol, hybrid, False, now) \
+                if resolution.decision.action in ENTERING else None
+        decision = resolution.decision
+        return Verdict(
+            decision_id=f"RD-{trade.trade_id}", trade_id=trade.trade_id, original_trade_id=original,
+            symbol=trade.symbol, family=origin.family, generation=origin.generation, next_generation=next_gen,
+            outcome=out, duration=dur, proximity=prox, action=decision.action, tier=resolution.tier,
+            parameter_set=self.matrix.parameter_set(decision), size_multiplier=decision.size_multiplier,
+            delay_minutes=decision.delay_minutes, confidence_adjustment=decision.confidence_adjustment,
+            hybrid_id=hybrid, refusal=refusal, decided_at=now)
 
     def _schedule(self, verdict: Verdict, trade: ClosedTrade, origin: Origin, order: OrderInfo,
                   generation: Generation) -> None:
@@ -241,13 +271,14 @@ class ReentryEngine:
         if verdict.action is Action.REVERSE:
             direction = Direction.SHORT if direction is Direction.LONG else Direction.LONG
         confidence = min(max(origin.confidence + verdict.confidence_adjustment, 0.0), 1.0)
+        assert verdict.reentry_signal_id is not None and verdict.due_at is not None
         reentry = ReentrySignal(
-            signal_id=f"RE-{trade.trade_id}", decision_id=verdict.decision_id, symbol=trade.symbol,
+            signal_id=verdict.reentry_signal_id, decision_id=verdict.decision_id, symbol=trade.symbol,
             timeframe=origin.timeframe, strategy=origin.family, direction=direction, confidence=confidence,
             sl_pips=order.sl_pips, tp_pips=order.tp_pips, generation=generation, parent_trade_id=trade.trade_id,
             original_trade_id=verdict.original_trade_id, size_multiplier=verdict.size_multiplier,
             max_lots=trade.lots, fallback_price=trade.close_price,
-            due_at=verdict.decided_at + timedelta(minutes=verdict.delay_minutes))
+            due_at=verdict.due_at)
         self._pending[reentry.signal_id] = reentry
 
     def _put(self, store: OrderedDict, key: str, value: object) -> None:

@@ -73,7 +73,7 @@ class Decision(BaseModel):
 
     action: Action
     parameter_set: ParameterSet
-    size_multiplier: Annotated[Decimal, Field(ge=Decimal("0.1"), le=Decimal("3.0"))] = Decimal("1.0")
+    size_multiplier: Annotated[Decimal, Field(ge=Decimal("0.1"), le=Decimal("3.0"), decimal_places=2)] = Decimal("1.0")
     delay_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
     confidence_adjustment: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.0
 

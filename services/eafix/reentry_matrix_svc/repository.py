@@ -40,8 +40,9 @@ class ReentryRepository(Protocol):
         """Origins, orders and verdicts seen since `since`, and every re-entry not published yet."""
         ...
 
-    async def chain(self, original_trade_id: str) -> list[Verdict]:
-        """The verdicts of one chain (the original trade's and its re-entries'), oldest first."""
+    async def chain(self, trade_id: str) -> list[Verdict]:
+        """The verdicts of the chain `trade_id` belongs to (the original trade's and its re-entries'),
+        oldest first; empty when no decision names it."""
         ...
 
 
@@ -95,9 +96,11 @@ class InMemoryReentryRepository:
             tuple(sorted((r for r, published in self._scheduled.values() if published is None),
                          key=lambda r: (r.due_at, r.signal_id))))
 
-    async def chain(self, original_trade_id: str) -> list[Verdict]:
-        return sorted((v for v in self._verdicts.values() if v.original_trade_id == original_trade_id),
-                      key=lambda v: v.decided_at)
+    async def chain(self, trade_id: str) -> list[Verdict]:
+        member = self._verdicts.get(trade_id)
+        original = trade_id if member is None else member.original_trade_id
+        return sorted((v for v in self._verdicts.values() if v.original_trade_id == original),
+                      key=lambda v: (v.decided_at, v.decision_id))
 
 
 _VERDICT_COLUMNS = ("decision_id", "trade_id", "original_trade_id", "symbol", "family", "generation",
@@ -182,10 +185,12 @@ class PostgresReentryRepository:
             tuple(_verdict(r) for r in verdicts),
             tuple(reentry_from_json(r[0]) for r in pending))
 
-    async def chain(self, original_trade_id: str) -> list[Verdict]:
+    async def chain(self, trade_id: str) -> list[Verdict]:
         async with self._pool.connection() as conn:
-            rows = await (await conn.execute(f"{_SELECT_VERDICTS} WHERE original_trade_id = %s "
-                                             "ORDER BY decided_at, decision_id", (original_trade_id,))).fetchall()
+            rows = await (await conn.execute(
+                f"{_SELECT_VERDICTS} WHERE original_trade_id = COALESCE("
+                "(SELECT original_trade_id FROM reentry.decisions WHERE trade_id = %s), %s) "
+                "ORDER BY decided_at, decision_id", (trade_id, trade_id))).fetchall()
         return [_verdict(r) for r in rows]
 
 

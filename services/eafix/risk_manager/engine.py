@@ -338,18 +338,23 @@ class RiskEngine:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _size(self, symbol: str, sl_pips: Decimal, risk: Decimal, multiplier: Decimal, balance: Decimal) -> Sizing:
+    def _size(self, symbol: str, sl_pips: Decimal, risk: Decimal, multiplier: Decimal, balance: Decimal,
+              max_lots: Decimal | None = None) -> Sizing:
         if balance <= 0:
             raise CheckUnavailable(f"account balance {balance} {self._portfolio.currency} is not positive")
         instrument = self._instruments[symbol]
         pip_value = pip_value_per_lot(instrument, self._portfolio.currency, self._book)
+        cap = min(instrument.max_lot, self._config.max_lot, *(() if max_lots is None else (max_lots,)))
         return size_position(balance, risk, multiplier, sl_pips, pip_value, min_lot=instrument.min_lot,
-                             lot_step=instrument.lot_step, max_lot=min(instrument.max_lot, self._config.max_lot))
+                             lot_step=instrument.lot_step, max_lot=cap)
 
     def _evaluate(self, signal: Signal) -> Evaluation:
         cfg = self._config
         balance = self._portfolio.balance
         multiplier = cfg.multiplier_for(signal.strategy)
+        link = signal.reentry  # a re-entry: the matrix's multiplier on top, never above the parent's lots
+        if link is not None:
+            multiplier *= link.size_multiplier
         tp = signal.tp_pips
         warnings: list[str] = []
         if tp is None:
@@ -361,11 +366,14 @@ class RiskEngine:
             ev.reject(RiskRejectReason.SAFETY_FAIL, f"engine halted: {self._halted}")
             return ev
         try:
-            ev.sizing = self._size(signal.symbol, signal.sl_pips, cfg.risk_percent, multiplier, balance)
+            ev.sizing = self._size(signal.symbol, signal.sl_pips, cfg.risk_percent, multiplier, balance,
+                                   None if link is None else link.max_lots)
             if ev.sizing.min_lot_applied:
                 warnings.append(f"minimum lot {ev.sizing.lots} applied")
             if ev.sizing.max_lot_applied:
-                warnings.append(f"maximum lot {ev.sizing.lots} applied")
+                warnings.append(f"maximum lot {ev.sizing.lots} applied"
+                                + ("" if link is None else f" (re-entry {link.generation}: at most the parent's "
+                                                           f"{link.max_lots})"))
         except (MissingQuoteError, CheckUnavailable) as exc:
             ev.sizing_error = str(exc)
         except Exception as exc:

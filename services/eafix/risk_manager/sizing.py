@@ -4,7 +4,8 @@ rounded intermediate.
 
     effective_risk% = min(risk% x multiplier, 3.5)
     lots = floor_to_step(balance x effective_risk% / 100 / (sl_pips x pip_value_per_lot)),
-           at least the instrument's min_lot, at most min(its max_lot, the policy's max_lot)
+           at least the instrument's min_lot, at most min(its max_lot, the policy's max_lot, a re-entry's
+           parent lots); a re-entry's size_multiplier multiplies the strategy's
     pip_value_per_lot = pip size x contract size in the quote currency (eafix.instruments),
            converted to the account currency at the mids of the latest quotes; a missing rate is
            a SAFETY_FAIL (fail closed).

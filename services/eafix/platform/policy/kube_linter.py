@@ -15,6 +15,11 @@ deliberately different, it is the stricter or the documented one:
 An object opts out of one check with the annotation ``ignore-check.kube-linter.io/<check>:
 "<reason>"`` and out of all of them with ``kube-linter.io/ignore-all``, exactly as kube-linter
 honours them; nothing else (pod-template annotations, other tools' annotations) does.
+
+Why not the real program: the Go module proxy these machines reach refuses
+golang.stackrox.io/kube-linter ("module-host allowlist") and github.com/stackrox/kube-linter (403),
+so it cannot be built from a pinned module like the other tools (docs/decisions.md, 2026-12-04).
+Each check below stands for the kube-linter check of the same name.
 """
 
 from __future__ import annotations
