@@ -43,6 +43,8 @@ from eafix.reentry_matrix_svc.matrix import Matrix, MatrixError, load_matrix
 from eafix.reentry_matrix_svc.stage import ReentryStage
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
+from eafix.reporter.book import ReportBook
+from eafix.reporter.stage import ReporterStage
 from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
@@ -66,6 +68,7 @@ class BacktestResult:
     opening_balance: Decimal
     strategy_of: dict[str, str]  # trade id (its opening order's client_order_id) -> strategy
     reentry_decisions: tuple[ReentryDecision, ...] = ()
+    ledger: ReportBook | None = None  # the reporter stage's book (in memory) after the replay
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
@@ -113,10 +116,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     reentries = None if reentry is None else ReentryStage(ReentryEngine(reentry, clock),
                                                           messenger("reentry-matrix-svc"))
     collector = Collector(RESULT_TOPICS, group="backtest")
+    reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
     # before the bar that may trigger a signal, and execution sees a bar (fills, SL/TP) before the
     # signal stage reacts to it.
-    for stage in (risk_stage, execution, indicators, signals, reentries, collector):
+    for stage in (risk_stage, execution, indicators, signals, reentries, reporter, collector):
         if stage is not None:
             stage.subscribe(bus)
     feed = messenger("backtest-feed")
@@ -141,7 +145,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         suppressed=len(ev[SignalSuppressed.TOPIC]),
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
-        strategy_of=_strategies(ev),
+        strategy_of=_strategies(ev), ledger=reporter.book,
         reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
 
 
