@@ -9,7 +9,8 @@
 Layers: kernel = `eafix`, `eafix.services`, `eafix.instruments`, `eafix.timestamps` (shared facts,
 importing nothing of eafix); runtime = `eafix.runtime.*`; contracts = `eafix.contracts.*`; domains = the
 pure modules of a service package and the shared report module `eafix.reporting.*` (backtest and
-reporter both render with it; it belongs to no service, so any package may import it); adapters = a service package's `stage`, `app`, `service`,
+reporter both render with it; it belongs to no service, so any package may import it); adapters = a
+service package's `stage`, `app`, `service`,
 `repository`, `gateway` and `mt4_bridge` modules, and `eafix.backtest.*`; cli = `eafix.cli`,
 `eafix.__main__`, `eafix.backtest.cli` and the chart tooling `eafix.platform.*`.
 """

@@ -41,10 +41,10 @@ from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 from eafix.reentry_matrix_svc.engine import ReentryEngine
 from eafix.reentry_matrix_svc.matrix import Matrix, MatrixError, load_matrix
 from eafix.reentry_matrix_svc.stage import ReentryStage
-from eafix.risk_manager.config import RiskConfig
-from eafix.risk_manager.engine import RiskEngine
 from eafix.reporter.book import ReportBook
 from eafix.reporter.stage import ReporterStage
+from eafix.risk_manager.config import RiskConfig
+from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
