@@ -53,6 +53,9 @@ async def test_the_ledger_is_stored_once_and_survives_a_restart(env):
         assert body["execution"]["filled"] == 1 and body["execution"]["submitted"] == 2
         metrics = (await client.get("/metrics")).text
         assert "eafix_equity_usd 10080.0" in metrics  # 10,000 + 50 realized + 30 unrealized
+        assert 'eafix_pnl_unrealized_usd{symbol="EURUSD"} 30.0' in metrics
+        if datetime.now(UTC).date() == now.date():  # the gauge is today's realized P&L (UTC day)
+            assert 'eafix_pnl_realized_usd{symbol="EURUSD"} 50.0' in metrics
     restarted = env.app("reporter")
     async with started(restarted) as client:
         body = (await client.get("/api/v1/reports/summary")).json()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from eafix.contracts import Direction, ExecutionReport, ExecutionStatus, OrderIntent, PriceTick, Signal, TradeClosed
@@ -95,6 +95,9 @@ class ReportBook:
     fills: dict[str, FillEntry] = field(default_factory=dict)
     trades: dict[str, TradeClosed] = field(default_factory=dict)
     quotes: QuoteBook = field(default_factory=QuoteBook)
+    # running totals, so the gauges a tick updates do not rescan the ledger
+    _realized: Decimal = field(default=Decimal(0), init=False)
+    _realized_by_day: dict[date, dict[str, Decimal]] = field(default_factory=dict, init=False)
 
     # --- intake: each returns the new entry, or None for one already known (redelivery) ---------
 
@@ -138,8 +141,12 @@ class ReportBook:
             self.orders.setdefault(entry.client_order_id, entry)
         elif isinstance(entry, FillEntry):
             self.fills.setdefault(entry.client_order_id, entry)
-        else:
-            self.trades.setdefault(entry.trade.trade_id, entry.trade)
+        elif entry.trade.trade_id not in self.trades:
+            trade = entry.trade
+            self.trades[trade.trade_id] = trade
+            self._realized += trade.pnl
+            day = self._realized_by_day.setdefault(trade.close_time.date(), {})
+            day[trade.symbol] = day.get(trade.symbol, Decimal(0)) + trade.pnl
 
     def restore(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
@@ -162,7 +169,11 @@ class ReportBook:
         return out
 
     def realized_total(self) -> Decimal:
-        return sum((t.pnl for t in self.trades.values()), Decimal(0))
+        return self._realized
+
+    def realized_on(self, day: date) -> dict[str, Decimal]:
+        """Realized P&L per symbol of the trades closed on the UTC day `day`."""
+        return dict(self._realized_by_day.get(day, {}))
 
     def open_fills(self) -> list[FillEntry]:
         closed = {t.client_order_id for t in self.trades.values()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -19,7 +18,6 @@ from prometheus_client import CollectorRegistry
 from eafix.contracts import ExecutionReport, OrderIntent, PriceTick, Signal, TradeClosed
 from eafix.contracts.messaging import decode
 from eafix.reporter.book import Entry, ReportBook
-from eafix.reporter.reports import day_start
 from eafix.reporter.repository import InMemoryLedgerRepository, LedgerRepository
 from eafix.runtime import metric_names as mn
 from eafix.runtime.bus.base import Subscriber
@@ -98,10 +96,7 @@ class ReporterStage:
         self.peak = max(self.peak, equity)
         self.metrics[mn.EQUITY].set(float(equity))
         self.metrics[mn.EQUITY_PEAK].set(float(self.peak))
-        today = day_start(self.clock.now().date())
-        realized: dict[str, Decimal] = {}
-        for t in self.book.ledger(today, today + timedelta(days=1)):
-            realized[t.symbol] = realized.get(t.symbol, Decimal(0)) + t.pnl
+        realized = self.book.realized_on(self.clock.now().date())
         unrealized = self.book.unrealized().by_symbol
         for symbol in self._gauged | set(realized) | set(unrealized):  # a symbol gone flat drops to 0
             self.metrics[mn.PNL_REALIZED].labels(symbol).set(float(realized.get(symbol, 0)))
