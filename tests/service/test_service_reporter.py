@@ -51,8 +51,11 @@ async def test_the_ledger_is_stored_once_and_survives_a_restart(env):
         assert body["summary"]["net_pnl"] == "50"
         assert Decimal(body["open"]["unrealized"]) == Decimal(30)  # 0.00030 x 1 lot x 100,000 at the bid
         assert body["execution"]["filled"] == 1 and body["execution"]["submitted"] == 2
-        metrics = (await client.get("/metrics")).text
-        assert "eafix_equity_usd 10080.0" in metrics  # 10,000 + 50 realized + 30 unrealized
+        async def equity():  # the gauges follow the last handled message, once it is stored
+            text = (await client.get("/metrics")).text
+            return text if "eafix_equity_usd 10080.0" in text else None  # 10,000 + 50 realized + 30 unrealized
+
+        metrics = await eventually(equity, "the equity gauge")
         assert 'eafix_pnl_unrealized_usd{symbol="EURUSD"} 30.0' in metrics
         if datetime.now(UTC).date() == now.date():  # the gauge is today's realized P&L (UTC day)
             assert 'eafix_pnl_realized_usd{symbol="EURUSD"} 50.0' in metrics
