@@ -76,3 +76,19 @@ def test_zero_variance_has_no_sharpe():
     s = summarize([trade(1, "EURUSD", "100", "10", 5), trade(2, "EURUSD", "101", "10", 6)], Decimal("10000"))
     assert s.sharpe is None and s.sortino is None
     assert summarize([trade(1, "EURUSD", "-5", "-1", 5)], Decimal("100")).sharpe is None  # one day
+
+
+def test_a_weekend_without_trades_is_no_return():
+    # Thu 8, Fri 9, Mon 12 January 2026: three returns, Saturday and Sunday are not zeros
+    s = summarize([trade(1, "EURUSD", "100", "10", 8), trade(2, "EURUSD", "-50", "-5", 9),
+                   trade(3, "EURUSD", "80", "8", 12)], Decimal("10000"))
+    returns = [100 / 10000, -50 / 10100, 80 / 10050]
+    mean = sum(returns) / 3
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 2)
+    assert math.isclose(s.sharpe, mean / std * SQRT252)
+    # a weekday without trades is a zero return: Thu 8 and Mon 12 only -> Fri 9 counts as 0
+    gap = summarize([trade(1, "EURUSD", "100", "10", 8), trade(3, "EURUSD", "-80", "-8", 12)], Decimal("10000"))
+    returns = [100 / 10000, 0.0, -80 / 10100]
+    mean = sum(returns) / 3
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 2)
+    assert math.isclose(gap.sharpe, mean / std * SQRT252)

@@ -9,10 +9,13 @@ Definitions (all in the account currency unless named pips):
 - expectancy: net P&L / trades (the average trade);
 - max drawdown: the largest fall of the equity curve (balance after each closed trade) from its
   running peak, in money and as (peak - equity) / peak;
-- daily returns: per UTC calendar day from the first to the last day with a closed trade, the day's
-  closing equity over the previous day's (days without trades return 0);
+- daily returns: per trading day (UTC, Monday to Friday, plus a weekend day that has a closed trade)
+  from the first to the last day with a closed trade, the day's closing equity over the previous
+  day's (a trading day without trades returns 0);
 - Sharpe: mean / sample standard deviation of the daily returns, times sqrt(252) (252 trading days
-  a year, the usual annualisation); None with fewer than two days or zero variance;
+  a year, the usual annualisation, which is why weekend days without trades are not returns: counting
+  them as zeros would annualise ~365 periods a year with sqrt(252)); None with fewer than two days or
+  zero variance;
 - Sortino: mean / downside deviation, downside deviation = sqrt(sum(min(r, 0)^2) / n) over all n
   daily returns (target return 0), times sqrt(252); None with fewer than two days or no losing day.
 """
@@ -75,9 +78,11 @@ def daily_returns(curve: list[tuple[datetime, Decimal]], start_balance: Decimal)
     first, last = min(by_day), max(by_day)
     returns, prev, day = [], start_balance, first
     while day <= last:
-        close = by_day.get(day, prev)
-        returns.append(float((close - prev) / prev) if prev else 0.0)
-        prev, day = close, day + timedelta(days=1)
+        if day in by_day or day.weekday() < 5:
+            close = by_day.get(day, prev)
+            returns.append(float((close - prev) / prev) if prev else 0.0)
+            prev = close
+        day += timedelta(days=1)
     return returns
 
 
