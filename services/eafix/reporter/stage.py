@@ -75,6 +75,7 @@ class ReporterStage:
     async def on_order(self, message: Message) -> None:
         env = decode(message)
         await self._store([self.book.on_order(cast(OrderIntent, env.data), env.ts_event)])
+        self.gauge()  # a fill that arrived before its order can be marked now (topics are separate streams)
 
     async def on_execution_report(self, message: Message) -> None:
         env = decode(message)
