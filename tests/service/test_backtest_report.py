@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
 
-from eafix.backtest.report import format_summary, summarize, write_html, write_trades_csv
 from eafix.contracts import TradeClosed
+from eafix.reporting.metrics import summarize
+from eafix.reporting.render import format_summary, write_html, write_trades_csv
 
 
 def trade(pnl: str, pips: str, day: int, hour: int = 12) -> TradeClosed:

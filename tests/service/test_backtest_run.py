@@ -69,7 +69,9 @@ def test_cli_writes_the_report_and_fails_with_one_line_on_bad_data(sample, tmp_p
     printed = capsys.readouterr().out
     assert "win rate" in printed and "profit factor" in printed and "Sharpe" in printed
     rows = list(csv.DictReader((out / "trades.csv").open()))
-    assert rows and (out / "report.html").read_text().count("<tr>") == len(rows) + 1
+    report = (out / "report.html").read_text()
+    assert rows and report.split("<h2>Trades")[1].count("<tr>") == len(rows) + 1
+    assert "<h2>By symbol</h2>" in report and "<h2>By strategy</h2>" in report and "<h2>By day</h2>" in report
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,open,high,low,close\n2026-01-05T00:00:00Z,1,1,1\n")
     assert cli.main(["backtest", "--data", str(bad), "--out", str(out)]) == 2

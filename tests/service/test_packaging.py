@@ -1,6 +1,6 @@
 """Locked environments and slim images: uv.lock matches pyproject.toml (a stale lock fails), each
 service image holds only what that service needs (no dataframe, TA, chart or test packages except
-indicator-engine's polars), and the checkov tool environment is pinned with hashes."""
+indicator-engine's and reporter's polars), and the checkov tool environment is pinned with hashes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 UV = REPO / ".tools" / "uv" / "bin" / "uv"
 NEVER_IN_AN_IMAGE = {"numpy", "ta-lib", "helm-python-sdk", "kubernetes-validate", "jsonschema", "pytest", "mypy",
                      "ruff", "checkov"}
-ONLY_IN = {"polars": {"indicator-engine"}}
+ONLY_IN = {"polars": {"indicator-engine", "reporter"}}
 
 
 def uv(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

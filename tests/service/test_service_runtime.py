@@ -35,9 +35,11 @@ BUSINESS_PATHS = {
     "risk-manager": {"/api/v1/validate", "/api/v1/position-size", "/api/v1/portfolio"},
     "execution-engine": {"/api/v1/orders", "/api/v1/positions", "/api/v1/positions/{position_id}/close"},
     "reentry-matrix-svc": {"/api/v1/reentry/decide", "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix"},
+    "reporter": {"/api/v1/reports/daily-pnl", "/api/v1/reports/summary", "/api/v1/reports/equity.svg",
+                 "/api/v1/reports/equity.csv", "/api/v1/reports/report.html"},
 }
 # the services built so far (the others still run the runtime's bare app)
-BUILT = (*PIPELINE, "reentry-matrix-svc")
+BUILT = (*PIPELINE, "reentry-matrix-svc", "reporter")
 
 
 # --- ServiceParts in the app's lifespan --------------------------------------------------------------
@@ -143,7 +145,8 @@ def test_openapi_lists_the_business_routes_without_connecting_anywhere(name, cap
 
 def test_only_the_built_services_have_a_service_module():
     assert {spec.name for spec in services.SERVICES if service_module(spec) is not None} == set(BUILT)
-    assert settings_class(services.get("reporter")).__name__ == "Settings"
+    assert settings_class(services.get("reporter")).__name__ == "ReporterSettings"
+    assert settings_class(services.get("gui-gateway")).__name__ == "Settings"  # a skeleton: the runtime's
 
 
 def test_serve_stops_on_bad_service_config_with_one_line(capsys, monkeypatch):

@@ -14,8 +14,10 @@ DEFAULT_SAMPLE = Path("out/sample/EURUSD_H1.csv")
 
 def _backtest(args: argparse.Namespace) -> int:
     from eafix.backtest.data import DataError, load
-    from eafix.backtest.report import format_summary, summarize, write_html, write_trades_csv
     from eafix.backtest.runner import MatrixError, load_matrix, run
+    from eafix.reporting.breakdown import breakdown
+    from eafix.reporting.metrics import summarize
+    from eafix.reporting.render import format_summary, write_html, write_trades_csv
     from eafix.signal_generator.config import StrategyConfigError, load_default_strategies, load_strategies_file
 
     try:
@@ -43,8 +45,9 @@ def _backtest(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_trades_csv(result.trades, out / "trades.csv")
+    groups = {by: breakdown(result.trades, by, result.strategy_of) for by in ("symbol", "strategy", "day")}
     write_html(result.trades, summary, out / "report.html", f"EAFIX backtest {', '.join(dataset.symbols)} "
-               f"{args.timeframe}")
+               f"{args.timeframe}", groups)
     print(f"wrote {out / 'report.html'} and {out / 'trades.csv'}")
     return 0
 

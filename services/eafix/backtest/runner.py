@@ -41,6 +41,8 @@ from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 from eafix.reentry_matrix_svc.engine import ReentryEngine
 from eafix.reentry_matrix_svc.matrix import Matrix, MatrixError, load_matrix
 from eafix.reentry_matrix_svc.stage import ReentryStage
+from eafix.reporter.book import ReportBook
+from eafix.reporter.stage import ReporterStage
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
@@ -64,7 +66,9 @@ class BacktestResult:
     inputs: int
     account_currency: str
     opening_balance: Decimal
+    strategy_of: dict[str, str]  # trade id (its opening order's client_order_id) -> strategy
     reentry_decisions: tuple[ReentryDecision, ...] = ()
+    ledger: ReportBook | None = None  # the reporter stage's book (in memory) after the replay
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
@@ -73,6 +77,11 @@ class BacktestResult:
             if d.approved and d.next_generation is not None:
                 counts[d.next_generation] += 1
         return counts
+
+
+def _strategies(events: dict[str, list]) -> dict[str, str]:
+    by_signal = {s.signal_id: s.strategy for s in events[Signal.TOPIC]}
+    return {o.client_order_id: by_signal[o.signal_id] for o in events[OrderIntent.TOPIC] if o.signal_id in by_signal}
 
 
 def _quote(bar: Bar, spread: Decimal) -> PriceTick:
@@ -107,10 +116,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     reentries = None if reentry is None else ReentryStage(ReentryEngine(reentry, clock),
                                                           messenger("reentry-matrix-svc"))
     collector = Collector(RESULT_TOPICS, group="backtest")
+    reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
     # before the bar that may trigger a signal, and execution sees a bar (fills, SL/TP) before the
     # signal stage reacts to it.
-    for stage in (risk_stage, execution, indicators, signals, reentries, collector):
+    for stage in (risk_stage, execution, indicators, signals, reentries, reporter, collector):
         if stage is not None:
             stage.subscribe(bus)
     feed = messenger("backtest-feed")
@@ -135,6 +145,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         suppressed=len(ev[SignalSuppressed.TOPIC]),
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
+        strategy_of=_strategies(ev), ledger=reporter.book,
         reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
 
 

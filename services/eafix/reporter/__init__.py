@@ -1,0 +1,1 @@
+"""reporter: P&L and trading statistics over the trade ledger (see `service` for the process)."""
