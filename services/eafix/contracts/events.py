@@ -37,6 +37,7 @@ from eafix.contracts.primitives import (
     ExecutionStatus,
     ExecutionStatusField,
     Id,
+    IndicatorKey,
     Lots,
     LotsOrZero,
     Money,
@@ -133,9 +134,13 @@ class IndicatorValues(Contract):
     atr_14: NonNegativeNumber | None
 
 
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
 class IndicatorVector(Event):
     EVENT_TYPE: ClassVar[str] = "IndicatorVector"
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
     TOPIC: ClassVar[str] = "eafix.indicators.computed"
 
     symbol: Symbol
@@ -144,13 +149,11 @@ class IndicatorVector(Event):
     window_version: WindowVersion
     values: IndicatorValues
     currency_strength: dict[Currency, Number]
+    # since 1.1: the parameterized indicators the strategies declared beyond the fixed set
+    parameterized: dict[IndicatorKey, Number | None] | None = Field(default=None, exclude_if=_absent_when_none)
 
     def event_time(self) -> datetime:
         return self.ts
-
-
-def _absent_when_none(value: object) -> bool:
-    return value is None
 
 
 class ReentryLink(Contract):
