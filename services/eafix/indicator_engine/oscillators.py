@@ -1,13 +1,15 @@
 """More incremental indicators equal to TA-Lib's batch functions (the conventions of indicators.py:
 one bar per `update`, bounded memory, None while TA-Lib returns NaN, TA-Lib's operation order).
 
-- WMA(n): weights 1..n; TA-Lib's running `periodSum`/`periodSub` recurrence, divider n(n+1)/2.
+- WMA(n): weights 1..n, divider n(n+1)/2, summed over the window each bar (O(n)): a running-sum
+  recurrence drifts by ~1e-9 at gold prices over thousands of bars, TA-Lib's does not.
 - DEMA(n) = 2 EMA1 - EMA2, TEMA(n) = 3 EMA1 - 3 EMA2 + EMA3, each EMA fed the previous one's
   outputs from its first value (so each is seeded with the SMA of its first n inputs).
 - MOM(n) = x - x[n bars ago]; ROC(n) = (x / x[n bars ago] - 1) x 100, 0 when the old value is 0.
 - WILLR(n) = (highest high - close) / ((highest - lowest) / -100) over the last n bars, 0 when flat.
 - CCI(n): typical price tp = (h + l + c) / 3; (tp - mean) / (0.015 x mean absolute deviation) over
-  the last n tp, 0 when either is 0.
+  the last n tp; 0 when tp is the mean or the deviation sum is below 1e-8 (TA_IS_ZERO); summed
+  in TA-Lib's buffer order.
 - STOCH(fastk, slowk, slowd), SMA smoothing (TA-Lib's default matype): fast %K =
   (close - lowest low) / ((highest high - lowest low) / 100), 0 when flat; slow %K = SMA(slowk) of
   fast %K; slow %D = SMA(slowd) of slow %K.
@@ -23,34 +25,26 @@ __all__ = ["CCI", "DEMA", "MOM", "ROC", "STOCH", "TEMA", "WILLR", "WMA"]
 
 
 class WMA:
-    __slots__ = ("_divider", "_sub", "_sum", "_trailing", "_window", "period", "value")
+    __slots__ = ("_divider", "_window", "period", "value")
 
     def __init__(self, period: int) -> None:
         self.period = period
         self._divider = float((period * (period + 1)) >> 1)
-        self._window: deque[float] = deque()
-        self._sum = 0.0
-        self._sub = 0.0
-        self._trailing = 0.0
+        self._window: deque[float] = deque(maxlen=period)
         self.value: float | None = None
 
     def update(self, x: float) -> float | None:
         window = self._window
         window.append(x)
-        n = self.period
-        if len(window) < n:
-            # the first n-1 values enter with weights 1..n-1
-            self._sub += x
-            self._sum += x * len(window)
+        if len(window) < self.period:
             return None
-        self._sub += x
-        self._sub -= self._trailing
-        self._sum += x * n
-        self._trailing = window.popleft()
-        value = self._sum / self._divider
-        self._sum -= self._sub
-        self.value = value
-        return value
+        total = 0.0
+        weight = 1.0
+        for v in window:
+            total += v * weight
+            weight += 1.0
+        self.value = total / self._divider
+        return self.value
 
 
 class DEMA:
@@ -162,29 +156,39 @@ class WILLR:
 
 
 class CCI:
-    __slots__ = ("_window", "period", "value")
+    """Sums in TA-Lib's circular-buffer order (slot 0..n-1, not time order): on a flat window the
+    deviation is a rounding residue, and only the same order gives TA-Lib's result there."""
+
+    __slots__ = ("_buffer", "_count", "_slot", "period", "value")
 
     def __init__(self, period: int) -> None:
         self.period = period
-        self._window: deque[float] = deque(maxlen=period)
+        self._buffer = [0.0] * period
+        self._slot = 0
+        self._count = 0
         self.value: float | None = None
 
     def update(self, high: float, low: float, close: float) -> float | None:
         tp = (high + low + close) / 3.0
-        window = self._window
-        window.append(tp)
-        n = self.period
-        if len(window) < n:
+        buffer, n = self._buffer, self.period
+        buffer[self._slot] = tp
+        self._slot = (self._slot + 1) % n
+        if self._count < n - 1:
+            self._count += 1
             return None
         average = 0.0
-        for v in window:
+        for v in buffer:
             average += v
         average /= n
         deviation = 0.0
-        for v in window:
+        for v in buffer:
             deviation += abs(v - average)
         diff = tp - average
-        self.value = diff / (0.015 * (deviation / n)) if diff != 0.0 and deviation != 0.0 else 0.0
+        # TA-Lib tests the deviation with TA_IS_ZERO (|v| < 1e-8): a flat window's is rounding residue
+        if diff == 0.0 or -1e-8 < deviation < 1e-8:
+            self.value = 0.0
+        else:
+            self.value = diff / (0.015 * (deviation / n))
         return self.value
 
 
