@@ -46,7 +46,7 @@ from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
-from eafix.signal_generator.config import SignalGeneratorConfig
+from eafix.contracts.strategies import SignalGeneratorConfig
 from eafix.signal_generator.domain import SignalEngine
 from eafix.signal_generator.stage import SignalStage
 
