@@ -97,7 +97,8 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     on_bars = dataset.kind == "bars"
     broker = (SimulatedBarBroker(costs, instruments=instruments, spread_pips=spread_pips) if on_bars
               else PaperBroker(costs, instruments=instruments))
-    indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock), messenger("indicator-engine"),
+    indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock,
+                                                 indicators=strategies.indicators()), messenger("indicator-engine"),
                                 source="bars" if on_bars else "ticks")
     signals = SignalStage(SignalEngine(strategies, clock, instruments=instruments), messenger("signal-generator"))
     risk_stage = RiskStage(RiskEngine(risk, clock, instruments=instruments), messenger("risk-manager"))
