@@ -106,6 +106,12 @@ class IndicatorRef:
         return self.spec.key if self.output is None else f"{self.spec.key}.{self.output}"
 
     @property
+    def name(self) -> str:
+        """A Name-shaped label (Signal.source_indicators keys): the fixed field, or the key with
+        punctuation as `_` (`bbands(20,2.5).upper` -> `bbands_20_2_5_upper`)."""
+        return self.alias or re.sub(r"[^a-z0-9]+", "_", self.key).strip("_")
+
+    @property
     def alias(self) -> str | None:
         """The fixed IndicatorValues field holding this value, if it is one of the fixed set."""
         return _FIELD_OF.get(self.key)

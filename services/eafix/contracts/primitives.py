@@ -275,6 +275,7 @@ class CloseReason(StrEnum):
     MANUAL = "MANUAL"
     TIMEOUT = "TIMEOUT"
     BROKER_REJECT = "BROKER_REJECT"
+    REVERSE = "REVERSE"  # closed by a stop-and-reverse order on the same symbol (TradeClosed 1.1)
 
 
 # --- annotated field types -------------------------------------------------------------------------

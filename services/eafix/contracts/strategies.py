@@ -21,6 +21,8 @@ the same document. Indicator references (`fast: sma(10)`) are eafix.contracts.in
         timeframes: [H1, ...]       # default: every timeframe
         min_confidence / stop / take_profit_ratio: per-strategy overrides of `defaults`
         confirm: macd_hist          # optional: the sign of macd / macd_hist must agree, else NEUTRAL_BIAS
+        stop_and_reverse: false     # true: a signal closes the symbol's open opposite positions (REVERSE)
+                                    # when its order is placed, besides SL/TP
         ...type parameters (see the *Config classes)
 
 `load_strategies_text`, `load_strategies_file` and `load_default_strategies` return a validated
@@ -162,6 +164,8 @@ class _StrategyBase(_Strict):
     take_profit_ratio: PositiveFloat | None = None  # unset: defaults'; explicit null: no TP (risk default)
     confirm: SignedIndicator | None = None
     base_confidence: Unit = 0.6
+    # exit on the opposite signal: its order closes this strategy's symbol's open opposite positions
+    stop_and_reverse: bool = False
 
 
 class MaCrossoverConfig(_StrategyBase):

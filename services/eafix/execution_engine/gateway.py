@@ -162,7 +162,7 @@ class ExecutionGateway:
                 except Exception as exc:
                     log.warning("outbox relay after the reload failed (the next commit retries): %s", exc)
 
-    async def order_intent(self, intent: OrderIntent, cause: Any = None) -> list[ExecutionReport]:
+    async def order_intent(self, intent: OrderIntent, cause: Any = None) -> list[EngineOutput]:
         """Exactly once per idempotency_key, also for keys the engine no longer remembers."""
         async with self.lock:
             if not self.engine.knows_idempotency_key(intent.idempotency_key):

@@ -84,6 +84,11 @@ def reader(reference: str) -> Reader:
     return extra
 
 
+def label(reference: str) -> str:
+    """The Signal.source_indicators key of a reference (`ema_20`, `sma_10` for sma(10))."""
+    return parse_reference(reference).name
+
+
 def _clamp(value: float) -> float:
     return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
 
@@ -141,6 +146,7 @@ class MaCrossover(Strategy):
         assert isinstance(params, MaCrossoverConfig)
         self._fast, self._slow = params.fast, params.slow
         self._read_fast, self._read_slow = reader(params.fast), reader(params.slow)
+        self._fast_name, self._slow_name = label(params.fast), label(params.slow)
         self._base, self._weight = params.base_confidence, params.separation_weight
         self._sign: dict[Key, int] = {}  # last non-zero sign of fast - slow
 
@@ -161,7 +167,7 @@ class MaCrossover(Strategy):
             return None
         direction = Direction.LONG if sign > 0 else Direction.SHORT
         atr = values.atr_14
-        indicators: dict[str, float] = {self._fast: fast, self._slow: slow}
+        indicators: dict[str, float] = {self._fast_name: fast, self._slow_name: slow}
         confidence = self._base
         if atr is not None and atr > 0:
             indicators["atr_14"] = atr
@@ -180,7 +186,7 @@ class RsiMeanReversion(Strategy):
         self._low, self._high = params.oversold, params.overbought
         self._on_cross, self._gain, self._base = params.on_cross, params.depth_gain, params.base_confidence
         self._previous: dict[Key, float] = {}
-        self._rsi, self._read = params.rsi, reader(params.rsi)
+        self._rsi, self._read, self._rsi_name = params.rsi, reader(params.rsi), label(params.rsi)
 
     def evaluate(self, vector: IndicatorVector, close: Decimal) -> Candidate | None:
         values = vector.values
@@ -204,7 +210,7 @@ class RsiMeanReversion(Strategy):
         if self._on_cross and not entered:
             return None
         confidence = self._base + (1.0 - self._base) * min(1.0, depth * self._gain)
-        return self._confirmed(direction, values, {self._rsi: rsi}, _clamp(confidence), detail)
+        return self._confirmed(direction, values, {self._rsi_name: rsi}, _clamp(confidence), detail)
 
 
 class BollingerBreakout(Strategy):
@@ -216,9 +222,7 @@ class BollingerBreakout(Strategy):
         assert isinstance(params, BollingerBreakoutConfig)
         self._on_cross, self._weight, self._base = params.on_cross, params.excess_weight, params.base_confidence
         self._previous: dict[Key, int] = {}  # -1 below lower, 0 inside, +1 above upper
-        fixed = params.bands == "bbands(20,2)"  # the fixed set's bands: their bb_* names, as before
-        self._names = ("bb_upper", "bb_middle", "bb_lower") if fixed else tuple(
-            f"{params.bands}.{o}" for o in ("upper", "middle", "lower"))
+        self._names = tuple(label(f"{params.bands}.{o}") for o in ("upper", "middle", "lower"))
         self._reads = tuple(reader(f"{params.bands}.{o}") for o in ("upper", "middle", "lower"))
 
     def evaluate(self, vector: IndicatorVector, close: Decimal) -> Candidate | None:
