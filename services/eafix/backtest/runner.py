@@ -29,6 +29,7 @@ from eafix.contracts import (
     TradeClosed,
 )
 from eafix.contracts.events import ReentryDecision
+from eafix.contracts.primitives import CloseReason
 from eafix.contracts.messaging import Messenger, counter_ids
 from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
@@ -83,7 +84,8 @@ def _quote(bar: Bar, spread: Decimal) -> PriceTick:
 
 async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
               timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None,
-              instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None) -> BacktestResult:
+              instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None,
+              close_at_end: bool = False) -> BacktestResult:
     risk = risk or RiskConfig()
     first = dataset.events[0]
     start: datetime = first.ts_close if isinstance(first, Bar) else first.ts
@@ -129,6 +131,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await bus.drain()
         if reentries is not None and reentries.engine.pending() and await reentries.on_clock():
             await bus.drain()  # a due re-entry is a signal: risk, then execution at the next price
+
+    if close_at_end:  # as an operator would (MANUAL), at the last price, so every entry has a trade
+        for position in execution.engine.open_positions():
+            await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
+        await bus.drain()
 
     ev = collector.events
     return BacktestResult(
