@@ -70,7 +70,8 @@ elapsed = time.perf_counter() - started
 trades = stats["_trades"]
 entries = [[f"{t:%Y-%m-%dT%H:%M:%SZ}", "LONG" if size > 0 else "SHORT"]
            for t, size in zip(trades["EntryTime"], trades["Size"])]
-print(json.dumps({"bars": len(EURUSD), "seconds": elapsed, "entries": entries,
+exits = [float(p) for p in trades["ExitPrice"]]
+print(json.dumps({"bars": len(EURUSD), "seconds": elapsed, "entries": entries, "exits": exits,
                   "return_pct": float(stats["Return [%]"]), "trades": int(stats["# Trades"])}))
 """
 
@@ -108,8 +109,10 @@ def run_eafix(data_csv: Path, out: Path) -> dict:
     seconds = float(first.split(" bars in ")[1].split(" s ")[0])
     with (out / "eafix" / "trades.csv").open() as f:
         rows = list(csv.DictReader(f))
-    entries = sorted([r["open_time"], r["direction"]] for r in rows)
-    return {"seconds": seconds, "wall": wall, "entries": entries, "summary": result.stdout}
+    rows.sort(key=lambda r: r["open_time"])
+    entries = [[r["open_time"], r["direction"]] for r in rows]
+    exits = [float(r["close_price"]) for r in rows]
+    return {"seconds": seconds, "wall": wall, "entries": entries, "exits": exits, "summary": result.stdout}
 
 
 def compare(peer: list[list[str]], ours: list[list[str]]) -> tuple[int, list[str]]:
@@ -137,10 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"eafix backtest sma_cross.yaml: {len(ours['entries'])} entries, {ours['seconds']:.3f} s "
           f"({bars / ours['seconds']:,.0f} bars/s; {ours['wall']:.2f} s with process start-up)")
     print(f"entries equal (bar time and side): {equal} of {len(peer['entries'])}")
+    same_exit = sum(1 for a, b in zip(peer["exits"], ours["exits"], strict=False) if abs(a - b) < 5e-6)
+    print(f"exit prices equal: {same_exit} of {len(peer['exits'])}")
+    for i, (a, b) in enumerate(zip(peer["exits"], ours["exits"], strict=False)):
+        if abs(a - b) >= 5e-6:
+            print(f"  exit #{i} ({peer['entries'][i][0]}): backtesting.py {a} vs eafix {b}")
     for line in diffs:
         print(line)
     report = {"bars": bars, "peer_entries": len(peer["entries"]), "eafix_entries": len(ours["entries"]),
-              "equal": equal, "peer_bars_per_s": bars / peer["seconds"], "eafix_bars_per_s": bars / ours["seconds"]}
+              "equal": equal, "exits_equal": same_exit, "peer_bars_per_s": bars / peer["seconds"], "eafix_bars_per_s": bars / ours["seconds"]}
     (args.out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0 if equal == len(peer["entries"]) == len(ours["entries"]) else 1
 

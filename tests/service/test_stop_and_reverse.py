@@ -6,6 +6,7 @@ opens the new one; in the backtest every trade but the last ends in a REVERSE at
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal as D
 
 from eafix.backtest.data import load
@@ -92,3 +93,28 @@ def test_the_backtest_reverses_at_every_cross(tmp_path):
         assert after.open_time == before.close_time  # the next bar's open is the signal bar's close time
         assert after.open_price == before.close_price  # with no spread: the close, which is the next open
     assert trades[-1].close_reason is CloseReason.MANUAL  # --close-at-end
+
+
+def test_the_bar_broker_closes_a_reverse_with_the_new_order_at_the_next_open():
+    from eafix.execution_engine.brokers import SimulatedBarBroker
+    from service.factories import bar
+
+    clock = TestClock(T0)
+    engine = ExecutionEngine(clock, SimulatedBarBroker(Costs(slippage_pips=D(0), commission_per_lot=D(0)),
+                                                       spread_pips=D("1.0")))
+    engine.on_bar(bar("1.10000", "1.10050", "1.09950", "1.10000", timeframe="H1"))
+    engine.on_order_intent(intent(1, direction="LONG", lots="1.00", sl="20", tp="40"))
+    second = T0 + timedelta(hours=1)
+    engine.on_bar(bar("1.10010", "1.10060", "1.09990", "1.10040", timeframe="H1", opened=second))  # fills LONG
+    clock.set(second + timedelta(hours=1))
+    out = engine.on_order_intent(reversing(intent(2, direction="SHORT", lots="1.00", sl="20", tp="40")))
+    assert not [o for o in out if isinstance(o, TradeClosed)]  # it waits for the next bar, as the order does
+    third = second + timedelta(hours=1)
+    # this bar reaches the LONG's stop (1.10011 - 0.0020): the reverse at the open comes first
+    out = engine.on_bar(bar("1.10030", "1.10035", "1.09700", "1.09800", timeframe="H1", opened=third))
+    [closed] = [o for o in out if isinstance(o, TradeClosed)]
+    # LONG opened at 1.10010 + 1 pip spread = 1.10020, closes at the bid open 1.10030: +1.0 pip
+    assert (closed.close_reason, closed.close_price, closed.close_time, closed.pips) == (
+        CloseReason.REVERSE, D("1.10030"), third, D("1.0"))
+    [short] = engine.open_positions("EURUSD")
+    assert (short.direction, short.open_price, short.open_time) == (Direction.SHORT, D("1.10030"), third)
