@@ -78,6 +78,9 @@ name, a workload of the release (helm-test, migrations) or an actor (prometheus,
 {{- $b := (index $.Values $svc).backends -}}
 {{- if $b.redis -}}
 {{- $rows = append $rows (dict "flow" "redis" "from" $svc "to" "redis" "port" (int $.Values.global.redis.port) "protocol" "TCP" "http" false) -}}
+{{- if dig "sentinel" "enabled" false $.Values.global.redis -}}
+{{- $rows = append $rows (dict "flow" "redis" "from" $svc "to" "redis" "port" (int $.Values.global.redis.sentinel.port) "protocol" "TCP" "http" false) -}}
+{{- end -}}
 {{- end -}}
 {{- if $b.postgres -}}
 {{- $rows = append $rows (dict "flow" "postgres" "from" $svc "to" "postgres" "port" (int $.Values.global.postgres.port) "protocol" "TCP" "http" false) -}}

@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from eafix.runtime.settings import Settings, postgres_conninfo, postgres_credentials, redis_url
+from eafix.runtime.redis_client import redis_client
+from eafix.runtime.settings import Settings, postgres_conninfo, postgres_credentials
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,8 @@ class Backends:
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
-            url = redis_url(self.settings)
-            if url is None:
-                raise RuntimeError(f"{self.settings.name} has no Redis configured")
-            self._redis = aioredis.Redis.from_url(
-                url,
+            self._redis = redis_client(
+                self.settings,
                 socket_connect_timeout=self.timeout,
                 socket_timeout=self.timeout,
                 # One immediate retry: a pooled connection the server dropped fails once before the

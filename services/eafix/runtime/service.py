@@ -54,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from eafix.runtime.bus import Backoff, Bus, BusConfig, BusMetrics, InMemoryBus, RedisStreamsBus, stream_names
 from eafix.runtime.bus.base import Handler, invoke
 from eafix.runtime.bus.redis_streams import CONNECTION_ERRORS, FIELD
+from eafix.runtime.redis_client import redis_client
 from eafix.runtime.settings import Settings, SettingsError, redis_url
 from eafix.runtime.store import Database
 from eafix.services import ServiceSpec
@@ -299,8 +300,10 @@ def pipeline_bus(settings: Settings, parts: ServiceParts, *,
     if not url:
         bus: Bus = InMemoryBus(BusConfig(max_deliveries=options.max_deliveries), metrics)
     else:
-        bus = RedisStreamsBus.from_url(
-            url, consumer=consumer_name(settings), metrics=metrics,
+        consumer = consumer_name(settings)
+        client = redis_client(settings, **RedisStreamsBus.client_options(consumer, options.block_ms))
+        bus = RedisStreamsBus(
+            client, owns_client=True, consumer=consumer, metrics=metrics,
             config=BusConfig(max_deliveries=options.max_deliveries), batch=options.batch,
             block_ms=options.block_ms, min_idle_ms=options.min_idle_ms, lease_ms=options.lease_ms,
             colocate=True, on_acquired=on_acquired)

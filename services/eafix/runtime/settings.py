@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     redis_url: str | None = None
     redis_password: SecretStr | None = None
+    # Sentinel: the primary is asked of these (host:port, comma-separated) under the master name; the
+    # URL then gives only the scheme (rediss = TLS) and the database. See runtime/redis_client.py.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = Field("eafix", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     postgres_url: str | None = None
     postgres_user: str | None = None
     postgres_password: SecretStr | None = None
@@ -222,6 +226,17 @@ class Settings(BaseSettings):
         db = urlsplit(value).path.lstrip("/")
         if urlsplit(value).scheme != "unix" and db and not db.isdigit():
             raise ValueError(f"the database {db!r} in the path is not a number")
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _redis_sentinels(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for item in value.split(","):
+            host, sep, port = item.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{item.strip()!r} is not host:port (e.g. redis-sentinel-0:26379)")
         return value
 
     @field_validator("postgres_url")

@@ -203,11 +203,10 @@ class RedisStreamsBus(Bus):
         self._done: asyncio.Event | None = None
         self._run_task: asyncio.Task | None = None
 
-    @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, **kwargs: Any) -> RedisStreamsBus:
-        block_ms = kwargs.get("block_ms", 1000)
-        consumer = kwargs.get("consumer") or socket.gethostname()
-        options: dict[str, Any] = {
+    @staticmethod
+    def client_options(consumer: str, block_ms: int = 1000) -> dict[str, Any]:
+        """redis-py options for the bus's own client (see the class docstring)."""
+        return {
             "socket_connect_timeout": 5,
             "socket_timeout": block_ms / 1000 + 10,  # a dead peer without RST must not hang a read forever
             "socket_keepalive": True,
@@ -215,6 +214,10 @@ class RedisStreamsBus(Bus):
             "client_name": f"eafix-bus:{consumer}",  # who is who in CLIENT LIST
             "retry": Retry(NoBackoff(), 0),  # see the class docstring: the bus retries itself
         }
+
+    @classmethod
+    def from_url(cls, url: str, *, password: str | None = None, **kwargs: Any) -> RedisStreamsBus:
+        options = cls.client_options(kwargs.get("consumer") or socket.gethostname(), kwargs.get("block_ms", 1000))
         if password is not None:
             options["password"] = password
         return cls(aioredis.Redis.from_url(url, **options), owns_client=True, **kwargs)
