@@ -102,7 +102,8 @@ def run_eafix(data_csv: Path, out: Path) -> dict:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     started = time.perf_counter()
     result = _run([sys.executable, "-m", "eafix", "backtest", "--data", str(data_csv), "--strategy", str(STRATEGY),
-                   "--timeframe", "H1", "--symbol", "EURUSD", "--spread-pips", "0", "--close-at-end", "--out", str(out / "eafix")],
+                   "--timeframe", "H1", "--symbol", "EURUSD", "--spread-pips", "0", "--close-at-end",
+                   "--out", str(out / "eafix")],
                   env=env)
     wall = time.perf_counter() - started
     first = result.stdout.splitlines()[0]  # "backtest EURUSD H1: 5000 bars in 0.53 s (9,353 bars/s)"
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in diffs:
         print(line)
     report = {"bars": bars, "peer_entries": len(peer["entries"]), "eafix_entries": len(ours["entries"]),
-              "equal": equal, "exits_equal": same_exit, "peer_bars_per_s": bars / peer["seconds"], "eafix_bars_per_s": bars / ours["seconds"]}
+              "equal": equal, "exits_equal": same_exit, "peer_bars_per_s": bars / peer["seconds"],
+              "eafix_bars_per_s": bars / ours["seconds"]}
     (args.out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0 if equal == len(peer["entries"]) == len(ours["entries"]) else 1
 

@@ -133,7 +133,8 @@ def test_the_engine_carries_the_union_in_parameterized_and_leaves_the_fixed_set_
     t0 = datetime(2025, 1, 6, tzinfo=UTC)
     closes = []
     for i in range(60):
-        bar = Bar(symbol="EURUSD", timeframe="H1", ts_open=t0 + timedelta(hours=i), ts_close=t0 + timedelta(hours=i + 1),
+        bar = Bar(symbol="EURUSD", timeframe="H1", ts_open=t0 + timedelta(hours=i),
+                  ts_close=t0 + timedelta(hours=i + 1),
                   open=Decimal(str(low[i])), high=Decimal(str(high[i])), low=Decimal(str(low[i])),
                   close=Decimal(str(close[i])), volume=1)
         vector, other = engine.on_bar(bar), plain.on_bar(bar)

@@ -29,8 +29,9 @@ from eafix.contracts import (
     TradeClosed,
 )
 from eafix.contracts.events import ReentryDecision
-from eafix.contracts.primitives import CloseReason
 from eafix.contracts.messaging import Messenger, counter_ids
+from eafix.contracts.primitives import CloseReason
+from eafix.contracts.strategies import SignalGeneratorConfig
 from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
 from eafix.execution_engine.gateway import ExecutionGateway
@@ -47,7 +48,6 @@ from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
-from eafix.contracts.strategies import SignalGeneratorConfig
 from eafix.signal_generator.domain import SignalEngine
 from eafix.signal_generator.stage import SignalStage
 

@@ -34,6 +34,7 @@ oversold (30.0)`, `strategies.sma_cross.fast: sma period must be >= 2 (got 'sma(
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -75,7 +76,7 @@ SUPPORTED_VERSIONS = (1,)
 
 
 
-def _reference(*functions: str) -> Any:
+def _reference(*functions: str) -> Callable[[object], str]:
     """A validated indicator reference, kept as written when it is a fixed name (`ema_20`), else in
     canonical form (`sma( 10 )` -> `sma(10)`), of one of `functions`."""
 
@@ -85,7 +86,7 @@ def _reference(*functions: str) -> Any:
             raise ValueError(f"must be a {' / '.join(functions)} indicator")
         return value if ref.alias == value else ref.key  # type: ignore[return-value]
 
-    return Annotated[str, BeforeValidator(check)]
+    return check
 
 
 def _bands(value: object) -> str:
@@ -98,8 +99,8 @@ def _bands(value: object) -> str:
     return ref.spec.key
 
 
-MovingAverage = _reference("sma", "ema", "wma", "dema", "tema")
-RsiReference = _reference("rsi")
+MovingAverage = Annotated[str, BeforeValidator(_reference("sma", "ema", "wma", "dema", "tema"))]
+RsiReference = Annotated[str, BeforeValidator(_reference("rsi"))]
 BandsReference = Annotated[str, BeforeValidator(_bands)]
 SignedIndicator = Literal["macd", "macd_hist"]
 Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]

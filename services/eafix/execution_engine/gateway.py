@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eafix.contracts.events import ExecutionReport, OrderIntent, TradeClosed
+from eafix.contracts.events import OrderIntent, TradeClosed
 from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import CloseReason
 from eafix.execution_engine.domain import (

@@ -18,7 +18,8 @@ Indicators (`IndicatorEngine`)
   does) it updates the incremental indicators of that symbol/timeframe (indicators.py: EMA 20/50,
   SMA 20/50, RSI 14, MACD 12/26/9, Bollinger 20/2, ATR 14 on the bar's high/low/close) and the
   parameterized indicators it was given (`indicators=`, the union the strategies declare; they go
-  into IndicatorVector.parameterized, see parameterized.py), and returns one IndicatorVector stamped with the bar's close. Values are None until warm (TA-Lib's NaN).
+  into IndicatorVector.parameterized, see parameterized.py), and returns one IndicatorVector
+  stamped with the bar's close. Values are None until warm (TA-Lib's NaN).
 - State per symbol/timeframe is bounded: each indicator keeps at most its period of past values,
   nothing is recomputed over the history. `warm_up()` seeds a series from a polars frame of
   history bars through the same incremental code (so the result equals streaming the bars).
@@ -47,8 +48,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from eafix.contracts.events import Bar, IndicatorValues, IndicatorVector, PriceTick
-from eafix.contracts.primitives import Timeframe
 from eafix.contracts.indicator_specs import IndicatorSpec
+from eafix.contracts.primitives import Timeframe
 from eafix.indicator_engine.indicators import ATR, EMA, MACD, RSI, SMA, Bollinger
 from eafix.indicator_engine.parameterized import Computation, computations
 from eafix.indicator_engine.strength import MAJORS, CurrencyStrength

@@ -28,7 +28,7 @@ def _close(cls: Callable[..., object]) -> Callable[[IndicatorSpec], Update]:
 
 def _hlc(cls: Callable[..., object]) -> Callable[[IndicatorSpec], Update]:
     def make(spec: IndicatorSpec) -> Update:
-        return cls(*spec.parameters).update  # type: ignore[attr-defined,no-any-return]
+        return cls(*spec.parameters).update  # type: ignore[attr-defined]
     return make
 
 

@@ -35,8 +35,8 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field, field_validator
 
 from eafix.contracts import Bar, PriceTick
-from eafix.contracts.messaging import Messenger
 from eafix.contracts.indicator_specs import IndicatorSpec
+from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import Currency, Timeframe
 from eafix.contracts.strategies import StrategyConfigError, load_strategies_file, load_strategies_text
 from eafix.indicator_engine.app import build_router

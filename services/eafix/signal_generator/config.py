@@ -8,12 +8,12 @@ from importlib import resources
 from eafix.contracts.strategies import (
     STRATEGY_TYPES,
     BollingerBreakoutConfig,
-    SignedIndicator,
     Defaults,
     MaCrossoverConfig,
     ResolvedStrategy,
     RsiMeanReversionConfig,
     SignalGeneratorConfig,
+    SignedIndicator,
     StopConfig,
     StrategyConfigError,
     load_strategies_file,

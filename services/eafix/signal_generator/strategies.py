@@ -74,7 +74,7 @@ def reader(reference: str) -> Reader:
     ref = parse_reference(reference)
     field = ref.alias
     if field is not None:
-        return lambda vector: getattr(vector.values, field)  # type: ignore[no-any-return]
+        return lambda vector: getattr(vector.values, field)
     key = ref.key
 
     def extra(vector: IndicatorVector) -> float | None:
@@ -242,9 +242,11 @@ class BollingerBreakout(Strategy):
         if self._on_cross and (previous is None or previous == side):
             return None
         if side > 0:
-            direction, excess, detail = Direction.LONG, (price - upper) / width, f"close {close} above {self._names[0]}"
+            direction, excess = Direction.LONG, (price - upper) / width
+            detail = f"close {close} above {self._names[0]}"
         else:
-            direction, excess, detail = Direction.SHORT, (lower - price) / width, f"close {close} below {self._names[2]}"
+            direction, excess = Direction.SHORT, (lower - price) / width
+            detail = f"close {close} below {self._names[2]}"
         indicators = {self._names[0]: upper, self._names[1]: middle, self._names[2]: lower, "close": price}
         return self._confirmed(direction, values, indicators, _clamp(self._base + self._weight * excess), detail)
 
