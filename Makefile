@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 UV := $(TOOLS)/uv/bin/uv
 PYTEST_ARGS ?= -n 2
 
-.PHONY: all venv tools crd-validate packages demo test test-chart test-service lint policy format docs schemas manifests clean
+.PHONY: all venv tools crd-validate packages demo bench-peers test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -71,6 +71,11 @@ demo: venv crd-validate
 	$(BIN)/eafix charts summary
 	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv
 	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry
+
+# EAFIX against backtesting.py 0.6.6 (installed from PyPI into out/peers/venv, never into .venv) on its
+# EURUSD H1 sample: entries compared one by one, bars/s of both (docs/backtest.md). Not in `make test`.
+bench-peers: venv
+	$(BIN)/python bench/peers/compare.py --out out/peers
 
 # Plain manifests for kubectl in the deployment docs' layout (deploy/kubernetes/, not committed):
 # make manifests ENV=prod

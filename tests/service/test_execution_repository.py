@@ -189,6 +189,20 @@ async def test_trades_round_trip_and_are_written_once(repo):
     assert await repo.list_trades(symbol="EURUSD") == []
 
 
+@pytest.mark.parametrize("reason", list(CloseReason))
+async def test_every_close_reason_is_stored(repo, reason):
+    # REVERSE came with TradeClosed 1.1: trades migration 0003 widened both tables' checks
+    position = replace(make_position(1), status=PositionStatus.CLOSED, version=2, close_price=D("157.567"),
+                       close_time=T0 + timedelta(minutes=5), close_reason=reason, pips=D("1.0"), pnl=D("1"))
+    trade = Trade(trade_id="O-0001", client_order_id="O-0001", symbol="USDJPY", direction=Direction.SHORT,
+                  lots=D("0.35"), open_price=D("157.312"), close_price=D("157.567"), open_time=T0,
+                  close_time=T0 + timedelta(minutes=5), pips=D("1.0"), gross_pnl=D("1"), commission=D("0"),
+                  pnl=D("1"), account_currency="EUR", close_reason=reason)
+    await repo.apply(ChangeSet(positions=[position], trades=[trade]))
+    assert (await repo.get_trade("O-0001")).close_reason is reason
+    assert (await repo.get_position("O-0001")).close_reason is reason
+
+
 async def test_engine_changes_round_trip_and_restore(repo):
     clock = TestClock(T0)
     engine = ExecutionEngine(clock, PaperBroker(Costs(commission_per_lot=D("7"))))

@@ -55,3 +55,33 @@ async def test_ticks_become_bars_and_vectors_and_the_timer_closes_a_quiet_bar(en
 async def read_len(env, topic: str, n: int) -> bool:
     return len(await read(env, topic)) >= n
 
+
+
+async def test_the_strategies_document_adds_its_indicators_to_the_vectors(env):
+    # the same document (and setting) signal-generator gets; sma(2) is warm at the second bar
+    document = ('{"version": 1, "strategies": {"fast_cross": {"type": "ma_crossover", "fast": "sma(2)", '
+                '"slow": "ema(3)"}, "off": {"type": "rsi_mean_reversion", "rsi": "rsi(5)", "enabled": false}}}')
+    app = env.app("indicator-engine", TIMEFRAMES='["M1"]', CURRENCIES='["EUR", "USD"]', STRATEGY_CONFIG=document)
+    minute = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    prices = [(5, "1.10000"), (55, "1.10010"), (65, "1.10020"), (125, "1.10030")]
+    ticks = [tick("EURUSD", bid, at=minute + timedelta(seconds=s)) for s, bid in prices]
+    async with started(app):
+        await publish(env, *ticks, producer="data-ingestor")
+        await eventually(lambda: read_len(env, "eafix.indicators.computed", 2), "two vectors")
+    first, second = [e.data for e in await read(env, "eafix.indicators.computed")][:2]
+    # closes 1.10010 and 1.10020; the disabled strategy's rsi(5) is not computed
+    assert first.parameterized == {"sma(2)": None, "ema(3)": None}
+    assert set(second.parameterized) == {"sma(2)", "ema(3)"}
+    assert second.parameterized["sma(2)"] == pytest.approx(1.10015, abs=1e-12)
+
+
+def test_bad_strategies_stop_indicator_engine_naming_the_setting(capsys, monkeypatch):
+    from eafix import cli
+
+    monkeypatch.setenv("SERVICE_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SERVICE_STRATEGY_CONFIG",
+                       '{"version": 1, "strategies": {"x": {"type": "ma_crossover", "fast": "sma(1)"}}}')
+    assert cli.main(["serve", "indicator-engine"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("eafix serve indicator-engine: SERVICE_STRATEGY_CONFIG: invalid strategies in "
+                   "SERVICE_STRATEGY_CONFIG: strategies.x.fast: sma period must be >= 2 (got 'sma(1)')\n")

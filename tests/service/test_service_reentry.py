@@ -86,7 +86,7 @@ async def test_a_closed_trade_is_decided_and_its_reentry_published_as_a_signal(e
     assert re.data.entry_price == Decimal("1.10310")  # the ask of the latest tick
     assert (link.generation, link.parent_trade_id, link.original_trade_id) == ("R1", f"T-{n}", f"T-{n}")
     assert (link.size_multiplier, link.max_lots) == (Decimal("0.8"), Decimal("1.20"))
-    assert re.schema_version == "1.1"
+    assert re.schema_version == "1.2"  # Signal 1.1 added reentry, 1.2 reverse (not set here)
     assert chain["original_trade_id"] == f"T-{n}" and [x["decision_id"] for x in chain["decisions"]] == [f"RD-T-{n}"]
     assert matrix["matrix_version"] == "2.1.0"
 

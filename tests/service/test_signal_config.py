@@ -73,7 +73,7 @@ def test_file_loading_and_unreadable_file(tmp_path):
     ("version: 1\nstrategies:\n  x: {type: ma_crossover, fast: ema_50, slow: ema_50}\n",
      "strategies.x.slow: must differ from fast (ema_50)"),
     ("version: 1\nstrategies:\n  x: {type: ma_crossover, fast: rsi_14}\n",
-     "strategies.x.fast: Input should be 'ema_20', 'ema_50', 'sma_20' or 'sma_50'"),
+     "strategies.x.fast: must be a sma / ema / wma / dema / tema indicator (got 'rsi_14')"),
     ("version: 1\nstrategies:\n  x: {type: bollinger_breakout, excess_wieght: 2}\n",
      "strategies.x.excess_wieght: unknown key"),
     ("version: 1\nstrategies:\n  x: {type: bollinger_breakout, symbols: [EURUSD, eurjpy]}\n",
@@ -140,5 +140,43 @@ def test_document_must_be_a_mapping():
 
 def test_indicator_names_match_the_indicator_vector_contract():
     fields = set(IndicatorValues.model_fields)
-    assert set(typing.get_args(cfg.MovingAverage)) <= fields
     assert set(typing.get_args(cfg.SignedIndicator)) <= fields
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("{type: ma_crossover, fast: sma(1), slow: sma(20)}", "strategies.x.fast: sma period must be >= 2"),
+    ("{type: ma_crossover, fast: sma(10), slow: ema(2.5)}", "strategies.x.slow: ema period must be an integer"),
+    ("{type: ma_crossover, fast: 'sma(10, 3)'}", "strategies.x.fast: sma takes 1 parameter(s) (period), got 2"),
+    ("{type: ma_crossover, fast: hma(10)}", "strategies.x.fast: unknown indicator 'hma'"),
+    ("{type: ma_crossover, fast: sma(10), slow: sma( 10 )}", "strategies.x.slow: must differ from fast (sma(10))"),
+    ("{type: rsi_mean_reversion, rsi: ema(7)}", "strategies.x.rsi: must be a rsi indicator (got 'ema(7)')"),
+    ("{type: bollinger_breakout, bands: 'bbands(20, 0)'}", "strategies.x.bands: bbands k must be > 0"),
+    ("{type: bollinger_breakout, bands: bbands(20)}", "strategies.x.bands: bbands takes 2 parameter(s) (period, k)"),
+    ("{type: bollinger_breakout, bands: 'bbands(20,2).upper'}", "strategies.x.bands: must be bbands(period, k) "
+                                                              "without an output"),
+    ("{type: ma_crossover, confirm: 'macd(5,35,5).hist'}", "strategies.x.confirm: Input should be 'macd' or"),
+])
+def test_indicator_references_are_validated_naming_the_path(body, expected):
+    with pytest.raises(StrategyConfigError) as info:
+        load_strategies_text(f"version: 1\nstrategies:\n  x: {body}\n")
+    assert any(e.startswith(expected) for e in info.value.errors), info.value.errors
+
+
+def test_the_indicator_union_of_the_enabled_strategies():
+    config = load_strategies_text(
+        "version: 1\nstrategies:\n"
+        "  a: {type: ma_crossover, fast: sma(10), slow: 'ema( 34 )'}\n"
+        "  b: {type: rsi_mean_reversion, rsi: rsi(7)}\n"
+        "  c: {type: bollinger_breakout, bands: 'bbands(20, 2.50)'}\n"
+        "  d: {type: ma_crossover, fast: wma(5), slow: tema(9), enabled: false}\n"
+        "  e: {type: ma_crossover, fast: sma(20), slow: ema_50, confirm: macd_hist}\n")
+    assert config.strategies[0].params.slow == "ema(34)"  # canonical
+    assert config.strategies[4].params.fast == "sma(20)"
+    keys = {spec.key for spec in config.indicators()}
+    # d is disabled; sma(20), ema_50, macd_hist and atr_14 are in the fixed set, listed all the same
+    assert keys == {"sma(10)", "ema(34)", "rsi(7)", "bbands(20,2.5)", "sma(20)", "ema(50)", "macd(12,26,9)",
+                    "atr(14)"}
+    assert {spec.key for spec in load_default_strategies().indicators()} == {
+        "ema(20)", "ema(50)", "macd(12,26,9)", "rsi(14)", "bbands(20,2)", "atr(14)"}
+
+

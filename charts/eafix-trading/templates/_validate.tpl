@@ -39,6 +39,19 @@ that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI 
 {{- $msgs = append $msgs (printf "global.postgres.existingSecret: required because %s uses PostgreSQL." $svc) -}}
 {{- end -}}
 {{- end -}}
+{{- $ie := index .Values "indicator-engine" -}}
+{{- $sg := index .Values "signal-generator" -}}
+{{- if and $ie.enabled $sg.enabled -}}
+{{- $strategies := dict -}}
+{{- range $svc, $v := dict "indicator-engine" $ie "signal-generator" $sg -}}
+{{- $c := $v.config | default dict -}}
+{{- $f := $v.configFiles | default dict -}}
+{{- $_ := set $strategies $svc (toJson (list $c.strategyConfig $c.strategiesFile $f.strategiesFile)) -}}
+{{- end -}}
+{{- if ne (index $strategies "indicator-engine") (index $strategies "signal-generator") -}}
+{{- $msgs = append $msgs "indicator-engine and signal-generator: give both the same strategies (config.strategyConfig, config.strategiesFile or configFiles.strategiesFile, e.g. one YAML anchor): indicator-engine computes the indicators those strategies declare." -}}
+{{- end -}}
+{{- end -}}
 {{- if not (include "eafix.enabledServices" . | fromJsonArray) -}}
 {{- $msgs = append $msgs "every service is disabled; enable at least one (<service>.enabled)." -}}
 {{- end -}}

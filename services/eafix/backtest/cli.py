@@ -29,7 +29,7 @@ def _backtest(args: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     result = asyncio.run(run(dataset, strategies, timeframe=args.timeframe, spread_pips=Decimal(args.spread_pips),
-                             reentry=matrix))
+                             reentry=matrix, close_at_end=args.close_at_end))
     elapsed = time.perf_counter() - started
     summary = summarize(result.trades, result.opening_balance, result.account_currency)
     kind = "bars" if dataset.kind == "bars" else "ticks"
@@ -72,6 +72,8 @@ def add_parsers(sub) -> None:
                     help="decide every closed trade with the shipped re-entry matrix and replay the re-entries")
     bt.add_argument("--reentry-matrix", type=Path, help="a re-entry matrix YAML instead of the shipped one "
                                                         "(implies --reentry)")
+    bt.add_argument("--close-at-end", action="store_true",
+                    help="close the positions still open after the last bar at its price (reason MANUAL)")
     bt.add_argument("--out", default="out/backtest", help="directory for report.html and trades.csv")
     bt.set_defaults(func=_backtest)
 

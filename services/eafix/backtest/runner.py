@@ -30,6 +30,8 @@ from eafix.contracts import (
 )
 from eafix.contracts.events import ReentryDecision
 from eafix.contracts.messaging import Messenger, counter_ids
+from eafix.contracts.primitives import CloseReason
+from eafix.contracts.strategies import SignalGeneratorConfig
 from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
 from eafix.execution_engine.gateway import ExecutionGateway
@@ -48,7 +50,6 @@ from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
-from eafix.signal_generator.config import SignalGeneratorConfig
 from eafix.signal_generator.domain import SignalEngine
 from eafix.signal_generator.stage import SignalStage
 
@@ -92,7 +93,8 @@ def _quote(bar: Bar, spread: Decimal) -> PriceTick:
 
 async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
               timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None,
-              instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None) -> BacktestResult:
+              instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None,
+              close_at_end: bool = False) -> BacktestResult:
     risk = risk or RiskConfig()
     first = dataset.events[0]
     start: datetime = first.ts_close if isinstance(first, Bar) else first.ts
@@ -106,7 +108,8 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     on_bars = dataset.kind == "bars"
     broker = (SimulatedBarBroker(costs, instruments=instruments, spread_pips=spread_pips) if on_bars
               else PaperBroker(costs, instruments=instruments))
-    indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock), messenger("indicator-engine"),
+    indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock,
+                                                 indicators=strategies.indicators()), messenger("indicator-engine"),
                                 source="bars" if on_bars else "ticks")
     signals = SignalStage(SignalEngine(strategies, clock, instruments=instruments), messenger("signal-generator"))
     risk_stage = RiskStage(RiskEngine(risk, clock, instruments=instruments), messenger("risk-manager"))
@@ -138,6 +141,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await bus.drain()
         if reentries is not None and reentries.engine.pending() and await reentries.on_clock():
             await bus.drain()  # a due re-entry is a signal: risk, then execution at the next price
+
+    if close_at_end:  # as an operator would (MANUAL), at the last price, so every entry has a trade
+        for position in execution.engine.open_positions():
+            await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
+        await bus.drain()
 
     ev = collector.events
     return BacktestResult(

@@ -37,6 +37,7 @@ from eafix.contracts.primitives import (
     ExecutionStatus,
     ExecutionStatusField,
     Id,
+    IndicatorKey,
     Lots,
     LotsOrZero,
     Money,
@@ -133,9 +134,13 @@ class IndicatorValues(Contract):
     atr_14: NonNegativeNumber | None
 
 
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
 class IndicatorVector(Event):
     EVENT_TYPE: ClassVar[str] = "IndicatorVector"
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
     TOPIC: ClassVar[str] = "eafix.indicators.computed"
 
     symbol: Symbol
@@ -144,13 +149,11 @@ class IndicatorVector(Event):
     window_version: WindowVersion
     values: IndicatorValues
     currency_strength: dict[Currency, Number]
+    # since 1.1: the parameterized indicators the strategies declared beyond the fixed set
+    parameterized: dict[IndicatorKey, Number | None] | None = Field(default=None, exclude_if=_absent_when_none)
 
     def event_time(self) -> datetime:
         return self.ts
-
-
-def _absent_when_none(value: object) -> bool:
-    return value is None
 
 
 class ReentryLink(Contract):
@@ -166,7 +169,7 @@ class ReentryLink(Contract):
 
 class Signal(Event):
     EVENT_TYPE: ClassVar[str] = "Signal"
-    SCHEMA_VERSION: ClassVar[str] = "1.1"
+    SCHEMA_VERSION: ClassVar[str] = "1.2"
     TOPIC: ClassVar[str] = "eafix.signals.generated"
 
     signal_id: Id
@@ -181,6 +184,8 @@ class Signal(Event):
     tp_pips: Pips | None
     ts: Timestamp
     reentry: ReentryLink | None = Field(default=None, exclude_if=_absent_when_none)  # since 1.1
+    # since 1.2: stop and reverse: the opposite positions of this symbol close when this one opens
+    reverse: Literal[True] | None = Field(default=None, exclude_if=_absent_when_none)
 
     def event_time(self) -> datetime:
         return self.ts
@@ -206,7 +211,7 @@ class SignalSuppressed(Event):
 
 class OrderIntent(Event):
     EVENT_TYPE: ClassVar[str] = "OrderIntent"
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
     TOPIC: ClassVar[str] = "eafix.orders.validated"
 
     client_order_id: Id
@@ -221,6 +226,8 @@ class OrderIntent(Event):
     risk_percent: Percent
     account_balance: PositiveMoney
     account_currency: Currency
+    # since 1.1: execution closes the open opposite positions of the symbol (CloseReason REVERSE) first
+    reverse: Literal[True] | None = Field(default=None, exclude_if=_absent_when_none)
 
 
 def _unique(reasons: tuple[RiskRejectReason, ...]) -> tuple[RiskRejectReason, ...]:
@@ -279,7 +286,7 @@ class ExecutionReport(Event):
 
 class TradeClosed(Event):
     EVENT_TYPE: ClassVar[str] = "TradeClosed"
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
     TOPIC: ClassVar[str] = "eafix.trades.closed"
 
     trade_id: Id

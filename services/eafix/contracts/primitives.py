@@ -61,6 +61,10 @@ PATTERNS: dict[str, str] = {
     "EventType": r"^[A-Z][A-Za-z0-9]{0,63}$",
     "SchemaVersion": r"^(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)$",
     "WindowVersion": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+    "IndicatorKey": (
+        r"^[a-z]{2,16}\((?:0|[1-9][0-9]{0,5})(?:\.[0-9]{1,8})?"
+        r"(?:,(?:0|[1-9][0-9]{0,5})(?:\.[0-9]{1,8})?){0,3}\)(?:\.[a-z]{1,16})?$"
+    ),
     "Price": _POSITIVE + r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,8})?$",
     "Lots": _POSITIVE + r"(?:0|[1-9][0-9]{0,3})(?:\.[0-9]{1,2})?$",
     "LotsOrZero": r"^(?:0|[1-9][0-9]{0,3})(?:\.[0-9]{1,2})?$",
@@ -274,6 +278,7 @@ class CloseReason(StrEnum):
     MANUAL = "MANUAL"
     TIMEOUT = "TIMEOUT"
     BROKER_REJECT = "BROKER_REJECT"
+    REVERSE = "REVERSE"  # closed by a stop-and-reverse order on the same symbol (TradeClosed 1.1)
 
 
 # --- annotated field types -------------------------------------------------------------------------
@@ -302,6 +307,7 @@ Producer = _pattern_str("Producer")
 EventTypeName = _pattern_str("EventType")
 SchemaVersion = _pattern_str("SchemaVersion")
 WindowVersion = _pattern_str("WindowVersion")
+IndicatorKey = _pattern_str("IndicatorKey")
 Uuid = Annotated[UUID, PlainValidator(_uuid), _ser(str), WithJsonSchema(
     {"type": "string", "format": "uuid", "pattern": PATTERNS["Uuid"]})]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp), _ser(format_timestamp), WithJsonSchema(
@@ -342,6 +348,7 @@ DEFS: dict[str, Any] = {
     "EventType": EventTypeName,
     "SchemaVersion": SchemaVersion,
     "WindowVersion": WindowVersion,
+    "IndicatorKey": IndicatorKey,
     "Price": Price,
     "Lots": Lots,
     "LotsOrZero": LotsOrZero,

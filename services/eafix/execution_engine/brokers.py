@@ -176,6 +176,9 @@ class SimulatedBarBroker(SimulatedBroker):
       both levels we cannot know which came first and assume the worse: the stop-loss.
     - Exit prices: the level, or the bar's open when the bar opened beyond it (a gap); SL exits take
       slippage. Exits are stamped at the bar's close (`ts_close`); fills at its open (`ts_open`).
+    - A stop-and-reverse close (CloseReason.REVERSE) goes with the reversing order: with NEXT_OPEN it
+      waits for the next bar and closes at its open (stamped `ts_open`, before SL/TP are looked at),
+      where that order fills; other closes (an operator's) take the latest bar's close at once.
     - `timeframe`: only bars of this timeframe drive the broker (None: every bar it is given).
     """
 
@@ -189,6 +192,7 @@ class SimulatedBarBroker(SimulatedBroker):
         self.spread_pips = spread_pips
         self.timeframe = timeframe
         self._last_bar: dict[str, Bar] = {}
+        self._reversing: dict[str, dict[str, Position]] = {}  # symbol -> positions closing at the next open
 
     def _spread(self, symbol: str) -> Decimal:
         return self.instruments[symbol].distance(self.spread_pips)
@@ -223,6 +227,9 @@ class SimulatedBarBroker(SimulatedBroker):
         return None
 
     def close(self, position: Position, reason: CloseReason, now: datetime) -> Sequence[BrokerEvent]:
+        if reason is CloseReason.REVERSE and self.fill_at is FillAt.NEXT_OPEN:
+            self._reversing.setdefault(position.symbol, {})[position.position_id] = position
+            return _NOTHING
         last = self._last_bar.get(position.symbol)
         if last is None:
             raise ExecutionError(f"simulated broker: no bar for {position.symbol} to close {position.position_id}")
@@ -234,7 +241,14 @@ class SimulatedBarBroker(SimulatedBroker):
         if self.timeframe is not None and bar.timeframe != self.timeframe:
             return _NOTHING
         events: list[BrokerEvent] = []
+        reversing = self._reversing.pop(bar.symbol, None) or {}
+        for position in reversing.values():
+            market = bar.open if position.direction is Direction.LONG else bar.open + self._spread(bar.symbol)
+            price = market + _adverse(position.direction, False) * self.slippage(bar.symbol)
+            events.append(self._closed(position.position_id, position.lots, price, CloseReason.REVERSE, bar.ts_open))
         for position in positions:  # open before this bar
+            if position.position_id in reversing:
+                continue
             hit = self.bar_exit(position.symbol, position.direction, position.sl_price, position.tp_price, bar)
             if hit is not None:
                 events.append(self._closed(position.position_id, position.lots, hit[1], hit[0], bar.ts_close))

@@ -580,8 +580,10 @@ class ExecutionEngine:
 
     # --- inputs --------------------------------------------------------------------------------------------
 
-    def on_order_intent(self, intent: OrderIntent) -> list[ExecutionReport]:
-        """Create, check and submit the order; a redelivered intent (same idempotency_key) is a no-op."""
+    def on_order_intent(self, intent: OrderIntent) -> list[EngineOutput]:
+        """Create, check and submit the order; a redelivered intent (same idempotency_key) is a no-op.
+        A stop-and-reverse intent (`reverse`) first closes the open positions of its symbol in the
+        other direction (CloseReason.REVERSE) at the broker's current price (see close_position)."""
         if self.knows_idempotency_key(intent.idempotency_key):
             return []
         now = self._clock.now()
@@ -589,10 +591,15 @@ class ExecutionEngine:
             self._anomaly(AnomalyKind.DUPLICATE_CLIENT_ORDER_ID, intent.client_order_id,
                           f"a different idempotency_key ({intent.idempotency_key}) reuses an existing order id", now)
             return []
+        out: list[EngineOutput] = []
+        if intent.reverse:
+            for position in self.open_positions(intent.symbol):
+                if position.direction is not intent.direction and position.close_requested_at is None:
+                    out.extend(self.close_position(position.position_id, CloseReason.REVERSE))
         order = Order.from_intent(intent, now)
         self._put_order(order)
         self._log_transition(order, "CREATE", None, now, None)
-        out: list[ExecutionReport] = [self._report(order)]
+        out.append(self._report(order))
         problem = self._intake_problem(order)
         if problem is not None:
             rejected = self._transition(order, E.REJECT, now, reason=problem)

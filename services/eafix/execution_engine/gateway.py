@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eafix.contracts.events import ExecutionReport, OrderIntent, TradeClosed
+from eafix.contracts.events import OrderIntent, TradeClosed
 from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import CloseReason
 from eafix.execution_engine.domain import (
@@ -162,7 +162,7 @@ class ExecutionGateway:
                 except Exception as exc:
                     log.warning("outbox relay after the reload failed (the next commit retries): %s", exc)
 
-    async def order_intent(self, intent: OrderIntent, cause: Any = None) -> list[ExecutionReport]:
+    async def order_intent(self, intent: OrderIntent, cause: Any = None) -> list[EngineOutput]:
         """Exactly once per idempotency_key, also for keys the engine no longer remembers."""
         async with self.lock:
             if not self.engine.knows_idempotency_key(intent.idempotency_key):

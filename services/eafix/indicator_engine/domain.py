@@ -16,8 +16,10 @@ Bars (`BarBuilder`)
 Indicators (`IndicatorEngine`)
 - On each closed bar (built here from ticks, or handed in directly with `on_bar`, as the backtest
   does) it updates the incremental indicators of that symbol/timeframe (indicators.py: EMA 20/50,
-  SMA 20/50, RSI 14, MACD 12/26/9, Bollinger 20/2, ATR 14 on the bar's high/low/close) and returns
-  one IndicatorVector stamped with the bar's close. Values are None until warm (TA-Lib's NaN).
+  SMA 20/50, RSI 14, MACD 12/26/9, Bollinger 20/2, ATR 14 on the bar's high/low/close) and the
+  parameterized indicators it was given (`indicators=`, the union the strategies declare; they go
+  into IndicatorVector.parameterized, see parameterized.py), and returns one IndicatorVector
+  stamped with the bar's close. Values are None until warm (TA-Lib's NaN).
 - State per symbol/timeframe is bounded: each indicator keeps at most its period of past values,
   nothing is recomputed over the history. `warm_up()` seeds a series from a polars frame of
   history bars through the same incremental code (so the result equals streaming the bars).
@@ -46,8 +48,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from eafix.contracts.events import Bar, IndicatorValues, IndicatorVector, PriceTick
+from eafix.contracts.indicator_specs import IndicatorSpec
 from eafix.contracts.primitives import Timeframe
 from eafix.indicator_engine.indicators import ATR, EMA, MACD, RSI, SMA, Bollinger
+from eafix.indicator_engine.parameterized import Computation, computations
 from eafix.indicator_engine.strength import MAJORS, CurrencyStrength
 from eafix.runtime.clock import Clock
 
@@ -228,9 +232,10 @@ class InvalidBarError(ValueError):
 class _Series:
     """The incremental indicator state of one symbol/timeframe (bounded: O(50) floats)."""
 
-    __slots__ = ("atr", "bb", "ema20", "ema50", "last_close", "latest", "macd", "rsi", "sma50", "window_version")
+    __slots__ = ("atr", "bb", "ema20", "ema50", "extra", "last_close", "latest", "macd", "rsi", "sma50",
+                 "window_version")
 
-    def __init__(self, window_version: str) -> None:
+    def __init__(self, window_version: str, extra: tuple[IndicatorSpec, ...] = ()) -> None:
         self.ema20 = EMA(20)
         self.ema50 = EMA(50)
         self.sma50 = SMA(50)
@@ -238,6 +243,7 @@ class _Series:
         self.macd = MACD(12, 26, 9)
         self.bb = Bollinger(20, 2.0)  # its middle band is SMA(20), bit-identical to a separate SMA(20)
         self.atr = ATR(14)
+        self.extra = tuple(Computation(spec) for spec in extra)
         self.window_version = window_version
         self.last_close: int | None = None  # ts_close (epoch us) of the last bar
         self.latest: IndicatorVector | None = None
@@ -256,6 +262,15 @@ class _Series:
             "bb_upper": upper, "bb_middle": middle, "bb_lower": lower,
             "atr_14": self.atr.update(high, low, close),
         })
+
+    def update_extra(self, high: float, low: float, close: float) -> dict[str, float | None] | None:
+        """The parameterized values (IndicatorVector 1.1), None when the strategies declared none."""
+        if not self.extra:
+            return None
+        out: dict[str, float | None] = {}
+        for computation in self.extra:
+            computation.update(high, low, close, out)
+        return out
 
 
 @dataclass
@@ -283,8 +298,10 @@ class IndicatorEngine:
         currencies: Iterable[str] = MAJORS,
         strength_max_lag_bars: int = 1,
         clock: Clock | None = None,
+        indicators: Iterable[IndicatorSpec] = (),
     ) -> None:
         self.bars = BarBuilder(timeframes)
+        self.extra = computations(indicators)  # beyond the fixed set, e.g. the strategies' sma(10)
         self.strength = CurrencyStrength(currencies, strength_max_lag_bars)
         self._clock = clock
         self._series: dict[tuple[str, Timeframe], _Series] = {}
@@ -328,15 +345,18 @@ class IndicatorEngine:
             raise InvalidBarError(f"{bar.symbol} {timeframe.value} bar at {bar.ts_close.isoformat()}: "
                                   f"open/close outside low..high")
         if series is None:
-            series = self._series[key] = _Series(_window_version(close_us))
+            series = self._series[key] = _Series(_window_version(close_us), self.extra)
         close = float(bar.close)
-        values = series.update(float(high), float(low), close)
+        fhigh, flow = float(high), float(low)
+        values = series.update(fhigh, flow, close)
+        extra = series.update_extra(fhigh, flow, close)
         series.last_close = close_us
         strength = self.strength
         strength.observe(timeframe, bar.symbol, close_us, close)
         vector = _trusted(IndicatorVector, {
             "symbol": bar.symbol, "timeframe": timeframe, "ts": bar.ts_close, "window_version": series.window_version,
             "values": values, "currency_strength": strength.snapshot(timeframe, close_us, _PERIOD_US[timeframe]),
+            "parameterized": extra,
         })
         series.latest = vector
         return vector
@@ -391,17 +411,19 @@ class IndicatorEngine:
         lows = frame["low"].to_list()
         closes = frame["close"].to_list()
         if series is None:
-            series = self._series[key] = _Series(_window_version(stamps[0]))
+            series = self._series[key] = _Series(_window_version(stamps[0]), self.extra)
         observe = self.strength.observe
-        values = None
+        values = extra = None
         for us, high, low, close in zip(stamps, highs, lows, closes, strict=True):
             values = series.update(high, low, close)
+            extra = series.update_extra(high, low, close)
             observe(timeframe, symbol, us, close)
         series.last_close = stamps[-1]
         vector = _trusted(IndicatorVector, {
             "symbol": symbol, "timeframe": timeframe, "ts": _from_us(stamps[-1]),
             "window_version": series.window_version, "values": values,
             "currency_strength": self.strength.snapshot(timeframe, stamps[-1], _PERIOD_US[timeframe]),
+            "parameterized": extra,
         })
         series.latest = vector
         return vector

@@ -285,6 +285,8 @@ class Bollinger:
         middle = self._total / n
         mean = self._sum / n
         variance = self._sum2 / n - mean * mean
+        if variance > 0.0 and variance < 1e-12 * middle * middle and max(window) == min(window):
+            variance = 0.0  # a flat window: what is left is rounding, and TA-Lib's deviation is 0
         width = math.sqrt(variance) * self.k if variance > 0.0 else 0.0
         # the oldest value leaves the window (TA-Lib's order for the running total)
         old = window.popleft()

@@ -5,6 +5,11 @@ Settings (besides the runtime's):
     SERVICE_CURRENCIES    JSON list of the currencies of the strength index (default: the 8 majors)
     SERVICE_WARMUP_HISTORY  how many of the newest bars on `eafix.price.bars` seed the indicators
                           when this replica starts consuming (default 20000; 0: none)
+    SERVICE_STRATEGY_CONFIG / SERVICE_STRATEGIES_FILE  the strategies document signal-generator
+                          runs (the same settings, the same document: the chart checks both get
+                          it); the parameterized indicators its enabled strategies declare are
+                          computed besides the fixed set. Unset: the fixed set only (all that the
+                          shipped strategies read). Bad strategies stop start-up naming the setting.
 
 A timer flushes every second, so a bar closes on time in a quiet market (no tick after its end).
 Ticks and the timer go through one lock: bars and their vectors leave in close-time order.
@@ -23,14 +28,17 @@ and only the consuming replica flushes (one that lost its lease keeps open bars 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 from prometheus_client import CollectorRegistry
 from pydantic import Field, field_validator
 
 from eafix.contracts import Bar, PriceTick
+from eafix.contracts.indicator_specs import IndicatorSpec
 from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import Currency, Timeframe
+from eafix.contracts.strategies import StrategyConfigError, load_strategies_file, load_strategies_text
 from eafix.indicator_engine.app import build_router
 from eafix.indicator_engine.domain import DEFAULT_TIMEFRAMES, IndicatorEngine
 from eafix.indicator_engine.stage import IndicatorStage
@@ -43,6 +51,7 @@ from eafix.runtime.service import (
     StageGuard,
     Subscriptions,
     pipeline_bus,
+    setting_error,
 )
 
 FLUSH_SECONDS = 1.0
@@ -51,6 +60,8 @@ log = logging.getLogger(__name__)
 
 class IndicatorSettings(PipelineSettings):
     warmup_history: int = Field(20_000, ge=0, le=1_000_000)
+    strategy_config: str | None = None  # JSON text of the strategies document (signal-generator's setting)
+    strategies_file: Path | None = None
     timeframes: Annotated[list[Timeframe], Field(min_length=1)] = Field(
         default_factory=lambda: list(DEFAULT_TIMEFRAMES))
     currencies: Annotated[list[Currency], Field(min_length=2)] = Field(default_factory=lambda: list(MAJORS))
@@ -83,10 +94,24 @@ def warm_up(engine: IndicatorEngine, bars: list[dict[str, Any]]) -> int:
     return len(groups)
 
 
+def declared_indicators(settings: IndicatorSettings) -> frozenset[IndicatorSpec]:
+    """What the configured strategies read; a SettingsError naming the setting if they are invalid."""
+    setting = "strategy_config" if settings.strategy_config else "strategies_file"
+    try:
+        if settings.strategy_config:
+            return load_strategies_text(settings.strategy_config, source="SERVICE_STRATEGY_CONFIG").indicators()
+        if settings.strategies_file is not None:
+            return load_strategies_file(settings.strategies_file).indicators()
+    except StrategyConfigError as exc:
+        raise setting_error(setting, f"invalid strategies in {exc.source}: {'; '.join(exc.errors)}") from None
+    return frozenset()
+
+
 def build(settings: IndicatorSettings) -> ServiceParts:
     parts = ServiceParts()
     clock = WallClock()
-    engine = IndicatorEngine(timeframes=settings.timeframes, currencies=settings.currencies, clock=clock)
+    engine = IndicatorEngine(timeframes=settings.timeframes, currencies=settings.currencies, clock=clock,
+                             indicators=declared_indicators(settings))
 
     async def reload() -> None:  # `bus` and `guard` are bound below, before the bus can call this
         if settings.warmup_history:

@@ -220,6 +220,7 @@ class RiskEngine:
                     risk_percent=sizing.actual_risk_percent.quantize(PERCENT_PLACES, ROUND_UP),
                     account_balance=ev.balance,
                     account_currency=self._portfolio.currency,
+                    reverse=signal.reverse,
                 )
                 position = Position(client_order_id, signal.signal_id, signal.symbol, signal.direction,
                                     PositionState.PENDING, sizing.lots, Decimal(0), signal.sl_pips,

@@ -32,7 +32,7 @@ from decimal import ROUND_UP, Decimal
 from eafix.contracts import RiskRejectReason, Signal
 from eafix.instruments import Instruments, QuoteBook
 from eafix.risk_manager.config import RiskConfig
-from eafix.risk_manager.portfolio import Portfolio
+from eafix.risk_manager.portfolio import Portfolio, Position
 from eafix.risk_manager.sizing import Sizing
 
 PERCENT_PLACES = Decimal("0.0001")  # 4 decimals, the Percent wire form
@@ -97,12 +97,22 @@ def rule_per_trade_risk(ev: Evaluation) -> None:
                   f"{sizing.lots} > limit {sizing.effective_risk_percent} %")
 
 
+def _reversed(ev: Evaluation) -> list[Position]:
+    """The positions a stop-and-reverse signal closes (its symbol, the other direction): they do not
+    count against the limits the new position is checked with."""
+    signal = ev.signal
+    if not signal.reverse:
+        return []
+    return [p for p in ev.portfolio.positions.values() if p.symbol == signal.symbol and p.direction != signal.direction]
+
+
 def rule_max_open_positions(ev: Evaluation) -> None:
-    total, limit = ev.portfolio.count(), ev.config.max_open_positions
+    released = _reversed(ev)
+    total, limit = ev.portfolio.count() - len(released), ev.config.max_open_positions
     if total >= limit:
         ev.reject(RiskRejectReason.MAX_OPEN_POSITIONS, f"{total} open/pending positions, limit {limit}")
     symbol = ev.signal.symbol
-    on_symbol, per_symbol = ev.portfolio.count(symbol), ev.config.max_positions_per_symbol
+    on_symbol, per_symbol = ev.portfolio.count(symbol) - len(released), ev.config.max_positions_per_symbol
     if on_symbol >= per_symbol:
         ev.reject(RiskRejectReason.MAX_OPEN_POSITIONS,
                   f"{on_symbol} open/pending positions on {symbol}, limit {per_symbol}")
@@ -111,8 +121,9 @@ def rule_max_open_positions(ev: Evaluation) -> None:
 def rule_currency_exposure(ev: Evaluation) -> None:
     sizing = ev.need_sizing()
     cap = ev.config.currency_exposure_cap_percent
+    released = sum((p.risk_amount for p in _reversed(ev)), Decimal(0))  # both currencies are the symbol's
     for currency in (ev.signal.symbol[:3], ev.signal.symbol[3:]):
-        exposure = ev.portfolio.exposure(currency) + sizing.risk_amount
+        exposure = ev.portfolio.exposure(currency) - released + sizing.risk_amount
         if exposure * 100 > cap * ev.balance:
             percent = (exposure * 100 / ev.balance).quantize(PERCENT_PLACES, ROUND_UP)
             ev.reject(RiskRejectReason.CURRENCY_EXPOSURE_CAP,

@@ -236,6 +236,7 @@ class SignalEngine:
             sl_pips=sl,
             tp_pips=take_profit_pips(resolved, sl),
             ts=vector.ts,
+            reverse=True if resolved.params.stop_and_reverse else None,
         )
         self._last_emitted[key] = now
         self.stats["signals"] += 1

@@ -3,7 +3,7 @@
 Settings (besides the runtime's):
     SERVICE_STRATEGY_CONFIG   the strategies document itself as JSON (what the chart renders from
                               `signal-generator.config.strategy_config`); wins over the file
-    SERVICE_STRATEGIES_FILE   strategies YAML (format: eafix.signal_generator.config); default: the
+    SERVICE_STRATEGIES_FILE   strategies YAML (format: eafix.contracts.strategies); default: the
                               strategies shipped with the package. Bad strategies stop start-up with
                               one line naming the setting and every problem.
 

@@ -13,11 +13,13 @@ into a LONG.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
 from eafix.contracts import Direction, IndicatorValues, IndicatorVector
+from eafix.contracts.indicator_specs import parse_reference
 from eafix.instruments import Instrument
 from eafix.signal_generator.config import (
     BollingerBreakoutConfig,
@@ -34,6 +36,7 @@ __all__ = [
     "RsiMeanReversion",
     "Strategy",
     "build_strategies",
+    "reader",
     "stop_pips",
     "take_profit_pips",
 ]
@@ -60,6 +63,30 @@ def take_profit_pips(strategy: ResolvedStrategy, sl: Decimal) -> Decimal | None:
     if strategy.take_profit_ratio is None:
         return None
     return (sl * Decimal(repr(strategy.take_profit_ratio))).quantize(_TENTH, ROUND_CEILING)
+
+
+Reader = Callable[[IndicatorVector], float | None]
+
+
+def reader(reference: str) -> Reader:
+    """How to read a validated reference from a vector: a fixed field (`ema_20`, or `sma(20)`, which
+    is sma_20) or a key of `parameterized` (None until indicator-engine sends it warm)."""
+    ref = parse_reference(reference)
+    field = ref.alias
+    if field is not None:
+        return lambda vector: getattr(vector.values, field)
+    key = ref.key
+
+    def extra(vector: IndicatorVector) -> float | None:
+        values = vector.parameterized
+        return values.get(key) if values is not None else None
+
+    return extra
+
+
+def label(reference: str) -> str:
+    """The Signal.source_indicators key of a reference (`ema_20`, `sma_10` for sma(10))."""
+    return parse_reference(reference).name
 
 
 def _clamp(value: float) -> float:
@@ -118,12 +145,14 @@ class MaCrossover(Strategy):
         params = resolved.params
         assert isinstance(params, MaCrossoverConfig)
         self._fast, self._slow = params.fast, params.slow
+        self._read_fast, self._read_slow = reader(params.fast), reader(params.slow)
+        self._fast_name, self._slow_name = label(params.fast), label(params.slow)
         self._base, self._weight = params.base_confidence, params.separation_weight
         self._sign: dict[Key, int] = {}  # last non-zero sign of fast - slow
 
     def evaluate(self, vector: IndicatorVector, close: Decimal) -> Candidate | None:
         values = vector.values
-        fast, slow = getattr(values, self._fast), getattr(values, self._slow)
+        fast, slow = self._read_fast(vector), self._read_slow(vector)
         key = (vector.symbol, vector.timeframe.value)
         if fast is None or slow is None:
             self._sign.pop(key, None)  # warm-up (or a restarted window): start over
@@ -138,7 +167,7 @@ class MaCrossover(Strategy):
             return None
         direction = Direction.LONG if sign > 0 else Direction.SHORT
         atr = values.atr_14
-        indicators: dict[str, float] = {self._fast: fast, self._slow: slow}
+        indicators: dict[str, float] = {self._fast_name: fast, self._slow_name: slow}
         confidence = self._base
         if atr is not None and atr > 0:
             indicators["atr_14"] = atr
@@ -157,10 +186,11 @@ class RsiMeanReversion(Strategy):
         self._low, self._high = params.oversold, params.overbought
         self._on_cross, self._gain, self._base = params.on_cross, params.depth_gain, params.base_confidence
         self._previous: dict[Key, float] = {}
+        self._rsi, self._read, self._rsi_name = params.rsi, reader(params.rsi), label(params.rsi)
 
     def evaluate(self, vector: IndicatorVector, close: Decimal) -> Candidate | None:
         values = vector.values
-        rsi = values.rsi_14
+        rsi = self._read(vector)
         key = (vector.symbol, vector.timeframe.value)
         if rsi is None:
             self._previous.pop(key, None)
@@ -170,17 +200,17 @@ class RsiMeanReversion(Strategy):
         if rsi <= self._low:
             direction, depth = Direction.LONG, (self._low - rsi) / self._low
             entered = previous is not None and previous > self._low
-            detail = f"rsi_14 {rsi:g} <= oversold {self._low:g}"
+            detail = f"{self._rsi} {rsi:g} <= oversold {self._low:g}"
         elif rsi >= self._high:
             direction, depth = Direction.SHORT, (rsi - self._high) / (100.0 - self._high)
             entered = previous is not None and previous < self._high
-            detail = f"rsi_14 {rsi:g} >= overbought {self._high:g}"
+            detail = f"{self._rsi} {rsi:g} >= overbought {self._high:g}"
         else:
             return None
         if self._on_cross and not entered:
             return None
         confidence = self._base + (1.0 - self._base) * min(1.0, depth * self._gain)
-        return self._confirmed(direction, values, {"rsi_14": rsi}, _clamp(confidence), detail)
+        return self._confirmed(direction, values, {self._rsi_name: rsi}, _clamp(confidence), detail)
 
 
 class BollingerBreakout(Strategy):
@@ -192,10 +222,12 @@ class BollingerBreakout(Strategy):
         assert isinstance(params, BollingerBreakoutConfig)
         self._on_cross, self._weight, self._base = params.on_cross, params.excess_weight, params.base_confidence
         self._previous: dict[Key, int] = {}  # -1 below lower, 0 inside, +1 above upper
+        self._names = tuple(label(f"{params.bands}.{o}") for o in ("upper", "middle", "lower"))
+        self._reads = tuple(reader(f"{params.bands}.{o}") for o in ("upper", "middle", "lower"))
 
     def evaluate(self, vector: IndicatorVector, close: Decimal) -> Candidate | None:
         values = vector.values
-        upper, middle, lower = values.bb_upper, values.bb_middle, values.bb_lower
+        upper, middle, lower = (read(vector) for read in self._reads)
         key = (vector.symbol, vector.timeframe.value)
         if upper is None or middle is None or lower is None:
             self._previous.pop(key, None)
@@ -210,10 +242,12 @@ class BollingerBreakout(Strategy):
         if self._on_cross and (previous is None or previous == side):
             return None
         if side > 0:
-            direction, excess, detail = Direction.LONG, (price - upper) / width, f"close {close} above bb_upper"
+            direction, excess = Direction.LONG, (price - upper) / width
+            detail = f"close {close} above {self._names[0]}"
         else:
-            direction, excess, detail = Direction.SHORT, (lower - price) / width, f"close {close} below bb_lower"
-        indicators = {"bb_upper": upper, "bb_middle": middle, "bb_lower": lower, "close": price}
+            direction, excess = Direction.SHORT, (lower - price) / width
+            detail = f"close {close} below {self._names[2]}"
+        indicators = {self._names[0]: upper, self._names[1]: middle, self._names[2]: lower, "close": price}
         return self._confirmed(direction, values, indicators, _clamp(self._base + self._weight * excess), detail)
 
 
