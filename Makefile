@@ -50,8 +50,11 @@ $(TOOLS)/bin/.%.built: tools/%/go.mod tools/%/go.sum tools/build.sh
 
 $(TOOLS)/bin/.etcd.built: tools/etcd/cmd/etcd/main.go
 
-.PHONY: tools-go
+.PHONY: tools-go tools-test
 tools-go: $(GO_TOOL_MODULES:%=$(TOOLS)/bin/.%.built)
+# what `make test` runs for real: helm lint/template with Helm 3 and 4, promtool check rules
+TEST_TOOL_MODULES := helm3 helm4 prometheus
+tools-test: $(TEST_TOOL_MODULES:%=$(TOOLS)/bin/.%.built)
 
 # Debian packages the tests run for real (redis-server, PostgreSQL); installed when missing.
 packages:
@@ -83,10 +86,10 @@ ENV ?= prod
 manifests: venv
 	$(BIN)/eafix charts manifests --env $(ENV) --out deploy/kubernetes
 
-test: packages venv tools crd-validate
+test: packages venv tools tools-test crd-validate
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-chart: venv tools crd-validate
+test-chart: venv tools tools-test crd-validate
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
 test-service: packages venv

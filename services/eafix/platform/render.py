@@ -202,10 +202,12 @@ def _render_binary_at(helm: str, chart: Path, values: dict[str, Any], release: s
 
 
 def render(chart: str | Path, values_files: Iterable[str | Path] = (), values: Mapping[str, Any] | None = None,
-           *, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE) -> Rendered:
-    """Render ``chart`` with the values files (in order) and then ``values`` on top."""
+           *, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,
+           helm_bin: str | None = None) -> Rendered:
+    """Render ``chart`` with the values files (in order) and then ``values`` on top; through the
+    ``helm_bin`` binary (default: ``$HELM_BIN``) if one is named, else the embedded engine."""
     merged = load_values(values_files, values)
-    helm_bin = os.environ.get("HELM_BIN")
+    helm_bin = helm_bin or os.environ.get("HELM_BIN")
     if helm_bin:
         manifests = _render_binary(helm_bin, Path(chart), merged, release, namespace)
     else:
