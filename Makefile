@@ -95,7 +95,7 @@ test-chart: venv tools tools-test crd-validate
 test-service: packages venv
 	$(BIN)/python -m pytest tests/service $(PYTEST_ARGS)
 
-lint: venv
+lint: venv tools-test
 	$(BIN)/ruff check services tests ci
 	$(BIN)/mypy
 	$(UV) lock --check --quiet
