@@ -92,6 +92,11 @@ test: packages venv tools tools-test crd-validate
 test-chart: venv tools tools-test crd-validate
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
+# A throwaway control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) and Helm 4:
+# install, upgrade, rollback, uninstall of eafix-trading (tests/cluster).
+test-cluster: packages venv tools-go
+	$(BIN)/python -m pytest tests/cluster -p no:cacheprovider
+
 test-service: packages venv
 	$(BIN)/python -m pytest tests/service $(PYTEST_ARGS)
 

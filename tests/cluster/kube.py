@@ -1,0 +1,62 @@
+"""Small reads of the cluster the tests assert on (the `kubernetes` client against the test kubeconfig)."""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client, config, dynamic
+
+from control_plane import Cluster
+
+
+def api_client(cluster: Cluster) -> client.ApiClient:
+    return config.new_client_from_config(str(cluster.kubeconfig))
+
+
+def restricted_namespace(cluster: Cluster, name: str) -> str:
+    client.CoreV1Api(api_client(cluster)).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=name, labels={"pod-security.kubernetes.io/enforce": "restricted"})))
+    return name
+
+
+def dynamic_client(cluster: Cluster) -> dynamic.DynamicClient:
+    return dynamic.DynamicClient(api_client(cluster))
+
+
+def deployments(cluster: Cluster, namespace: str) -> dict[str, dict]:
+    items = client.AppsV1Api(api_client(cluster)).list_namespaced_deployment(namespace).items
+    return {d.metadata.name: d for d in items}
+
+
+def available(deployment) -> bool:
+    return any(c.type == "Available" and c.status == "True" for c in deployment.status.conditions or [])
+
+
+def settled(cluster: Cluster, namespace: str, timeout: float = 120) -> None:
+    """Wait until every Deployment's controller has seen its latest spec and finished rolling it out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ds = deployments(cluster, namespace).values()
+        if all(d.status.observed_generation == d.metadata.generation
+               and (d.status.updated_replicas or 0) == d.spec.replicas == (d.status.replicas or 0) for d in ds):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"rollouts did not settle: {[d.metadata.name for d in ds]}")
+        time.sleep(0.5)
+
+
+def replica_sets(cluster: Cluster, namespace: str) -> dict[str, set[str]]:
+    """Deployment name -> names of its ReplicaSets that have pods wanted (the live ones)."""
+    out: dict[str, set[str]] = {}
+    for rs in client.AppsV1Api(api_client(cluster)).list_namespaced_replica_set(namespace).items:
+        owner = next((o.name for o in rs.metadata.owner_references or [] if o.kind == "Deployment"), None)
+        if owner and (rs.spec.replicas or 0) > 0:
+            out.setdefault(owner, set()).add(rs.metadata.name)
+    return out
+
+
+def pod_zones(cluster: Cluster, namespace: str, selector: str) -> list[str]:
+    core = client.CoreV1Api(api_client(cluster))
+    nodes = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone")
+             for n in core.list_node().items}
+    return [nodes.get(p.spec.node_name) for p in core.list_namespaced_pod(namespace, label_selector=selector).items]
