@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from eafix.compliance_monitor.trading_control import Control, GatewayTradingControl
-from service.gateway_contract import GatewayState, gateway_app
 from service.asgi import served
+from service.gateway_contract import GatewayState, gateway_app
 from service.servers import free_port
 
 pytestmark = pytest.mark.anyio
