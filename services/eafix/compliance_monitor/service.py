@@ -7,6 +7,7 @@ Settings (besides the runtime's):
                                          the webhook answers 503
     SERVICE_GATEWAY_API_KEY              this service's gui-gateway API key `<id>.<secret>`
     SERVICE_GUI_GATEWAY_URL              gui-gateway's base URL (peer); unset: actions fail, audited
+    SERVICE_POSTGRES_URL                 the audit trail in schema `compliance` (unset: in memory)
     SERVICE_POLICY_FILE                  a policy YAML (schemas/compliance/policy.v1.schema.json)
                                          replacing the shipped one; a bad file stops the start
 """
@@ -19,13 +20,13 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr, field_validator
 
 from eafix.compliance_monitor.app import build_router
-from eafix.compliance_monitor.audit import InMemoryAuditLog
+from eafix.compliance_monitor.audit import AuditLog, InMemoryAuditLog, PostgresAuditLog
 from eafix.compliance_monitor.metrics import PrometheusObserver
 from eafix.compliance_monitor.monitor import ComplianceMonitor
 from eafix.compliance_monitor.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from eafix.compliance_monitor.trading_control import Control, ControlResult, GatewayTradingControl, TradingControl
 from eafix.runtime.clock import WallClock
-from eafix.runtime.service import ServiceParts
+from eafix.runtime.service import ServiceParts, pipeline_database
 from eafix.runtime.settings import Settings
 
 
@@ -47,6 +48,7 @@ class ComplianceSettings(Settings):
 
 
 SETTINGS = ComplianceSettings
+PRUNE_SECONDS = 3600.0  # the pruning job: hourly, deleting the audit rows past the retention in force
 
 
 class _NoGateway:
@@ -66,8 +68,18 @@ def build(settings: ComplianceSettings) -> ServiceParts:
         gateway = GatewayTradingControl(str(url), key.get_secret_value())
         control = gateway
         parts.add_step(stop=gateway.aclose)
+    db = pipeline_database(settings, parts)
+    audit: AuditLog = InMemoryAuditLog()
+    if db is not None:
+        pg_audit = PostgresAuditLog(db.pool)
+        audit = pg_audit
+
+        async def prune() -> None:
+            await pg_audit.prune()
+
+        parts.every("audit-pruning", PRUNE_SECONDS, prune)
     observer = PrometheusObserver(registry)
-    monitor = ComplianceMonitor(Policy(load_policy(settings.policy_file)), control, InMemoryAuditLog(),
+    monitor = ComplianceMonitor(Policy(load_policy(settings.policy_file)), control, audit,
                                 WallClock().now, observer)
     secret = settings.alertmanager_webhook_secret
     parts.routers.append(build_router(monitor, lambda: secret.get_secret_value() if secret else None,
