@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import psycopg
 import pytest
 
 from eafix import services
@@ -167,3 +168,14 @@ async def test_the_audit_is_paginated(client):
     assert [e["id"] for e in page["entries"]] == [1, 2, 3, 4] and page["next_after"] == 4
     page = (await client.get("/api/v1/compliance/audit?limit=4&after=4", headers=VIEWER)).json()
     assert [e["id"] for e in page["entries"]] == [5, 6] and page["next_after"] is None
+
+
+async def test_with_postgres_the_audit_goes_to_schema_compliance(gateway, secrets_dir, monkeypatch, fresh_db_url):
+    secrets_dir(SERVICE_ALERTMANAGER_WEBHOOK_SECRET=SECRET, SERVICE_GATEWAY_API_KEY=API_KEY)
+    monkeypatch.setenv("SERVICE_GUI_GATEWAY_URL", gateway[1])
+    settings = settings_class(SPEC)(name=SPEC.name, postgres_url=fresh_db_url)
+    async with client_for(create_app(SPEC, settings, build_parts(SPEC, settings))) as c:
+        assert (await post(c, notification(alert(HALT, "fp-pg")))).status_code == 200
+    with psycopg.connect(fresh_db_url) as conn:
+        rows = conn.execute("SELECT kind, subject, detail->>'result' FROM compliance.audit ORDER BY id").fetchall()
+    assert rows == [("alert", "fp-pg", None), ("decision", "fp-pg", None), ("action", "fp-pg", "ok")]
