@@ -29,7 +29,7 @@ def shipped_alerts() -> set[str]:
             for rule in group["rules"] if "alert" in rule}
 
 
-def tested_alerts() -> dict[str, set[str]]:
+def alerts_with_tests() -> dict[str, set[str]]:
     """alert -> the kinds of case its tests hold: 'fires' (an expected alert) and 'quiet' (none expected)."""
     out: dict[str, set[str]] = {}
     for path in RULE_TESTS:
@@ -47,7 +47,7 @@ def test_promtool_rule_unit_tests_pass(path):
 
 
 def test_every_shipped_alert_has_a_firing_and_a_quiet_case_or_is_listed():
-    shipped, tested = shipped_alerts(), tested_alerts()
+    shipped, tested = shipped_alerts(), alerts_with_tests()
     assert set(tested) <= shipped, f"tests of alerts the charts do not ship: {set(tested) - shipped}"
     complete = {a for a, kinds in tested.items() if kinds == {"fires", "quiet"}}
     assert shipped - complete == NOT_YET_TESTED
