@@ -64,3 +64,12 @@ async def test_pruning_deletes_only_rows_past_the_retention(log, fresh_db_url):
     await log.append(entry(timedelta(days=29)))
     assert await log.prune() == 1
     assert len((await log.page(0, 10)).entries) == 1
+
+
+
+def test_the_pruning_function_runs_as_its_owner_with_a_fixed_search_path(fresh_db_url):
+    # SECURITY DEFINER: a role granted EXECUTE alone can prune (the test user may not create roles to show it)
+    with psycopg.connect(fresh_db_url) as conn:
+        row = conn.execute("SELECT p.prosecdef, p.proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                           "p.pronamespace WHERE n.nspname = 'compliance' AND p.proname = 'prune_audit'").fetchone()
+    assert row == (True, ["search_path=pg_catalog, pg_temp"])
