@@ -14,7 +14,9 @@ from eafix.runtime.service import build_parts, settings_class
 PIPELINE = ["data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine",
             "reporter"]
 # Services that are health/metrics skeletons so far: their declared metrics have no exporter yet.
-NOT_BUILT = {"calendar-ingestor", "reentry-matrix-svc", "compliance-monitor", "gui-gateway"}
+NOT_BUILT = {"calendar-ingestor", "reentry-matrix-svc", "gui-gateway"}
+# Built, but some of their declared metrics still wait for a source (listed in AWAITING_THEIR_SERVICE).
+PARTLY_BUILT = ["compliance-monitor"]
 
 
 def metrics_text(name: str) -> str:
@@ -29,12 +31,15 @@ def metrics_text(name: str) -> str:
     return asyncio.run(get())
 
 
-@pytest.mark.parametrize("name", PIPELINE)
+def exported(text: str, m: mn.MetricSpec) -> bool:
+    return any(f"# TYPE {series} " in text for series in (m.name, *m.series))
+
+
+@pytest.mark.parametrize("name", PIPELINE + PARTLY_BUILT)
 def test_service_exports_the_metrics_it_owns(name):
     text = metrics_text(name)
-    missing = [m.name for m in mn.by_service(name)
-               if not any(f"# TYPE {series} " in text for series in (m.name, *m.series))]
-    assert missing == []
+    missing = [m.name for m in mn.by_service(name) if not exported(text, m)]
+    assert set(missing) <= AWAITING_THEIR_SERVICE
     assert mn.by_service(name), f"{name} owns no declared metric"
 
 
@@ -43,13 +48,14 @@ def test_service_exports_the_metrics_it_owns(name):
 AWAITING_THEIR_SERVICE = {
     "eafix_blackout_active", "eafix_calendar_last_refresh_timestamp_seconds",  # calendar-ingestor
     "eafix_reentry_decisions",  # reentry-matrix-svc
-    "eafix_compliance_alerts_received", "eafix_compliance_violations", "eafix_compliance_remediations",
-    "eafix_compliance_webhook_rejected", "eafix_var_utilization_ratio", "eafix_credit_utilization_ratio",
-    "eafix_kill_switch_last_test_timestamp_seconds", "eafix_circuit_breaker_open",  # compliance-monitor
+    # compliance-monitor: computed from the trading state, which it does not read yet
+    "eafix_var_utilization_ratio", "eafix_credit_utilization_ratio", "eafix_kill_switch_last_test_timestamp_seconds",
 }
 
 
 def test_declared_metrics_without_an_exporter_are_exactly_the_listed_ones():
     owners = {o for m in mn.REGISTRY for o in m.owners}
-    assert owners <= set(PIPELINE) | NOT_BUILT
-    assert {m.name for m in mn.REGISTRY if not set(m.owners) & set(PIPELINE)} == AWAITING_THEIR_SERVICE
+    assert owners <= set(PIPELINE) | set(PARTLY_BUILT) | NOT_BUILT
+    texts = {name: metrics_text(name) for name in PIPELINE + PARTLY_BUILT}
+    assert {m.name for m in mn.REGISTRY
+            if not any(exported(texts[o], m) for o in m.owners if o in texts)} == AWAITING_THEIR_SERVICE

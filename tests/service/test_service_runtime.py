@@ -37,9 +37,11 @@ BUSINESS_PATHS = {
     "reentry-matrix-svc": {"/api/v1/reentry/decide", "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix"},
     "reporter": {"/api/v1/reports/daily-pnl", "/api/v1/reports/summary", "/api/v1/reports/equity.svg",
                  "/api/v1/reports/equity.csv", "/api/v1/reports/report.html"},
+    "compliance-monitor": {"/webhook/alertmanager", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
+                           "/api/v1/compliance/approvals/{approval_id}", "/api/v1/compliance/policy"},
 }
 # the services built so far (the others still run the runtime's bare app)
-BUILT = (*PIPELINE, "reentry-matrix-svc", "reporter")
+BUILT = (*PIPELINE, "reentry-matrix-svc", "reporter", "compliance-monitor")
 
 
 # --- ServiceParts in the app's lifespan --------------------------------------------------------------

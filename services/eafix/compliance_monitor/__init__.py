@@ -1,0 +1,1 @@
+"""compliance-monitor: Alertmanager webhook -> regulation policy -> actions through gui-gateway, audited."""
