@@ -52,8 +52,8 @@ $(TOOLS)/bin/.etcd.built: tools/etcd/cmd/etcd/main.go
 
 .PHONY: tools-go tools-test
 tools-go: $(GO_TOOL_MODULES:%=$(TOOLS)/bin/.%.built)
-# what `make test` runs for real: helm lint/template with Helm 3 and 4, promtool check rules
-TEST_TOOL_MODULES := helm3 helm4 prometheus
+# what `make test` runs for real: Helm 3 and 4, promtool, Alertmanager (compliance end to end)
+TEST_TOOL_MODULES := helm3 helm4 prometheus alertmanager
 tools-test: $(TEST_TOOL_MODULES:%=$(TOOLS)/bin/.%.built)
 
 # Debian packages the tests run for real (redis-server, PostgreSQL); installed when missing.
