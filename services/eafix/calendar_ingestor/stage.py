@@ -102,9 +102,10 @@ class CalendarStage:
 
     def signal(self, symbol: str, now: datetime) -> CalendarSignal:
         currencies = self.currencies(symbol)
-        windows = self.book.windows(currencies, self.config.windows)
+        valid_for = self.config.valid_for
+        windows = self.book.windows_near(currencies, self.config.windows, now - valid_for, now + valid_for)
         return signal_message(gate(symbol, windows, now, untrusted=self.untrusted()), windows,
-                              self.book.proximity(currencies, now), self.config.valid_for)
+                              self.book.proximity(currencies, now), valid_for)
 
 
 __all__ = ["NO_CALENDAR", "CalendarConfig", "CalendarStage"]

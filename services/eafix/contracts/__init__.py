@@ -13,8 +13,8 @@ JSON Schema validation helpers (`validator`, `message_schema`, `format_checker`)
 `eafix.contracts.schemas` and import jsonschema lazily.
 """
 
-from eafix.contracts.envelope import Envelope, make_envelope, parse_envelope
 from eafix.contracts.calendar import CalendarEvent, CalendarGate, CalendarSignal
+from eafix.contracts.envelope import Envelope, make_envelope, parse_envelope
 from eafix.contracts.events import (
     Bar,
     Contract,

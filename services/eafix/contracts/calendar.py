@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Protocol
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
 
@@ -103,6 +103,12 @@ class CalendarSignal(Event):
 CALENDAR_MODELS: tuple[type[Event], ...] = (CalendarEvent, CalendarSignal)
 
 
+class BlackoutGate(Protocol):
+    """What signal-generator and risk-manager ask: why `symbol` must not trade at `ts`, or None."""
+
+    def blackout(self, symbol: str, ts: datetime) -> str | None: ...
+
+
 class CalendarGate:
     """The latest CalendarSignal per symbol. `required`: a symbol calendar-ingestor has said nothing
     about is blocked too (the chart sets it where calendar-ingestor runs)."""
@@ -142,4 +148,5 @@ class CalendarGate:
         return signal.proximity
 
 
-__all__ = ["CALENDAR_MODELS", "BlackoutWindow", "CalendarEvent", "CalendarGate", "CalendarRef", "CalendarSignal"]
+__all__ = ["CALENDAR_MODELS", "BlackoutGate", "BlackoutWindow", "CalendarEvent", "CalendarGate", "CalendarRef",
+           "CalendarSignal"]
