@@ -1,5 +1,5 @@
 """`eafix status` against a live release: a service whose pod kwok keeps not ready (our
-stages/pod-never-ready.yaml, chosen through the chart's podLabels/podAnnotations), then a rollout
+stages/pod-never-ready.yaml, chosen by a label set through the chart's podLabels), then a rollout
 stuck on such a pod. (The healthy release is checked right after install in test_helm_lifecycle.py.)
 What the command reports is compared with the API objects read here and with what the chart's
 rollout strategy (maxSurge 1, maxUnavailable 0) implies."""
@@ -14,8 +14,7 @@ from kubernetes import client
 from kube import api_client, available, deployments, restricted_namespace, wait_for
 from trading import CHART, DEV, NO_CRDS, SERVICES
 
-NEVER_READY = {"podLabels": {"eafix.test/readiness": "never"},
-               "podAnnotations": {"pod-ready.stage.kwok.x-k8s.io/weight": "0"}}  # kwok's own stage steps aside
+NEVER_READY = {"podLabels": {"eafix.test/readiness": "never"}}
 
 
 def _pods(cluster, namespace: str, service: str) -> list:
