@@ -12,7 +12,8 @@ pure modules of a service package and the shared report module `eafix.reporting.
 reporter both render with it; it belongs to no service, so any package may import it); adapters = a
 service package's `stage`, `app`, `service`,
 `repository`, `gateway` and `mt4_bridge` modules, and `eafix.backtest.*`; cli = `eafix.cli`,
-`eafix.__main__`, `eafix.backtest.cli` and the chart tooling `eafix.platform.*`.
+`eafix.__main__`, `eafix.backtest.cli`, the chart tooling `eafix.platform.*` and the platform on one
+machine `eafix.local.*` (throwaway servers and `eafix up`, which starts the services as processes).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if module in KERNEL:
         return "kernel"
-    if module in ("eafix.cli", "eafix.__main__", "eafix.backtest.cli") or parts[1] == "platform":
+    if module in ("eafix.cli", "eafix.__main__", "eafix.backtest.cli") or parts[1] in ("platform", "local"):
         return "cli"
     if parts[1] == "runtime":
         return "runtime"

@@ -34,6 +34,8 @@ BUSINESS_PATHS = {
     "signal-generator": {"/api/v1/risk-off", "/api/v1/risk-off/reset", "/api/v1/signals/recent"},
     "risk-manager": {"/api/v1/validate", "/api/v1/position-size", "/api/v1/portfolio"},
     "execution-engine": {"/api/v1/orders", "/api/v1/positions", "/api/v1/positions/{position_id}/close"},
+    "calendar-ingestor": {"/api/v1/calendar/import", "/api/v1/calendar/events", "/api/v1/calendar/blackouts",
+                          "/api/v1/calendar/imports"},
     "reentry-matrix-svc": {"/api/v1/reentry/decide", "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix"},
     "reporter": {"/api/v1/reports/daily-pnl", "/api/v1/reports/summary", "/api/v1/reports/equity.svg",
                  "/api/v1/reports/equity.csv", "/api/v1/reports/report.html"},
@@ -41,7 +43,7 @@ BUSINESS_PATHS = {
                            "/api/v1/compliance/approvals/{approval_id}", "/api/v1/compliance/policy"},
 }
 # the services built so far (the others still run the runtime's bare app)
-BUILT = (*PIPELINE, "reentry-matrix-svc", "reporter", "compliance-monitor")
+BUILT = (*PIPELINE, "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor")
 
 
 # --- ServiceParts in the app's lifespan --------------------------------------------------------------
