@@ -168,9 +168,10 @@ def control_plane() -> Iterator[Cluster]:
         cluster.started_in = time.monotonic() - started
         yield cluster
     finally:
+        # one at a time, the last started first: an apiserver whose etcd is already gone keeps retrying
+        # it and outlasts a 15 s grace period
         for proc in reversed(procs):
             proc.terminate()
-        for proc in procs:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -107,6 +107,7 @@ def previous_chart(into: Path) -> tuple[str, Path]:
 def test_upgrade_from_the_previous_chart_then_one_service_rollback_and_uninstall(cluster, helm, tmp_path):
     namespace = restricted_namespace(cluster, "eafix-lifecycle")
     commit, old = previous_chart(tmp_path)
+    print(f"\nupgrading from the chart at {commit}")
     install(helm, namespace, "-f", str(old / "values" / "dev" / "eafix-trading.yaml"), *NO_CRDS,
             chart=old / "charts" / "eafix-trading")
     # revision 2: this chart over the previous one; an immutable field (a selector) changed would fail here
