@@ -143,9 +143,10 @@ def test_a_service_process_loads_only_its_own_package(service):
     assert "eafix.platform" not in loaded and "eafix.backtest" not in loaded
 
 
-def test_the_backtest_runner_is_the_one_module_that_wires_every_stage():
+def test_the_backtest_replays_are_the_only_modules_that_wire_stages():
     wiring = {module for module, path in MODULES.items()
               if len({package(t) for t in imports(path)} & PACKAGES) > 1}
-    assert wiring == {"eafix.backtest.runner"}
+    # the event-driven replay (every stage) and the batch path (engines and a subset of the stages)
+    assert wiring == {"eafix.backtest.runner", "eafix.backtest.batch"}
     stages = {f"eafix.{p}.stage" for p in PACKAGES if f"eafix.{p}.stage" in MODULES}
     assert stages <= imports(MODULES["eafix.backtest.runner"])
