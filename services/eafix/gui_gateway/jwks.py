@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from jwt import PyJWK, PyJWKError
+from jwt import InvalidKeyError, PyJWK, PyJWKError
 
 from eafix.gui_gateway.tokens import ASYMMETRIC, AuthError
 
@@ -83,7 +83,7 @@ def parse_jwks(document: Any) -> dict[str, PyJWK]:
             continue
         try:
             key = PyJWK(jwk)
-        except PyJWKError:
+        except (PyJWKError, InvalidKeyError, ValueError):  # a malformed key is skipped, not fatal
             continue
         if key.algorithm_name in ASYMMETRIC:
             keys[jwk["kid"]] = key

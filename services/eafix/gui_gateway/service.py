@@ -9,6 +9,8 @@ Settings (besides the runtime's; the secrets arrive as files, /var/run/secrets/e
     SERVICE_OIDC_LEEWAY_SECONDS     clock skew tolerated on exp/nbf/iat (default 30)
     SERVICE_OIDC_ROLES_CLAIM        dotted claim path holding the roles (default `roles`)
     SERVICE_OIDC_NAME_CLAIM         claim naming the principal (default `sub`)
+    SERVICE_OIDC_JWKS_TTL_SECONDS   keys are fetched again after this (default 300)
+    SERVICE_OIDC_JWKS_MIN_REFRESH_SECONDS  an unknown kid refetches at most this often (default 30)
     SERVICE_API_KEYS                secret file: `<id> <roles> <argon2 hash>` per line (api_keys.py)
     SERVICE_BOOTSTRAP_ADMIN         secret file: `<id> <argon2 hash>`, the first admin's API key
     SERVICE_RATE_LIMIT              JSON {principal_rps, principal_burst, source_rps, source_burst}
@@ -69,6 +71,8 @@ class GatewaySettings(Settings):
     oidc_leeway_seconds: float = Field(30.0, ge=0, le=300)
     oidc_roles_claim: str = Field("roles", min_length=1)
     oidc_name_claim: str = Field("sub", min_length=1)
+    oidc_jwks_ttl_seconds: float = Field(300.0, ge=1)
+    oidc_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
     api_keys: SecretStr | None = None
     bootstrap_admin: SecretStr | None = None
     rate_limit: RateLimits = Field(default_factory=RateLimits)
@@ -163,7 +167,8 @@ def build(settings: GatewaySettings) -> ServiceParts:
                           settings.oidc_leeway_seconds, settings.oidc_roles_claim, settings.oidc_name_claim)
         idp = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
         parts.add_step(stop=idp.aclose)
-        keys = JwksCache(idp, issuer=settings.oidc_issuer, jwks_url=settings.oidc_jwks_url).key
+        keys = JwksCache(idp, issuer=settings.oidc_issuer, jwks_url=settings.oidc_jwks_url,
+                         ttl=settings.oidc_jwks_ttl_seconds, min_refresh=settings.oidc_jwks_min_refresh_seconds).key
     limits = settings.rate_limit
     auth = Authenticator(oidc=oidc, keys=keys, api_keys=ApiKeys(settings.key_entries()), audit=audit, clock=clock,
                          limiter=RateLimiter(limits.principal_rps, limits.principal_burst))
