@@ -41,7 +41,8 @@ async def execution_engine_with_two_positions():
     """execution-engine's real API over a paper broker, with a EURUSD long and a GBPUSD short open."""
     clock = TestClock(T0)
     engine = ExecutionEngine(clock, PaperBroker(Costs(commission_per_lot=D("7"))))
-    gateway = ExecutionGateway(engine, InMemoryExecutionRepository(), Messenger(InMemoryBus(), "execution-engine", clock))
+    messenger = Messenger(InMemoryBus(), "execution-engine", clock)
+    gateway = ExecutionGateway(engine, InMemoryExecutionRepository(), messenger)
     await gateway.run(lambda: engine.on_tick(tick("EURUSD", "1.03430", "1.03441")))
     await gateway.run(lambda: engine.on_tick(tick("GBPUSD", "1.24700", "1.24710")))
     clock.advance(1)
@@ -145,7 +146,8 @@ async def test_outcomes_say_what_failed(env, migrated_db):
         unknown = await client.post("/api/v1/trading/halt-everything", json={"reason": "r"}, headers=admin)
         blank = await client.post("/api/v1/trading/pause", json={"reason": "   "}, headers=admin)
         missing = await client.post("/api/v1/trading/pause", json={}, headers=admin)
-    assert closed["result"] == "failed" and closed["details"][0].startswith("open positions not listed: execution-engine")
+    assert closed["result"] == "failed"
+    assert closed["details"][0].startswith("open positions not listed: execution-engine")
     assert stopped["result"] == "partial"  # the latch went out, the closes did not
     assert stopped["details"][0] == "risk-off latched (signal-generator suppresses new signals)"
     assert unknown.status_code == 404 and "halt-everything" in unknown.text
