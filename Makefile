@@ -72,8 +72,9 @@ crd-validate: $(CRD_VALIDATE)/node_modules/.eafix-lock.json
 
 demo: venv crd-validate
 	$(BIN)/eafix charts summary
-	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv
-	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry
+	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv --calendar
+	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry \
+		--calendar out/sample/EURUSD_H1_calendar.csv
 
 # EAFIX against backtesting.py 0.6.6 (installed from PyPI into out/peers/venv, never into .venv) on its
 # EURUSD H1 sample: entries compared one by one, bars/s of both (docs/backtest.md). Not in `make test`.

@@ -57,7 +57,8 @@ COMMON = SCHEMAS[COMMON_SCHEMA_FILE]
 DESIGN_TOPICS = {
     "eafix.price.tick", "eafix.price.bars", "eafix.indicators.computed", "eafix.signals.generated",
     "eafix.signals.suppressed", "eafix.orders.validated", "eafix.risk.rejected", "eafix.execution.reports",
-    "eafix.trades.closed", "eafix.system.risk_off", "eafix.reentry.decisions",
+    "eafix.trades.closed", "eafix.system.risk_off", "eafix.reentry.decisions", "eafix.calendar.events",
+    "eafix.calendar.signals",
 }
 
 _VALIDATORS: dict[str, Any] = {}
@@ -229,7 +230,7 @@ def test_topics_follow_the_naming_scheme():
 def test_every_issue_event_type_is_registered():
     assert set(EVENT_TYPES) == {
         "PriceTick", "Bar", "IndicatorVector", "Signal", "SignalSuppressed", "OrderIntent", "RiskRejected",
-        "ExecutionReport", "TradeClosed", "SystemRiskOff", "ReentryDecision",
+        "ExecutionReport", "TradeClosed", "SystemRiskOff", "ReentryDecision", "CalendarEvent", "CalendarSignal",
     }
 
 

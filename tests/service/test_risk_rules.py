@@ -496,3 +496,28 @@ def test_config_errors_name_the_key():
                                      {"symbols": ["GBPUSD", "EURUSD"], "coefficient": 0.7}))
     with pytest.raises(ValueError, match="kept in EUR"):
         RiskEngine(RiskConfig(), TestClock(T0), PortfolioSnapshot(AccountRecord("default", "EUR", D(1), T0)))
+
+
+def _calendar_gate(state="CLEAR", start="2025-01-06T12:30:00Z", end="2025-01-06T13:30:00Z"):
+    from eafix.contracts import CalendarGate, CalendarSignal
+
+    gate = CalendarGate()
+    gate.update(CalendarSignal.model_validate({
+        "symbol": "EURUSD", "generated_at": "2025-01-06T11:59:00Z", "valid_until": "2025-01-06T12:00:30Z",
+        "state": state, "allow_new_trades": state == "CLEAR", "reason": None if state == "CLEAR" else "x",
+        "event": None, "minutes_to_event": None, "proximity": "NONE", "proximity_event": None, "priority_weight": 0,
+        "windows": [{"cal8": "CAL8-20250106-1300-USD-001", "title": "ISM", "currency": "USD", "impact": "HIGH",
+                     "scheduled_at": "2025-01-06T13:00:00Z", "start": start, "end": end}]}))
+    return gate
+
+
+def test_calendar_blackout_rejects_before_sizing_and_only_in_its_window():
+    engine = make_engine()  # the clock stands at T0 = 12:00Z
+    engine.blackout = _calendar_gate(start="2025-01-06T11:00:00Z")  # 11:00-13:30 covers 12:00
+    rejected = engine.on_signal(make_signal())
+    assert isinstance(rejected, RiskRejected) and rejected.reasons == (R.CALENDAR_BLACKOUT,)
+    assert "before HIGH USD ISM at 2025-01-06T13:00Z (CAL8-20250106-1300-USD-001)" in rejected.details
+    engine.blackout = _calendar_gate()  # 12:30-13:30: 12:00 is clear
+    assert isinstance(engine.on_signal(make_signal()), OrderIntent)
+    engine.blackout = _calendar_gate(state="BLOCKED")
+    assert "calendar blocked" in engine.on_signal(make_signal()).details

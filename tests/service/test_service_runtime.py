@@ -34,6 +34,8 @@ BUSINESS_PATHS = {
     "signal-generator": {"/api/v1/risk-off", "/api/v1/risk-off/reset", "/api/v1/signals/recent"},
     "risk-manager": {"/api/v1/validate", "/api/v1/position-size", "/api/v1/portfolio"},
     "execution-engine": {"/api/v1/orders", "/api/v1/positions", "/api/v1/positions/{position_id}/close"},
+    "calendar-ingestor": {"/api/v1/calendar/import", "/api/v1/calendar/events", "/api/v1/calendar/blackouts",
+                          "/api/v1/calendar/imports"},
     "reentry-matrix-svc": {"/api/v1/reentry/decide", "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix"},
     "reporter": {"/api/v1/reports/daily-pnl", "/api/v1/reports/summary", "/api/v1/reports/equity.svg",
                  "/api/v1/reports/equity.csv", "/api/v1/reports/report.html"},
@@ -42,13 +44,14 @@ BUSINESS_PATHS = {
     "gui-gateway": {"/api/v1/auth/login", "/api/v1/auth/whoami", "/api/v1/trading/{action}", "/api/v1/audit",
                     "/api/v1/system/status", "/api/v1/positions", "/api/v1/orders", "/api/v1/prices/latest",
                     "/api/v1/indicators/{symbol}", "/api/v1/signals", "/api/v1/risk-off", "/api/v1/risk/portfolio",
+                    "/api/v1/calendar/events", "/api/v1/calendar/blackouts",
                     "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix", "/api/v1/reports/daily-pnl",
                     "/api/v1/reports/summary", "/api/v1/reports/equity.svg", "/api/v1/reports/equity.csv",
                     "/api/v1/reports/report.html", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
                     "/api/v1/compliance/policy"},
 }
 # the services built so far (the others still run the runtime's bare app)
-BUILT = (*PIPELINE, "reentry-matrix-svc", "reporter", "compliance-monitor",
+BUILT = (*PIPELINE, "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor",
          "gui-gateway")
 
 

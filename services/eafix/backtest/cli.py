@@ -14,7 +14,7 @@ DEFAULT_SAMPLE = Path("out/sample/EURUSD_H1.csv")
 
 def _backtest(args: argparse.Namespace) -> int:
     from eafix.backtest.data import DataError, load
-    from eafix.backtest.runner import MatrixError, load_matrix, run
+    from eafix.backtest.runner import CalendarFileError, MatrixError, load_calendar, load_matrix, run
     from eafix.reporting.breakdown import breakdown
     from eafix.reporting.metrics import summarize
     from eafix.reporting.render import format_summary, write_html, write_trades_csv
@@ -24,12 +24,13 @@ def _backtest(args: argparse.Namespace) -> int:
         dataset = load(args.data, symbol=args.symbol, timeframe=args.timeframe)
         strategies = load_strategies_file(args.strategy) if args.strategy else load_default_strategies()
         matrix = load_matrix(args.reentry_matrix) if args.reentry_matrix else load_matrix() if args.reentry else None
-    except (DataError, StrategyConfigError, MatrixError, OSError) as exc:
+        calendar = load_calendar(args.calendar, args.calendar_timezone) if args.calendar else None
+    except (DataError, StrategyConfigError, MatrixError, CalendarFileError, OSError) as exc:
         print(f"eafix backtest: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     result = asyncio.run(run(dataset, strategies, timeframe=args.timeframe, spread_pips=Decimal(args.spread_pips),
-                             reentry=matrix, close_at_end=args.close_at_end))
+                             reentry=matrix, calendar=calendar, close_at_end=args.close_at_end))
     elapsed = time.perf_counter() - started
     summary = summarize(result.trades, result.opening_balance, result.account_currency)
     kind = "bars" if dataset.kind == "bars" else "ticks"
@@ -37,6 +38,9 @@ def _backtest(args: argparse.Namespace) -> int:
           f"({result.inputs / elapsed:,.0f} {kind}/s)")
     print(f"signals {result.signals} (suppressed {result.suppressed}), orders {result.orders}, "
           f"risk rejections {result.rejected}")
+    if calendar is not None:
+        print(f"calendar {len(calendar)} events: signals suppressed by blackouts {result.blackout_suppressed}, "
+              f"risk rejections for blackouts {result.blackout_rejected}")
     if matrix is not None:
         chains = result.chains()
         print(f"re-entry decisions {len(result.reentry_decisions)}: R1 {chains['R1']}, R2 {chains['R2']} "
@@ -47,16 +51,22 @@ def _backtest(args: argparse.Namespace) -> int:
     write_trades_csv(result.trades, out / "trades.csv")
     groups = {by: breakdown(result.trades, by, result.strategy_of) for by in ("symbol", "strategy", "day")}
     write_html(result.trades, summary, out / "report.html", f"EAFIX backtest {', '.join(dataset.symbols)} "
-               f"{args.timeframe}", groups)
+               f"{args.timeframe}", groups, reentry=result.reentry_decisions)
     print(f"wrote {out / 'report.html'} and {out / 'trades.csv'}")
     return 0
 
 
 def _sample_data(args: argparse.Namespace) -> int:
-    from eafix.backtest.data import write_sample
+    from eafix.backtest.data import load, write_sample
+    from eafix.backtest.sample_calendar import write_sample_calendar
 
     path = write_sample(args.out, seed=args.seed, bars=args.bars, symbol=args.symbol, timeframe=args.timeframe)
     print(f"wrote {args.bars} {args.symbol} {args.timeframe} bars (seed {args.seed}) to {path}")
+    if args.calendar:
+        bars = load(path, symbol=args.symbol, timeframe=args.timeframe).events
+        first, last = bars[0].ts_open.date(), bars[-1].ts_close.date()
+        written = write_sample_calendar(path.with_name(f"{path.stem}_calendar.csv"), first, last, seed=args.seed)
+        print(f"wrote a calendar {first}..{last} (seed {args.seed}) to {written}")
     return 0
 
 
@@ -72,6 +82,10 @@ def add_parsers(sub) -> None:
                     help="decide every closed trade with the shipped re-entry matrix and replay the re-entries")
     bt.add_argument("--reentry-matrix", type=Path, help="a re-entry matrix YAML instead of the shipped one "
                                                         "(implies --reentry)")
+    bt.add_argument("--calendar", type=Path, help="economic calendar CSV (ForexFactory format): blackouts gate "
+                                                 "entries and re-entries are keyed by proximity")
+    bt.add_argument("--calendar-timezone", default="America/New_York",
+                    help="IANA zone of the calendar's naive times (default America/New_York)")
     bt.add_argument("--close-at-end", action="store_true",
                     help="close the positions still open after the last bar at its price (reason MANUAL)")
     bt.add_argument("--out", default="out/backtest", help="directory for report.html and trades.csv")
@@ -83,4 +97,6 @@ def add_parsers(sub) -> None:
     sd.add_argument("--bars", type=int, default=5000)
     sd.add_argument("--symbol", default="EURUSD")
     sd.add_argument("--timeframe", default="H1")
+    sd.add_argument("--calendar", action="store_true",
+                    help="also write a seeded calendar for the bars' dates beside them (<name>_calendar.csv)")
     sd.set_defaults(func=_sample_data)

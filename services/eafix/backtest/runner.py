@@ -1,5 +1,7 @@
 """Replay bars or ticks through the five pipeline stages in one process (and, given a matrix,
-reentry-matrix-svc's stage: closed trades are decided and due re-entries go back in as signals).
+reentry-matrix-svc's stage: closed trades are decided and due re-entries go back in as signals;
+given a calendar, calendar-ingestor's stage: its gates block entries in blackout windows and key
+re-entry decisions by proximity).
 
 The stages are those of the service processes (`eafix.<service>.stage`) on the in-memory bus with a
 test clock, deterministic event ids and in-memory storage (execution's outbox included), so the same
@@ -12,15 +14,22 @@ broker fills at bid/ask.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import cast
 
 from eafix.backtest.collector import Collector
 from eafix.backtest.data import Dataset
+from eafix.calendar_ingestor.book import CalendarBook
+from eafix.calendar_ingestor.entries import CalendarEntry
+from eafix.calendar_ingestor.intake import DEFAULT_SOURCE_TIMEZONE, IntakeError, read_calendar_csv
+from eafix.calendar_ingestor.stage import CalendarConfig, CalendarStage
 from eafix.contracts import (
     Bar,
+    CalendarGate,
     OrderIntent,
     PriceTick,
     RiskRejected,
@@ -30,7 +39,7 @@ from eafix.contracts import (
 )
 from eafix.contracts.events import ReentryDecision
 from eafix.contracts.messaging import Messenger, counter_ids
-from eafix.contracts.primitives import CloseReason
+from eafix.contracts.primitives import CloseReason, RiskRejectReason, SuppressionReason
 from eafix.contracts.strategies import SignalGeneratorConfig
 from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
@@ -43,6 +52,7 @@ from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 from eafix.reentry_matrix_svc.engine import ReentryEngine
 from eafix.reentry_matrix_svc.matrix import Matrix, MatrixError, load_matrix
 from eafix.reentry_matrix_svc.stage import ReentryStage
+from eafix.reentry_matrix_svc.wire import calendar_proximity
 from eafix.reporter.book import ReportBook
 from eafix.reporter.stage import ReporterStage
 from eafix.risk_manager.config import RiskConfig
@@ -70,6 +80,8 @@ class BacktestResult:
     strategy_of: dict[str, str]  # trade id (its opening order's client_order_id) -> strategy
     reentry_decisions: tuple[ReentryDecision, ...] = ()
     ledger: ReportBook | None = None  # the reporter stage's book (in memory) after the replay
+    blackout_suppressed: int = 0  # signals signal-generator suppressed for a calendar blackout
+    blackout_rejected: int = 0  # signals (re-entries among them) risk-manager rejected for one
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
@@ -94,7 +106,7 @@ def _quote(bar: Bar, spread: Decimal) -> PriceTick:
 async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
               timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None,
               instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None,
-              close_at_end: bool = False) -> BacktestResult:
+              calendar: Sequence[CalendarEntry] | None = None, close_at_end: bool = False) -> BacktestResult:
     risk = risk or RiskConfig()
     first = dataset.events[0]
     start: datetime = first.ts_close if isinstance(first, Bar) else first.ts
@@ -111,13 +123,19 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock,
                                                  indicators=strategies.indicators()), messenger("indicator-engine"),
                                 source="bars" if on_bars else "ticks")
-    signals = SignalStage(SignalEngine(strategies, clock, instruments=instruments), messenger("signal-generator"))
-    risk_stage = RiskStage(RiskEngine(risk, clock, instruments=instruments), messenger("risk-manager"))
+    gate = None if calendar is None else CalendarGate()
+    calendar_stage = None if calendar is None else CalendarStage(
+        CalendarBook(calendar), messenger("calendar-ingestor"), instruments,
+        CalendarConfig(symbols=dataset.symbols, require_calendar=False))
+    signals = SignalStage(SignalEngine(strategies, clock, instruments=instruments, blackout=gate),
+                          messenger("signal-generator"), calendar=gate)
+    risk_stage = RiskStage(RiskEngine(risk, clock, instruments=instruments), messenger("risk-manager"), calendar=gate)
     engine = ExecutionEngine(clock, broker, instruments=instruments, record_changes=False)
     execution = ExecutionStage(ExecutionGateway(engine, InMemoryExecutionRepository(), messenger("execution-engine")),
                                bars=on_bars)
-    reentries = None if reentry is None else ReentryStage(ReentryEngine(reentry, clock),
-                                                          messenger("reentry-matrix-svc"))
+    reentries = None if reentry is None else ReentryStage(
+        ReentryEngine(reentry, clock, proximity=None if gate is None else calendar_proximity(gate)),
+        messenger("reentry-matrix-svc"), calendar=gate)
     collector = Collector(RESULT_TOPICS, group="backtest")
     reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
@@ -127,13 +145,18 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         if stage is not None:
             stage.subscribe(bus)
     feed = messenger("backtest-feed")
+    refreshed: datetime | None = None
+    refresh = timedelta(seconds=CalendarConfig().refresh_seconds)
 
     for event in dataset.events:
+        clock.set(event.ts_close if isinstance(event, Bar) else event.ts)
+        if calendar_stage is not None and (refreshed is None or clock.now() - refreshed >= refresh):
+            await calendar_stage.on_clock()  # gates as calendar-ingestor would have published them by now
+            await bus.drain()
+            refreshed = clock.now()
         if isinstance(event, Bar):
-            clock.set(event.ts_close)
             await feed.publish([_quote(event, instruments[event.symbol].distance(spread_pips)), event])
         else:
-            clock.set(event.ts)
             await feed.publish([event])
         await bus.drain()
         if execution.engine.live_orders():  # TIMEOUT/EXPIRED can only concern live orders
@@ -148,7 +171,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         await bus.drain()
 
     ev = collector.events
+    suppressed = cast(list[SignalSuppressed], ev[SignalSuppressed.TOPIC])
+    rejected = cast(list[RiskRejected], ev[RiskRejected.TOPIC])
     return BacktestResult(
+        blackout_suppressed=sum(s.reason == SuppressionReason.CALENDAR_BLACKOUT for s in suppressed),
+        blackout_rejected=sum(RiskRejectReason.CALENDAR_BLACKOUT in r.reasons for r in rejected),
         trades=cast(list[TradeClosed], ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]),
         suppressed=len(ev[SignalSuppressed.TOPIC]),
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
@@ -157,5 +184,22 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
 
 
-# the CLI loads a matrix through this module, the one that knows every service's package
-__all__ = ["BacktestResult", "MatrixError", "load_matrix", "run"]
+class CalendarFileError(ValueError):
+    """A calendar file with rows that cannot be taken; the message names each (up to ten)."""
+
+
+def load_calendar(path: Path, zone: str = DEFAULT_SOURCE_TIMEZONE) -> list[CalendarEntry]:
+    """The events of a calendar CSV under the identities calendar-ingestor would give them."""
+    try:
+        intake = read_calendar_csv(path.read_text(encoding="utf-8"), zone)
+    except (IntakeError, UnicodeDecodeError) as exc:
+        raise CalendarFileError(f"{path}: {exc}") from None
+    if not intake.ok:
+        shown = "; ".join(f"line {p.line}: {p.reason}" for p in intake.rejected[:10])
+        more = f" (and {len(intake.rejected) - 10} more)" if len(intake.rejected) > 10 else ""
+        raise CalendarFileError(f"{path}: {len(intake.rejected)} rows rejected, nothing taken: {shown}{more}")
+    return list(CalendarBook().merge(intake.rows, path.name).new)
+
+
+# the CLI loads a matrix and a calendar through this module, the one that knows every service's package
+__all__ = ["BacktestResult", "CalendarFileError", "MatrixError", "load_calendar", "load_matrix", "run"]

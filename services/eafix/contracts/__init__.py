@@ -13,9 +13,9 @@ JSON Schema validation helpers (`validator`, `message_schema`, `format_checker`)
 `eafix.contracts.schemas` and import jsonschema lazily.
 """
 
+from eafix.contracts.calendar import CalendarEvent, CalendarGate, CalendarSignal
 from eafix.contracts.envelope import Envelope, make_envelope, parse_envelope
 from eafix.contracts.events import (
-    EVENT_MODELS,
     Bar,
     Contract,
     Event,
@@ -39,10 +39,13 @@ from eafix.contracts.primitives import (
     Timeframe,
     format_timestamp,
 )
-from eafix.contracts.registry import EVENT_TYPES, TOPICS, EventSpec, spec_for
+from eafix.contracts.registry import EVENT_MODELS, EVENT_TYPES, TOPICS, EventSpec, spec_for
 
 __all__ = [
     "EVENT_MODELS",
+    "CalendarEvent",
+    "CalendarGate",
+    "CalendarSignal",
     "EVENT_TYPES",
     "TOPICS",
     "Bar",

@@ -362,7 +362,7 @@ class SystemRiskOff(Event):
     source: Id
 
 
-EVENT_MODELS: tuple[type[Event], ...] = (
+CORE_MODELS: tuple[type[Event], ...] = (
     PriceTick,
     Bar,
     IndicatorVector,
@@ -377,7 +377,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
 )
 
 __all__ = [
-    "EVENT_MODELS",
+    "CORE_MODELS",
     "Bar",
     "CloseReason",
     "Contract",

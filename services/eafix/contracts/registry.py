@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from eafix.contracts.events import EVENT_MODELS, Event
+from eafix.contracts.calendar import CALENDAR_MODELS
+from eafix.contracts.events import CORE_MODELS, Event
 
 ENVELOPE_SCHEMA_FILE = "envelope.v1.schema.json"
 COMMON_SCHEMA_FILE = "common.v1.schema.json"
+EVENT_MODELS: tuple[type[Event], ...] = (*CORE_MODELS, *CALENDAR_MODELS)
 
 
 class EventSpec(NamedTuple):

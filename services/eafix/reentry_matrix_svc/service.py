@@ -7,6 +7,9 @@ Settings (besides the runtime's):
     SERVICE_LEDGER           JSON {cooldown_minutes, per_hour, per_day, duplicate_seconds}
     SERVICE_RESTORE_HOURS    how far back a restart reloads origins, orders and decisions (default 48)
 
+Proximity: every replica follows `eafix.calendar.signals`; a trade is keyed by its symbol's proximity
+as last published (NONE when calendar-ingestor said nothing or the gate is stale).
+
 State: rebuilt from the repository at start and whenever this replica acquires a lease of its topics
 (it stood by while another replica decided). Scheduled re-entries are rows with a due time, so a
 restart keeps them; every CLOCK_SECONDS the replica that consumes the closed trades publishes those
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from eafix.contracts import TradeClosed
+from eafix.contracts import CalendarGate, CalendarSignal, TradeClosed
 from eafix.contracts.messaging import Messenger
 from eafix.reentry_matrix_svc.app import build_router
 from eafix.reentry_matrix_svc.engine import ReentryEngine
@@ -32,6 +35,7 @@ from eafix.reentry_matrix_svc.repository import (
     ReentryRepository,
 )
 from eafix.reentry_matrix_svc.stage import ReentryStage
+from eafix.reentry_matrix_svc.wire import calendar_proximity
 from eafix.runtime.clock import WallClock
 from eafix.runtime.service import (
     ActiveReplica,
@@ -94,8 +98,11 @@ def build(settings: ReentrySettings) -> ServiceParts:
     repo: ReentryRepository = PostgresReentryRepository(db.pool) if db is not None \
         else InMemoryReentryRepository()
 
+    calendar = CalendarGate()
+
     def new_engine() -> ReentryEngine:
-        return ReentryEngine(matrix, clock, ledger=Ledger(settings.ledger.config()))
+        return ReentryEngine(matrix, clock, ledger=Ledger(settings.ledger.config()),
+                             proximity=calendar_proximity(calendar))
 
     async def reload() -> None:  # `stage` is bound below, before anything can call this
         engine = new_engine()
@@ -106,8 +113,10 @@ def build(settings: ReentrySettings) -> ServiceParts:
     replica = ActiveReplica(TradeClosed.TOPIC, GROUP, guard.reload)
     bus = pipeline_bus(settings, parts, on_acquired=replica.on_acquired)
     replica.attach(bus)
-    stage = ReentryStage(new_engine(), Messenger(bus, settings.name, clock), repo)
-    stage.subscribe(Subscriptions(bus, guard.wrap))
+    stage = ReentryStage(new_engine(), Messenger(bus, settings.name, clock), repo, calendar=calendar)
+    subscriptions = Subscriptions(bus, guard.wrap, follow={CalendarSignal.TOPIC})
+    stage.subscribe(subscriptions)
+    subscriptions.run_in(parts)
     parts.add_step(guard.reload)  # after the pool opened (its step was added first)
 
     async def publish_due() -> None:

@@ -1,5 +1,6 @@
 """reentry-matrix-svc's bus stage.
 
+    CalendarSignal -> the symbol's proximity to events (what a decision is keyed by)
     Signal        -> remember its family, timeframe, confidence (and a re-entry's place in its chain)
     OrderIntent   -> remember the order's signal and stops
     PriceTick     -> the latest quote (a re-entry's entry price)
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from eafix.contracts import OrderIntent, PriceTick, Signal, TradeClosed
+from eafix.contracts import CalendarGate, CalendarSignal, OrderIntent, PriceTick, Signal, TradeClosed
 from eafix.contracts.messaging import Messenger, decode
 from eafix.reentry_matrix_svc.engine import ReentryEngine, ReentrySignal
 from eafix.reentry_matrix_svc.matrix import Generation
@@ -33,6 +34,7 @@ class ReentryStage:
     messenger: Messenger
     repo: ReentryRepository | None = None
     group: str = "reentry-matrix-svc"
+    calendar: CalendarGate | None = None  # fed from eafix.calendar.signals: the engine's proximity source
 
     def __post_init__(self) -> None:
         if self.repo is None:
@@ -43,11 +45,17 @@ class ReentryStage:
         bus.subscribe(Signal.TOPIC, self.group, self.on_signal)
         bus.subscribe(OrderIntent.TOPIC, self.group, self.on_order_intent)
         bus.subscribe(TradeClosed.TOPIC, self.group, self.on_trade_closed)
+        if self.calendar is not None:
+            bus.subscribe(CalendarSignal.TOPIC, self.group, self.on_calendar, ordered=False)
 
     @property
     def _repo(self) -> ReentryRepository:
         assert self.repo is not None
         return self.repo
+
+    async def on_calendar(self, message: Message) -> None:
+        assert self.calendar is not None
+        self.calendar.update(cast(CalendarSignal, decode(message).data))
 
     async def on_tick(self, message: Message) -> None:
         tick = cast(PriceTick, decode(message).data)

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from eafix.contracts import Signal, TradeClosed
+from eafix.contracts import CalendarGate, Signal, TradeClosed
 from eafix.contracts.events import ReentryDecision, ReentryLink
 from eafix.reentry_matrix_svc.engine import ClosedTrade, ReentrySignal, Verdict
+from eafix.reentry_matrix_svc.matrix import Proximity
+
+
+def calendar_proximity(gate: CalendarGate) -> Callable[[str, datetime], Proximity]:
+    """The engine's proximity source: the bucket calendar-ingestor last published for the symbol."""
+    return lambda symbol, now: Proximity(gate.proximity(symbol, now))
 
 
 def closed_trade(trade: TradeClosed) -> ClosedTrade:
@@ -44,4 +51,4 @@ def reentry_signal(reentry: ReentrySignal, price: Decimal, now: datetime) -> Sig
                             size_multiplier=reentry.size_multiplier, max_lots=reentry.max_lots))
 
 
-__all__ = ["closed_trade", "decision_event", "reentry_signal"]
+__all__ = ["calendar_proximity", "closed_trade", "decision_event", "reentry_signal"]

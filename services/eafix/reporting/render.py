@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from eafix.contracts import TradeClosed
+from eafix.contracts.events import ReentryDecision
 from eafix.reporting.breakdown import GroupFigures
 from eafix.reporting.metrics import Summary, equity_curve, ordered
 
@@ -94,9 +95,26 @@ def _group_table(title: str, groups: Sequence[GroupFigures]) -> str:
     return f"<h2>By {html.escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
 
 
+def _chains_table(decisions: Sequence[ReentryDecision]) -> str:
+    """Re-entry decisions grouped by chain (original trade), in decision order within a chain."""
+    if not decisions:
+        return ""
+    chains: dict[str, list[ReentryDecision]] = {}
+    for d in decisions:
+        chains.setdefault(d.original_trade_id, []).append(d)
+    rows = "".join(_cells((origin, d.generation, d.trade_id, d.outcome, d.duration, d.proximity, d.action, d.tier,
+                           d.next_generation if d.approved else f"refused: {d.refusal or d.action}"))
+                   for origin, chain in chains.items() for d in chain)
+    return (f"<h2>Re-entry chains ({len(chains)})</h2><table><thead><tr><th>original trade</th><th>generation</th>"
+            "<th>trade</th><th>outcome</th><th>duration</th><th>proximity</th><th>action</th><th>tier</th>"
+            f"<th>re-entry</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def render_html(trades: Sequence[TradeClosed], summary: Summary, title: str,
-                breakdowns: Mapping[str, Sequence[GroupFigures]] | None = None) -> str:
-    """The self-contained report: summary, equity curve, one table per breakdown, the trades."""
+                breakdowns: Mapping[str, Sequence[GroupFigures]] | None = None,
+                reentry: Sequence[ReentryDecision] = ()) -> str:
+    """The self-contained report: summary, equity curve, one table per breakdown, the re-entry chains,
+    the trades."""
     curve = equity_curve(trades, summary.start_balance)
     rows = "".join(_cells((t.close_time.strftime("%Y-%m-%d %H:%M"), t.symbol, t.direction, t.lots, t.open_price,
                            t.close_price, t.pips, t.pnl, t.close_reason)) for t in ordered(trades))
@@ -106,12 +124,14 @@ def render_html(trades: Sequence[TradeClosed], summary: Summary, title: str,
 td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}pre{{background:#f4f4f4;padding:12px}}</style>
 </head><body><h1>{html.escape(title)}</h1><pre>{html.escape(format_summary(summary))}</pre>
 <h2>Equity</h2>{equity_svg(curve, summary.start_balance)}
-{groups}<h2>Trades ({len(trades)})</h2><table><thead><tr><th>closed</th><th>symbol</th><th>direction</th><th>lots</th>
+{groups}{_chains_table(reentry)}
+<h2>Trades ({len(trades)})</h2><table><thead><tr><th>closed</th><th>symbol</th><th>direction</th><th>lots</th>
 <th>open</th><th>close</th><th>pips</th><th>P&amp;L</th><th>reason</th></tr></thead><tbody>{rows}</tbody></table>
 </body></html>
 """
 
 
 def write_html(trades: Sequence[TradeClosed], summary: Summary, path: Path, title: str,
-               breakdowns: Mapping[str, Sequence[GroupFigures]] | None = None) -> None:
-    path.write_text(render_html(trades, summary, title, breakdowns))
+               breakdowns: Mapping[str, Sequence[GroupFigures]] | None = None,
+               reentry: Sequence[ReentryDecision] = ()) -> None:
+    path.write_text(render_html(trades, summary, title, breakdowns, reentry))

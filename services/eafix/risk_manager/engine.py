@@ -34,6 +34,7 @@ from eafix.contracts import (
     Signal,
     TradeClosed,
 )
+from eafix.contracts.calendar import BlackoutGate
 from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments, Quote, QuoteBook
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.portfolio import (
@@ -120,8 +121,9 @@ class RiskEngine:
 
     def __init__(self, config: RiskConfig, clock: Clock, snapshot: PortfolioSnapshot | None = None, *,
                  instruments: Instruments = DEFAULT_INSTRUMENTS, rules: Sequence[Rule] | None = None,
-                 track_changes: bool = False) -> None:
+                 track_changes: bool = False, blackout: BlackoutGate | None = None) -> None:
         self._config = config
+        self.blackout = blackout
         self._clock = clock
         self._instruments = instruments
         if snapshot is None:
@@ -365,6 +367,10 @@ class RiskEngine:
                         multiplier, tp, self._correlations, warnings=warnings)
         if self._halted is not None:
             ev.reject(RiskRejectReason.SAFETY_FAIL, f"engine halted: {self._halted}")
+            return ev
+        blocked = None if self.blackout is None else self.blackout.blackout(signal.symbol, ev.now)
+        if blocked is not None:  # an entry now is what the calendar forbids: no sizing, no other rule
+            ev.reject(RiskRejectReason.CALENDAR_BLACKOUT, blocked)
             return ev
         try:
             ev.sizing = self._size(signal.symbol, signal.sl_pips, cfg.risk_percent, multiplier, balance,

@@ -4,6 +4,11 @@ portfolio, which lives in PostgreSQL (schema `risk`).
 Settings (besides the runtime's):
     SERVICE_RISK    JSON object of RiskConfig fields (account, sizing, limits, max_quote_age_seconds,
                     ...); default: RiskConfig(). Errors name the key: `SERVICE_RISK: risk_percent: ...`.
+    SERVICE_CALENDAR_REQUIRED  reject (CALENDAR_BLACKOUT) a symbol calendar-ingestor has published no gate
+                    for (default false; the chart sets it while calendar-ingestor is enabled)
+
+Calendar: every replica follows `eafix.calendar.signals`; a signal decided while its symbol is in a
+blackout window, or after the symbol's latest gate went stale, is rejected with CALENDAR_BLACKOUT.
 
 State: at start the engine is rebuilt from the repository (`restore_engine`). The bus stage and the
 HTTP routes always use the current engine (`stage.engine`), which is replaced, never mutated in
@@ -22,6 +27,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 from pydantic import Field
 
+from eafix.contracts import CalendarGate, CalendarSignal
 from eafix.contracts.messaging import Messenger
 from eafix.risk_manager.app import build_router
 from eafix.risk_manager.config import RiskConfig
@@ -47,6 +53,7 @@ from eafix.runtime.service import (
 
 class RiskSettings(PipelineSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
+    calendar_required: bool = False  # see signal-generator: a symbol without a calendar gate is rejected
 
     _risk = json_model("risk", RiskConfig)
 
@@ -64,18 +71,22 @@ def build(settings: RiskSettings) -> ServiceParts:
 
     async def reload() -> None:  # `stage` is bound below, before anything can call this
         engine = await restore_engine(repo, config, clock, instruments=settings.instruments)
+        engine.blackout = calendar
         for quote in stage.engine.quote_book.quotes():
             engine.on_tick(quote)
         stage.engine = engine
 
+    calendar = CalendarGate(required=settings.calendar_required)
     guard = StageGuard(reload)
     bus = pipeline_bus(settings, parts, on_acquired=guard.reload)
     # the engine is a placeholder until the start step restores the stored portfolio
     stage_registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(stage_registry)
     stage = RiskStage(RiskEngine(config, clock, instruments=settings.instruments, track_changes=True),
-                      Messenger(bus, settings.name, clock), repo, registry=stage_registry)
-    stage.subscribe(Subscriptions(bus, guard.wrap))
+                      Messenger(bus, settings.name, clock), repo, registry=stage_registry, calendar=calendar)
+    subscriptions = Subscriptions(bus, guard.wrap, follow={CalendarSignal.TOPIC})
+    stage.subscribe(subscriptions)
+    subscriptions.run_in(parts)
     parts.add_step(guard.reload)  # after the pool opened (its step was added first)
     parts.routers.append(build_router(lambda: stage.engine))
     parts.state.update(stage=stage, guard=guard, repository=repo)

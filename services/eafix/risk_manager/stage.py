@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
-from eafix.contracts import ExecutionReport, OrderIntent, PriceTick, Signal, TradeClosed
+from eafix.contracts import CalendarGate, CalendarSignal, ExecutionReport, OrderIntent, PriceTick, Signal, TradeClosed
 from eafix.contracts.messaging import Messenger, decode
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.repository import PortfolioRepository, persist_changes
@@ -27,8 +27,11 @@ class RiskStage:
     repo: PortfolioRepository | None = None
     group: str = "risk-manager"
     registry: CollectorRegistry | None = None
+    calendar: CalendarGate | None = None  # fed from eafix.calendar.signals; the engine's blackout gate
 
     def __post_init__(self) -> None:
+        if self.calendar is not None:
+            self.engine.blackout = self.calendar
         self.metrics = mn.stage_metrics(self.registry, mn.RISK_CHECK_LATENCY, mn.RISK_DECISIONS, mn.EXPOSURE,
                                         mn.POSITION_LIMIT_UTILIZATION, mn.CONCENTRATION)
         self._gauged: set[str] = set()
@@ -58,11 +61,17 @@ class RiskStage:
         bus.subscribe(Signal.TOPIC, self.group, self.on_signal)
         bus.subscribe(ExecutionReport.TOPIC, self.group, self.on_execution_report)
         bus.subscribe(TradeClosed.TOPIC, self.group, self.on_trade_closed)
+        if self.calendar is not None:
+            bus.subscribe(CalendarSignal.TOPIC, self.group, self.on_calendar, ordered=False)
 
     async def _commit(self) -> None:
         if self.repo is not None:
             await persist_changes(self.engine, self.repo)
         self._gauge_exposure()
+
+    async def on_calendar(self, message: Message) -> None:
+        assert self.calendar is not None
+        self.calendar.update(cast(CalendarSignal, decode(message).data))
 
     async def on_tick(self, message: Message) -> None:
         self.engine.on_tick(cast(PriceTick, decode(message).data))

@@ -136,7 +136,8 @@ CIRCUIT_BREAKER_OPEN = MetricSpec("eafix_circuit_breaker_open", GAUGE, "1 while 
 
 # --- calendar-ingestor -----------------------------------------------------------------------------
 CALENDAR_LAST_REFRESH = MetricSpec(
-    "eafix_calendar_last_refresh_timestamp_seconds", GAUGE, "Unix time of the last successful calendar intake.",
+    "eafix_calendar_last_refresh_timestamp_seconds", GAUGE,
+    "Unix time calendar-ingestor last recomputed and published the blackout gates.",
     (), ("calendar-ingestor",))
 BLACKOUT_ACTIVE = MetricSpec("eafix_blackout_active", GAUGE, "1 while a news blackout blocks the symbol.",
                              ("symbol",), ("calendar-ingestor",))

@@ -523,6 +523,16 @@ class Subscriptions:
         else:
             self.bus.subscribe(topic, group, wrapped, ordered=ordered)
 
+    def run_in(self, parts: ServiceParts) -> None:
+        """Start the followers with the service: each restores its topic's newest message at start
+        (so a restarted replica knows the latest state), then follows the topic."""
+        for follower in self.followers:
+            async def restore(follower: TopicFollower = follower) -> None:
+                await follower.restore_last()
+
+            parts.add_step(restore)
+            parts.add_task(f"follow:{follower.topic}", follower.run, follower.stop)
+
 
 def setting_error(setting: str, problem: str) -> SettingsError:
     """A SettingsError naming `SERVICE_<SETTING>`, on one line."""

@@ -16,7 +16,7 @@ out of order), so strategy state advances once per bar.
 Gates, in order, for every strategy that triggers on a vector:
 
     1. RISK_OFF                 the risk-off latch is set (until an explicit release/reset)
-    2. CALENDAR_BLACKOUT        the BlackoutGate hook names a blocking event (nothing feeds it yet)
+    2. CALENDAR_BLACKOUT        the BlackoutGate (calendar-ingestor's gates) blocks the symbol at the bar time
     3. NEUTRAL_BIAS             the trigger has no clear direction: suppressed, never mapped to LONG
     4. LOW_CONFIDENCE           confidence < min_confidence (equal passes)
     5. DUPLICATE_WITHIN_WINDOW  a Signal for the same symbol/strategy/direction was emitted at most
@@ -32,7 +32,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
 
 from eafix.contracts import (
     Bar,
@@ -43,22 +42,17 @@ from eafix.contracts import (
     SuppressionReason,
     SystemRiskOff,
 )
+from eafix.contracts.calendar import BlackoutGate
 from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 from eafix.runtime.clock import Clock
 from eafix.signal_generator.config import SignalGeneratorConfig
 from eafix.signal_generator.strategies import Candidate, Strategy, build_strategies, stop_pips, take_profit_pips
 
-__all__ = ["BlackoutGate", "Output", "RiskOffState", "SignalEngine", "signal_id_for"]
+__all__ = ["Output", "RiskOffState", "SignalEngine", "signal_id_for"]
 
 Output = Signal | SignalSuppressed
 _DETAIL_MAX = 500  # SignalSuppressed.detail maxLength
 _BARS_KEPT = 8  # recent closes kept per symbol/timeframe (to meet a late vector)
-
-
-class BlackoutGate(Protocol):
-    """Economic-calendar hook: a reason when `symbol` must not trade at `ts`, else None."""
-
-    def blackout(self, symbol: str, ts: datetime) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,11 @@ restarted or newly scaled replica does not trade through an active risk-off. An 
 (`POST /api/v1/risk-off/reset`) releases the latch of the replica that served it and publishes
 SystemRiskOff(active=false, source="operator") so that every other replica releases too.
 
+Calendar (`eafix.calendar.signals`, followed like the risk-off latch): a vector whose bar time falls
+in a blackout window of its symbol, or after the symbol's latest gate went stale, is suppressed with
+CALENDAR_BLACKOUT. SERVICE_CALENDAR_REQUIRED (default false; the chart sets it while calendar-ingestor
+is enabled) also suppresses a symbol calendar-ingestor has said nothing about.
+
 Replicas: bars and vectors are consumed by one replica (ordered, co-located leases: the same
 replica reads both topics, which it must, to pair each vector with its bar); the others stand by.
 Strategy state is in memory only; a replica that takes over starts from its (cold) state.
@@ -24,7 +29,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from eafix.contracts import SystemRiskOff
+from eafix.contracts import CalendarGate, CalendarSignal, SystemRiskOff
 from eafix.contracts.messaging import Messenger
 from eafix.runtime.clock import WallClock
 from eafix.runtime.service import PipelineSettings, ServiceParts, Subscriptions, pipeline_bus, setting_error
@@ -45,6 +50,7 @@ RESET_SOURCE = "operator"
 class SignalSettings(PipelineSettings):
     strategy_config: str | None = None  # JSON text of the strategies document (not *_FILE: see below)
     strategies_file: Path | None = None
+    calendar_required: bool = False
 
 
 SETTINGS = SignalSettings
@@ -72,18 +78,14 @@ def build(settings: SignalSettings) -> ServiceParts:
     clock = WallClock()
     bus = pipeline_bus(settings, parts)
     messenger = Messenger(bus, settings.name, clock)
-    engine = SignalEngine(load_strategies(settings), clock, instruments=settings.instruments)
+    calendar = CalendarGate(required=settings.calendar_required)
+    engine = SignalEngine(load_strategies(settings), clock, instruments=settings.instruments, blackout=calendar)
     stage_registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(stage_registry)
-    stage = SignalStage(engine, messenger, registry=stage_registry)
-    subscriptions = Subscriptions(bus, follow={SystemRiskOff.TOPIC})
+    stage = SignalStage(engine, messenger, registry=stage_registry, calendar=calendar)
+    subscriptions = Subscriptions(bus, follow={SystemRiskOff.TOPIC, CalendarSignal.TOPIC})
     stage.subscribe(subscriptions)
-    for follower in subscriptions.followers:
-        async def restore(follower=follower) -> None:
-            await follower.restore_last()
-
-        parts.add_step(restore)
-        parts.add_task(f"follow:{follower.topic}", follower.run, follower.stop)
+    subscriptions.run_in(parts)
 
     async def release_everywhere(previous: RiskOffState, request: ResetRequest) -> None:
         who = f" by {request.operator}" if request.operator else ""

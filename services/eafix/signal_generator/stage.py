@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
-from eafix.contracts import Bar, IndicatorVector, Signal, SystemRiskOff
+from eafix.contracts import Bar, CalendarGate, CalendarSignal, IndicatorVector, Signal, SystemRiskOff
 from eafix.contracts.messaging import Messenger, decode
 from eafix.runtime import metric_names as mn
 from eafix.runtime.bus.base import Subscriber
@@ -24,6 +24,7 @@ class SignalStage:
     messenger: Messenger
     group: str = "signal-generator"
     registry: CollectorRegistry | None = None
+    calendar: CalendarGate | None = None  # the engine's blackout gate, fed from eafix.calendar.signals
 
     def __post_init__(self) -> None:
         self.metrics = mn.stage_metrics(self.registry, mn.SIGNALS_GENERATED, mn.SIGNALS_SUPPRESSED,
@@ -48,6 +49,8 @@ class SignalStage:
         bus.subscribe(Bar.TOPIC, self.group, self.on_bar)
         bus.subscribe(IndicatorVector.TOPIC, self.group, self.on_indicators)
         bus.subscribe(SystemRiskOff.TOPIC, self.group, self.on_risk_off, ordered=False)
+        if self.calendar is not None:
+            bus.subscribe(CalendarSignal.TOPIC, self.group, self.on_calendar, ordered=False)
 
     async def on_bar(self, message: Message) -> None:
         env = decode(message)
@@ -56,6 +59,10 @@ class SignalStage:
     async def on_indicators(self, message: Message) -> None:
         env = decode(message)
         await self._emit(self.engine.on_indicators(cast(IndicatorVector, env.data)), env)
+
+    async def on_calendar(self, message: Message) -> None:
+        assert self.calendar is not None
+        self.calendar.update(cast(CalendarSignal, decode(message).data))
 
     async def on_risk_off(self, message: Message) -> None:
         self.engine.on_risk_off(cast(SystemRiskOff, decode(message).data))
