@@ -138,3 +138,25 @@ async def test_cors_answers_only_the_configured_origins(monkeypatch):
             "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "https://desk.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_the_gateway_goes_on(keys, monkeypatch):
+    import httpx
+
+    from service.asgi import served
+
+    app = gateway_app(monkeypatch, SERVICE_API_KEYS=keys["admin"][1], SERVICE_MAX_BODY_BYTES="1024")
+    headers = {"X-API-Key": keys["admin"][0], "Content-Type": "application/json"}
+
+    def chunks():  # no Content-Length: the body is counted as it arrives
+        yield b'{"reason": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}'
+
+    with served(app) as url:
+        big = httpx.post(f"{url}/api/v1/trading/pause", content=chunks(), headers=headers)
+        after = httpx.post(f"{url}/api/v1/trading/pause", json={"reason": "still serving"}, headers=headers)
+    assert big.status_code == 413 and big.json() == {"detail": "request body over 1024 bytes"}
+    assert after.status_code == 200 and after.json()["result"] == "ok"
+    assert [r.reason for r in app.state.parts.state["audit"].records] == ["still serving"]

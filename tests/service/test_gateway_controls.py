@@ -24,6 +24,7 @@ from eafix.execution_engine.domain import ExecutionEngine
 from eafix.execution_engine.gateway import ExecutionGateway
 from eafix.execution_engine.repository import InMemoryExecutionRepository
 from eafix.gui_gateway.principals import Role
+from eafix.platform.status import gateway_report
 from eafix.runtime.app import create_app
 from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock, WallClock
@@ -176,3 +177,9 @@ async def test_status_reports_ticks_lag_and_dead_letters(env, migrated_db):
     stale = [p for p in status["problems"] if "last tick" in p]
     assert len(stale) == 1 and stale[0].startswith("EURUSD: last tick ")  # 90 s > 30 s; USDJPY is fresh
     assert "eafix.price.tick: 1 dead letter(s)" in status["problems"]
+    # `eafix status --gateway` reads this shape: the same figures and findings
+    report = gateway_report(status)
+    assert report["streams"]["eafix.price.tick"] == {"lag": 2, "pending": 0, "dlq": 1}
+    assert report["ticks"]["EURUSD"] >= 90 and report["risk_off"]["active"] is False
+    assert [p for p in report["problems"] if p.startswith("EURUSD")] == stale
+    assert "eafix.price.tick: 1 dead letter(s)" in report["problems"]

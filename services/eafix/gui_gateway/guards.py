@@ -63,21 +63,29 @@ class RequestGuards:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _refuse(send_with_headers, 413, f"request body over {self.max_body} bytes")
             return
-        await self.app(scope, self._capped(receive, send_with_headers), send_with_headers)
+        await self._capped(scope, receive, send_with_headers)
 
-    def _capped(self, receive: Receive, send: Send) -> Receive:
-        """Bodies without Content-Length (chunked) are counted as they arrive; past the limit the
-        request ends as a disconnect, which the app sees as a client gone."""
-        seen = 0
+    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Bodies without Content-Length (chunked) are counted as they arrive; past the limit the client
+        gets 413, the app sees a disconnect, and whatever it sends afterwards is dropped."""
+        seen, started, refused = 0, False, False
+
+        async def app_send(message: Message) -> None:
+            nonlocal started
+            if not refused:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    await _refuse(send, 413, f"request body over {self.max_body} bytes")
+                    if not started and not refused:
+                        await _refuse(send, 413, f"request body over {self.max_body} bytes")
+                    refused = True
                     return {"type": "http.disconnect"}
             return message
 
-        return counted
+        await self.app(scope, counted, app_send)
