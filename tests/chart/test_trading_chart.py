@@ -156,7 +156,7 @@ def test_secret_names_and_keys_are_configurable(render_with):
 
 def test_peer_urls_reach_callers(defaults):
     assert defaults.one("ConfigMap", "signal-generator-peers")["data"] == {
-        "SERVICE_RISK_MANAGER_URL": "http://risk-manager:8084"}
+        "SERVICE_RISK_MANAGER_URL": "http://risk-manager:8084", "SERVICE_CALENDAR_REQUIRED": "true"}
     gateway = defaults.one("ConfigMap", "gui-gateway-peers")["data"]
     # peers ["*"]: every other service, named as the catalogue names it
     assert gateway == {f"SERVICE_{s.upper().replace('-', '_')}_URL": f"http://{s}:{PORTS[s]}"
@@ -169,9 +169,18 @@ def test_peer_urls_reach_callers(defaults):
 def test_every_service_gets_the_urls_of_its_catalogue_peers(defaults):
     for spec in catalogue.SERVICES:
         found = defaults.select(kind="ConfigMap", name=f"{spec.name}-peers")
-        urls = found[0]["data"] if found else {}
+        urls = {k: v for k, v in (found[0]["data"] if found else {}).items() if k.endswith("_URL")}
         assert urls == {f"SERVICE_{p.upper().replace('-', '_')}_URL": f"http://{p}:{PORTS[p]}" for p in spec.peers}, \
             spec.name
+
+
+def test_the_calendar_gate_is_required_exactly_while_calendar_ingestor_runs(defaults, render_with):
+    def required(r) -> set[str]:
+        return {cm["metadata"]["name"].removesuffix("-peers") for cm in r.select(kind="ConfigMap")
+                if cm["metadata"]["name"].endswith("-peers") and cm["data"].get("SERVICE_CALENDAR_REQUIRED") == "true"}
+
+    assert required(defaults) == {"signal-generator", "risk-manager"}
+    assert required(render_with({"calendar-ingestor": {"enabled": False}})) == set()
 
 
 def test_config_becomes_service_env_and_rolls_pods(defaults, render_with):
@@ -346,7 +355,7 @@ def test_prefixed_names_for_two_releases_in_one_namespace():
     r = render_profile("eafix-trading:ci-pinned")
     assert {d["metadata"]["name"] for d in r.select(kind="Deployment")} == {f"eafix-{s}" for s in SERVICES}
     assert r.one("ConfigMap", "eafix-signal-generator-peers")["data"] == {
-        "SERVICE_RISK_MANAGER_URL": "http://eafix-risk-manager:8084"}
+        "SERVICE_RISK_MANAGER_URL": "http://eafix-risk-manager:8084", "SERVICE_CALENDAR_REQUIRED": "true"}
     hook = r.one("Pod")
     assert "http://eafix-gui-gateway:8080/readyz" in hook["spec"]["containers"][0]["args"]
     spec = r.one("Deployment", "eafix-reporter")["spec"]["template"]["spec"]

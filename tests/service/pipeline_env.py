@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 PIPELINE = ("data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine")
+# with the three services around the pipeline: the end-to-end test runs all eight
+AROUND = ("calendar-ingestor", "reentry-matrix-svc", "reporter")
 WEEK = 7 * 86400  # ingest and quote age limits: the feeds post synthetic ticks from the past
 
 # A strategy that fires on (almost) every closed bar, so every bar leads to an order.
@@ -24,6 +26,17 @@ strategies:
     oversold: 49.99
     overbought: 50
     on_cross: false
+"""
+
+# rsi_every_bar's closed trades re-enter at once at half the size (the shipped matrix knows only the
+# shipped strategies); the ledger's cooldown still spaces the chains
+REENTERS_AT_ONCE = """\
+version: 1
+matrix_version: "1.0.0"
+fallback: {action: NO_REENTRY, parameter_set: PS-safe}
+families:
+  rsi_every_bar:
+    default: {action: SAME_TRADE, size_multiplier: "0.5", delay_minutes: 0, parameter_set: PS-e2e}
 """
 
 
@@ -58,5 +71,12 @@ def service_env(base: dict[str, str], name: str, port: int, workdir: Path, *, ri
         env["SERVICE_RISK"] = json.dumps({"max_quote_age_seconds": WEEK, **risk})
     elif name == "execution-engine":
         env["SERVICE_BROKER"] = "paper"
+    elif name == "reentry-matrix-svc":
+        matrix = workdir / "matrix.yaml"
+        matrix.write_text(REENTERS_AT_ONCE)
+        env["SERVICE_MATRIX_FILE"] = str(matrix)
+    elif name == "calendar-ingestor":
+        env["SERVICE_TRACKED_SYMBOLS"] = '["EURUSD"]'
+        env["SERVICE_REFRESH_SECONDS"] = "1"
     env.update(extra or {})
     return env

@@ -1,9 +1,14 @@
-"""The five pipeline services as separate `eafix serve` processes on a real Redis and PostgreSQL.
+"""Eight services as separate `eafix serve` processes on a real Redis and PostgreSQL: the five of the
+pipeline, calendar-ingestor, reentry-matrix-svc and reporter.
 
 Ticks posted to data-ingestor flow through indicator-engine, signal-generator, risk-manager and
 execution-engine and end as orders and closed trades in PostgreSQL; a redelivered message never
 creates a second order (an OrderIntent re-published as it was, and execution-engine killed with
-SIGKILL and restarted while ticks and intents keep flowing).
+SIGKILL and restarted while ticks and intents keep flowing). Closed trades re-enter through
+reentry-matrix-svc (a chain O -> R1 through risk and execution again) and reporter keeps the same
+ledger; a calendar imported through calendar-ingestor's API gates every entry: signal-generator and
+risk-manager wait for its gates (`calendar_required`), and a HIGH USD event imported mid-run makes
+risk-manager reject EURUSD entries with CALENDAR_BLACKOUT.
 
 Set-up, as the chart deploys it: a throwaway PostgreSQL migrated by `eafix migrate` (the hook
 Job's command), a throwaway Redis, one process per service with SERVICE_* variables. The feed is
@@ -33,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -40,7 +46,7 @@ import pytest
 import redis
 
 from service import pipeline_env, servers
-from service.pipeline_env import PIPELINE
+from service.pipeline_env import AROUND, PIPELINE
 from service.servers import free_port
 
 WAIT = 60.0  # seconds: a guard against hangs, never a performance assertion
@@ -126,8 +132,11 @@ def service_env(pipeline: Pipeline, name: str, port: int) -> dict[str, str]:
     extra = {"SERVICE_BUS": json.dumps({"block_ms": 200})}
     if name == "execution-engine":
         extra["SERVICE_COSTS"] = json.dumps({"commission_per_lot": "3.5"})
+    if name in ("signal-generator", "risk-manager"):
+        extra["SERVICE_CALENDAR_REQUIRED"] = "true"  # no entry before calendar-ingestor's first gate
     return pipeline_env.service_env(base_env(pipeline), name, port, pipeline.workdir,
-                                    risk={"account_id": "e2e", "daily_drawdown_limit_percent": "100"}, extra=extra)
+                                    risk={"account_id": "e2e", "daily_drawdown_limit_percent": "100",
+                                          "max_positions_per_symbol": 10}, extra=extra)  # room for re-entries
 
 
 def wait_for(check: Callable[[], object], what: str, pipeline: Pipeline, timeout: float = WAIT) -> object:
@@ -161,18 +170,36 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
                                  text=True, timeout=WAIT)
         assert migrate.returncode == 0, migrate.stderr
         try:
-            for name in PIPELINE:
+            for name in (*PIPELINE, *AROUND):
                 port = free_port()
                 p.services[name] = Service(name, port, service_env(p, name, port), workdir / name)
                 p.services[name].start()
             for svc in p.services.values():
                 wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready", p)
+            # the week's calendar: one event, hours away (entries stay allowed until the test adds one)
+            imported = import_calendar(p, datetime.now(UTC) + timedelta(hours=6), "Retail Sales m/m")
+            assert imported.status_code == 200, imported.text
+            wait_for(lambda: gate_states(p) and gate_states(p)[-1] == "CLEAR", "a CLEAR EURUSD gate", p)
             yield p
         finally:
             for svc in p.services.values():
                 svc.kill(signal.SIGTERM)
             for svc in p.services.values():
                 svc.kill()
+
+
+def import_calendar(pipeline: Pipeline, at: datetime, title: str) -> httpx.Response:
+    """A HIGH USD event at `at` (New York wall time in the ForexFactory layout), through the API."""
+    local = at.astimezone(ZoneInfo("America/New_York"))
+    csv_text = ("Title,Country,Date,Time,Impact,Forecast,Previous,URL\n"
+                f"{title},USD,{local:%m-%d-%Y},{local:%I:%M%p},High,0.3%,0.2%,\n")
+    return httpx.post(f"{pipeline.services['calendar-ingestor'].url}/api/v1/calendar/import?source={title[:3]}.csv",
+                      content=csv_text, timeout=30)
+
+
+def gate_states(pipeline: Pipeline) -> list[str]:
+    return [e["data"]["state"] for e in envelopes(pipeline, "eafix.calendar.signals")
+            if e["data"]["symbol"] == SYMBOL]
 
 
 def post_bars(pipeline: Pipeline, start: datetime, bars: range, pause: float = 0.1) -> None:
@@ -198,16 +225,21 @@ def settled(pipeline: Pipeline) -> bool:
     return True
 
 
+TIMED = ("eafix.calendar.",)  # published on calendar-ingestor's refresh timer, whatever else happens
+
+
 def stream_lengths(pipeline: Pipeline) -> dict[str, int]:
     r = pipeline.redis()
     try:
-        return {stream: r.xlen(stream) for stream in r.scan_iter(match="eafix.*", _type="stream")}
+        return {stream: r.xlen(stream) for stream in r.scan_iter(match="eafix.*", _type="stream")
+                if not stream.startswith(TIMED)}
     finally:
         r.close()
 
 
 def quiet(pipeline: Pipeline) -> bool:
-    """Settled, and nothing published for longer than the timers' period (the flush may close a last bar)."""
+    """Settled, and nothing published for longer than the timers' period (the flush may close a last bar;
+    the calendar's gates are left out: they are republished every refresh)."""
     before = stream_lengths(pipeline)
     if not settled(pipeline):
         return False
@@ -292,3 +324,59 @@ def test_ticks_become_orders_and_trades_and_redelivery_never_doubles_an_order(pi
     assert len(booked) == len(set(booked))
     assert set(booked) <= set(stored)
     assert booked
+
+
+def test_closed_trades_reenter_and_reporter_keeps_the_same_ledger(pipeline: Pipeline) -> None:
+    # after the first test: 90 bars traded, every consumer group caught up
+    wait_for(lambda: quiet(pipeline), "the pipeline to fall quiet", pipeline)
+    decisions = [e["data"] for e in envelopes(pipeline, "eafix.reentry.decisions")]
+    closed = {e["data"]["trade_id"] for e in envelopes(pipeline, "eafix.trades.closed")}
+    assert {d["trade_id"] for d in decisions} == closed  # every closed trade decided, once each
+    approved = [d for d in decisions if d["approved"]]
+    assert approved and all(d["reentry_signal_id"] == f"RE-{d['trade_id']}" for d in approved)
+    # an approved re-entry went round again: a Signal from reentry-matrix-svc, sized by risk-manager
+    # (at most half the parent's lots), executed, closed, and decided as an R1 trade
+    reentries = {e["data"]["signal_id"]: e for e in envelopes(pipeline, "eafix.signals.generated")
+                 if e["data"]["signal_id"].startswith("RE-")}
+    assert {d["reentry_signal_id"] for d in approved} <= set(reentries)
+    assert all(e["producer"] == "reentry-matrix-svc" for e in reentries.values())
+    intents = {e["data"]["signal_id"]: e["data"] for e in envelopes(pipeline, "eafix.orders.validated")}
+    reentered = [intents[s] for s in reentries if s in intents]
+    refused = [e["data"] for e in envelopes(pipeline, "eafix.risk.rejected") if e["data"]["signal_id"] in reentries]
+    assert reentered, f"risk-manager sized a re-entry; it refused: {refused[:3]}"
+    parent_lots = {t["trade_id"]: float(t["lots"]) for t in (e["data"] for e in envelopes(pipeline,
+                                                                                           "eafix.trades.closed"))}
+    for intent in reentered:
+        parent = intent["signal_id"].removeprefix("RE-")
+        assert float(intent["lots"]) <= parent_lots[parent]
+    assert any(d["generation"] == "R1" for d in decisions), "a re-entry's trade closed and was decided"
+    # reporter stored every closed trade once, as execution-engine did
+    assert pipeline.sql("SELECT count(*) FROM reports.trades") == pipeline.sql("SELECT count(*) FROM trades.trades")
+    summary = httpx.get(f"{pipeline.services['reporter'].url}/api/v1/reports/summary", timeout=30)
+    assert summary.status_code == 200
+
+
+def test_a_high_event_imported_mid_run_blocks_new_entries(pipeline: Pipeline) -> None:
+    start = (datetime.now(UTC) - timedelta(days=2)).replace(second=0, microsecond=0)
+    post_bars(pipeline, start, range(100, 104))  # positions open; no tick closes them until step 3
+    response = import_calendar(pipeline, datetime.now(UTC) + timedelta(minutes=30), "CPI m/m")
+    assert response.status_code == 200 and response.json()["new"] == 1
+    wait_for(lambda: gate_states(pipeline)[-1] == "PRE_EVENT_BLOCK", "EURUSD's gate to block", pipeline)
+    time.sleep(1.5)  # risk-manager follows the gates' stream: let it read the blocking one
+    wait_for(lambda: quiet(pipeline), "the signals of the first bars to be decided", pipeline)
+    imported_at = datetime.fromisoformat(response.json()["imported_at"])
+    before = {i["signal_id"] for i in (e["data"] for e in envelopes(pipeline, "eafix.orders.validated"))}
+
+    post_bars(pipeline, start, range(104, 120))
+    wait_for(lambda: quiet(pipeline), "the pipeline to fall quiet", pipeline)
+    rejected = [e["data"] for e in envelopes(pipeline, "eafix.risk.rejected")
+                if "CALENDAR_BLACKOUT" in e["data"]["reasons"]]
+    assert rejected and all("before HIGH USD CPI m/m" in r["details"] for r in rejected)
+    new_intents = [i for i in (e["data"] for e in envelopes(pipeline, "eafix.orders.validated"))
+                   if i["signal_id"] not in before]
+    assert new_intents == []  # not one entry while the window is on
+    # the positions opened before closed after the import: decided with the calendar's proximity
+    # (CPI 30 minutes ahead: SH, 21-90 minutes)
+    after = [d for d in (e["data"] for e in envelopes(pipeline, "eafix.reentry.decisions"))
+             if datetime.fromisoformat(d["decided_at"]) > imported_at + timedelta(seconds=2)]
+    assert after and {d["proximity"] for d in after} == {"SH"}

@@ -27,9 +27,6 @@ that NOTES.txt fails with (Helm renders NOTES.txt in `helm template` too, so CI 
 {{- if and (not $digest) (or (not $tag) (eq $tag "latest")) -}}
 {{- $msgs = append $msgs (printf "%s.image: tag %q is not a pinned version and no digest is set; set %s.image.tag or image.digest (or global.image.*)." $svc $tag $svc) -}}
 {{- end -}}
-{{- if and (dig "config" "calendar_required" false $v) (not (index $.Values "calendar-ingestor").enabled) -}}
-{{- $msgs = append $msgs (printf "%s.config.calendar_required: true, but calendar-ingestor is disabled, so no calendar gate ever arrives and every signal would be blocked; set it to false or enable calendar-ingestor." $svc) -}}
-{{- end -}}
 {{- range $k := keys ($v.config | default dict) | sortAlpha -}}
 {{- if eq (include "eafix-service.envName" $k) "SERVICE_INSTRUMENTS" -}}
 {{- $msgs = append $msgs (printf "%s.config.%s: instruments are not a service setting; the one table of every service is global.instruments." $svc $k) -}}
