@@ -32,3 +32,16 @@ async def test_compliance_monitors_client_against_the_real_gateway(monkeypatch):
     assert [(r.action, r.reason) for r in records[:4]] == [(c.value, f"test {c.value}") for c in Control]
     assert refused.result == "failed" and refused.details[0].startswith("HTTP 401")
     assert (records[4].action, records[4].detail["why"]) == ("auth-failure", "bad_api_key")
+
+
+def test_eafix_status_reads_the_gateway_with_an_api_key(monkeypatch):
+    from eafix.platform.status import _gateway
+
+    key, line = key_pair("status", Role.VIEWER)
+    app = gateway_app(monkeypatch, SERVICE_API_KEYS=line)
+    with served(app) as url:
+        report = _gateway(url, None, 30.0, key)
+        anonymous = _gateway(url, None, 30.0)
+    assert report == {"ticks": {}, "streams": {}, "risk_off": {"active": False, "reason": None, "source": None,
+                                                             "since": None}, "problems": []}
+    assert "401" in anonymous["unreachable"] and anonymous["problems"][0].startswith("gui-gateway unreachable")
