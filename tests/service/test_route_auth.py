@@ -115,7 +115,8 @@ def gateway_routes() -> list[tuple[str, str]]:
 async def test_every_authenticated_gateway_route_refuses_an_anonymous_call(gateway_routes):
     async with client_for(app_of(GATEWAY)) as client:
         for method, path in gateway_routes:
-            url = path.replace("{action}", "pause").replace("{symbol}", "EURUSD").replace("{trade_id}", "T-1")
+            url = (path.replace("{action}", "pause").replace("{symbol}", "EURUSD").replace("{trade_id}", "T-1")
+                   .replace("{approval_id}", "1"))
             answer = await client.request(method, url, json={"reason": "probe"} if method == "POST" else None)
             assert answer.status_code == 401, (method, path, answer.status_code, answer.text)
 

@@ -48,7 +48,7 @@ BUSINESS_PATHS = {
                     "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix", "/api/v1/reports/daily-pnl",
                     "/api/v1/reports/summary", "/api/v1/reports/equity.svg", "/api/v1/reports/equity.csv",
                     "/api/v1/reports/report.html", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
-                    "/api/v1/compliance/policy"},
+                    "/api/v1/compliance/policy", "/api/v1/compliance/approvals/{approval_id}"},
 }
 # the services built so far (the others still run the runtime's bare app)
 BUILT = (*PIPELINE, "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor",

@@ -5,7 +5,8 @@
     POST /api/v1/trading/{pause|resume|stop-all|close-all}   admin, body {"reason"}; audited
     GET  /api/v1/audit                          admin: the operator audit, oldest first, `after`/`limit`
     GET  /api/v1/system/status                  viewer: peers' readiness/version, ticks, streams, risk-off
-    GET  <proxy_routes.PROXY_ROUTES>            the peers' read APIs, caller identity forwarded
+    <proxy_routes.PROXY_ROUTES>                 the peers' read APIs (and compliance approvals, admin,
+                                                audited), the caller's identity forwarded
 
 Answers to the controls follow compliance-monitor's client (trading_control.py):
 `{"action", "result": ok|partial|failed, "details", "audit_id", "correlation_id"}`."""
@@ -97,21 +98,33 @@ def build_router(auth: Authenticator, controls_for: ControlsFor, peers: Peers, s
         return await status()
 
     for route in PROXY_ROUTES:
-        _add_proxy(router, route, peers, Depends(auth.requires(route.role)))
+        _add_proxy(router, route, peers, auth)
     return router
 
 
-def _add_proxy(router: APIRouter, route: ProxyRoute, peers: Peers, dependency: Any) -> None:
-    async def proxy(request: Request, principal: Principal = dependency) -> Response:
+def _add_proxy(router: APIRouter, route: ProxyRoute, peers: Peers, auth: Authenticator) -> None:
+    caller = Depends(auth.requires(route.role))
+
+    async def proxy(request: Request, principal: Principal = caller) -> Response:
         params = [(k, v) for k, v in request.query_params.multi_items() if k in route.params]
         path = route.peer_path.format(**request.path_params)
+        headers = identity_headers(principal, correlation_id.get() or "")
         try:
-            answer = await peers.get(route.peer, path, params,
-                                     identity_headers(principal, correlation_id.get() or ""))
+            if route.method == "POST":
+                answer = await peers.post(route.peer, path, headers)
+            else:
+                answer = await peers.get(route.peer, path, params, headers)
         except PeerError as exc:
+            if route.audit_action:
+                await auth.record(request, route.audit_action, "failed", principal.name, principal.role_labels,
+                                  detail={"peer": route.peer, "error": str(exc)})
             raise HTTPException(502, f"{exc}") from None
+        if route.audit_action:
+            await auth.record(request, route.audit_action, "ok" if answer.status_code < 300 else "refused",
+                              principal.name, principal.role_labels,
+                              detail={"peer": route.peer, "status": answer.status_code, **request.path_params})
         headers = {k: v for k, v in answer.headers.items() if k.lower() in PASSED_HEADERS}
         return Response(answer.content, status_code=answer.status_code, headers=headers)
 
-    router.add_api_route(route.path.removeprefix("/api/v1"), proxy, methods=["GET"], summary=route.summary,
-                         name=f"proxy:{route.path}", response_class=Response)
+    router.add_api_route(route.path.removeprefix("/api/v1"), proxy, methods=[route.method], summary=route.summary,
+                         name=f"proxy:{route.method}:{route.path}", response_class=Response)

@@ -1,5 +1,6 @@
 """What gui-gateway proxies, as data: (gateway path, role, peer, peer path, query parameters passed
-through). Pure. Path parameters `{name}` are copied into the peer path."""
+through, method). Pure. Path parameters `{name}` are copied into the peer path. A POST is an
+operator action: it needs admin here and is written to the operator audit (`audit_action`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class ProxyRoute:
     peer_path: str
     params: tuple[str, ...] = ()
     summary: str = ""
+    method: str = "GET"
+    audit_action: str | None = None  # the audit's `action` of a POST
 
 
 V = Role.VIEWER
@@ -53,4 +56,7 @@ PROXY_ROUTES: tuple[ProxyRoute, ...] = (
                "Compliance decisions waiting for approval"),
     ProxyRoute("/api/v1/compliance/policy", V, "compliance-monitor", "/api/v1/compliance/policy", (),
                "The regulation table in force"),
+    ProxyRoute("/api/v1/compliance/approvals/{approval_id}", Role.ADMIN, "compliance-monitor",
+               "/api/v1/compliance/approvals/{approval_id}", (), "Approve a compliance decision (admin, audited)",
+               method="POST", audit_action="compliance-approval"),
 )
