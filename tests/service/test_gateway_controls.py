@@ -109,6 +109,9 @@ async def test_pause_close_all_resume_through_the_real_peers(env, migrated_db):
             assert all(d.endswith(": closed") for d in body["details"])
             open_now = await client.get("/api/v1/positions", headers={"X-API-Key": viewer_key})
             assert open_now.status_code == 200 and open_now.json() == []
+            trades = await client.get("/api/v1/trades", params={"status": "OPEN"}, headers={"X-API-Key": viewer_key})
+            assert sorted(t["symbol"] for t in trades.json()) == ["EURUSD", "GBPUSD"]  # status is fixed: CLOSED
+            assert {t["status"] for t in trades.json()} == {"CLOSED"}
 
             resumed = await client.post("/api/v1/trading/resume", json={"reason": "all clear"}, headers=admin)
             assert resumed.json()["result"] == "ok"

@@ -106,7 +106,7 @@ def _add_proxy(router: APIRouter, route: ProxyRoute, peers: Peers, auth: Authent
     caller = Depends(auth.requires(route.role))
 
     async def proxy(request: Request, principal: Principal = caller) -> Response:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k in route.params]
+        params = [(k, v) for k, v in request.query_params.multi_items() if k in route.params] + list(route.fixed)
         path = route.peer_path.format(**request.path_params)
         headers = identity_headers(principal, correlation_id.get() or "")
         try:

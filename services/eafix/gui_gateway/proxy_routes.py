@@ -19,6 +19,7 @@ class ProxyRoute:
     summary: str = ""
     method: str = "GET"
     audit_action: str | None = None  # the audit's `action` of a POST
+    fixed: tuple[tuple[str, str], ...] = ()  # query parameters always sent (the caller cannot override them)
 
 
 V = Role.VIEWER
@@ -26,6 +27,8 @@ RANGE = ("from", "to")
 PROXY_ROUTES: tuple[ProxyRoute, ...] = (
     ProxyRoute("/api/v1/positions", V, "execution-engine", "/api/v1/positions", ("status", "symbol"),
                "Positions (open by default)"),
+    ProxyRoute("/api/v1/trades", V, "execution-engine", "/api/v1/positions", ("symbol",),
+               "Closed positions (trades)", fixed=(("status", "CLOSED"),)),
     ProxyRoute("/api/v1/orders", V, "execution-engine", "/api/v1/orders", ("status", "symbol", "limit"),
                "Orders, newest first"),
     ProxyRoute("/api/v1/prices/latest", V, "data-ingestor", "/api/v1/prices/latest", ("symbol",),
