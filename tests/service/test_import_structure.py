@@ -13,7 +13,8 @@ reporter both render with it; it belongs to no service, so any package may impor
 service package's `stage`, `app`, `service`,
 `repository`, `gateway` and `mt4_bridge` modules (and gui-gateway's `jwks`, `peers`, `guards`,
 `security`, `bus_status`), and `eafix.backtest.*`; cli = `eafix.cli`,
-`eafix.__main__`, `eafix.backtest.cli` and the chart tooling `eafix.platform.*`.
+`eafix.__main__`, `eafix.backtest.cli`, the chart tooling `eafix.platform.*` and the platform on one
+machine `eafix.local.*` (throwaway servers and `eafix up`, which starts the services as processes).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if module in KERNEL:
         return "kernel"
-    if module in ("eafix.cli", "eafix.__main__", "eafix.backtest.cli") or parts[1] == "platform":
+    if module in ("eafix.cli", "eafix.__main__", "eafix.backtest.cli") or parts[1] in ("platform", "local"):
         return "cli"
     if parts[1] == "runtime":
         return "runtime"

@@ -68,7 +68,7 @@ def _talib(function: str, params: tuple, high: np.ndarray, low: np.ndarray, clos
         k, d = talib.STOCH(high, low, close, fastk, slowk, 0, slowd, 0)
         return {"k": k, "d": d}
     func = getattr(talib, function.upper())
-    if function in ("atr", "willr", "cci"):
+    if function in ("atr", "willr", "cci", "adx"):
         return {"": func(high, low, close, *params)}
     return {"": func(close, *params)}
 
@@ -86,6 +86,8 @@ CASES = [
     "bbands(5,1).upper", "bbands(20,2.5).upper", "bbands(50,1.75).upper",
     "macd(5,35,5).macd", "macd(3,10,16).macd", "macd(12,26,9).macd",
     "stoch(5,3,3).k", "stoch(14,1,1).k", "stoch(21,5,8).k",
+    "kama(2)", "kama(10)", "kama(30)",
+    "adx(2)", "adx(14)", "adx(30)",
 ]
 
 

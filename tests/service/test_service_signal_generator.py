@@ -144,3 +144,34 @@ def test_bad_strategies_value_stops_serve_with_one_line(capsys, monkeypatch):
     assert err.startswith("eafix serve signal-generator: SERVICE_STRATEGY_CONFIG: invalid strategies in "
                           "SERVICE_STRATEGY_CONFIG: ")
     assert err.count("\n") == 1
+
+
+async def test_a_bar_inside_a_published_blackout_window_is_suppressed(env, tmp_path):
+    from eafix.contracts import CalendarSignal
+
+    strategies = tmp_path / "strategies.yaml"
+    strategies.write_text(STRATEGIES)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    event = now + timedelta(minutes=40)
+    window = {"cal8": f"CAL8-{event:%Y%m%d-%H%M}-USD-001", "title": "CPI m/m", "currency": "USD", "impact": "HIGH",
+              "scheduled_at": event, "start": event - timedelta(minutes=60), "end": event + timedelta(minutes=30)}
+    gate = CalendarSignal.model_validate({
+        "symbol": "EURUSD", "generated_at": now, "valid_until": now + timedelta(minutes=5), "state": "PRE_EVENT_BLOCK",
+        "allow_new_trades": False, "reason": "before CPI", "event": None, "minutes_to_event": 40.0, "proximity": "SH",
+        "proximity_event": window["cal8"], "priority_weight": 9, "windows": [window]})
+    await publish(env, gate, producer="calendar-ingestor")  # before the start: restored from the stream
+    inside = bar_and_vector(now - timedelta(minutes=15), "1.08500", rsi=21.5)  # 45 min before: in the window
+    outside = bar_and_vector(now - timedelta(minutes=25), "1.08500", rsi=21.0)  # 65 min before: clear
+    async with started(env.app("signal-generator", STRATEGIES_FILE=str(strategies))):
+        # one bar at a time: bars and vectors are two streams, and a newer vector replaces one waiting
+        await publish(env, *outside, producer="indicator-engine")
+        signals = await eventually(lambda: read(env, "eafix.signals.generated"), "the signal")
+        await publish(env, *inside, producer="indicator-engine")
+        suppressed = await eventually(lambda: _suppressed(env), "the suppression")
+    assert [(s.reason, s.ts) for s in suppressed] == [("CALENDAR_BLACKOUT", inside[0].ts_close)]
+    assert "before HIGH USD CPI m/m" in suppressed[0].detail
+    assert [s.data.ts for s in signals] == [outside[0].ts_close]
+
+
+async def _suppressed(env: ServiceEnv) -> list:
+    return [e.data for e in await read(env, "eafix.signals.suppressed")]

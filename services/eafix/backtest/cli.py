@@ -59,11 +59,12 @@ def _backtest(args: argparse.Namespace) -> int:
 def _sample_data(args: argparse.Namespace) -> int:
     from eafix.backtest.data import load, write_sample
     from eafix.backtest.sample_calendar import write_sample_calendar
+    from eafix.contracts import Bar
 
     path = write_sample(args.out, seed=args.seed, bars=args.bars, symbol=args.symbol, timeframe=args.timeframe)
     print(f"wrote {args.bars} {args.symbol} {args.timeframe} bars (seed {args.seed}) to {path}")
     if args.calendar:
-        bars = load(path, symbol=args.symbol, timeframe=args.timeframe).events
+        bars = [e for e in load(path, symbol=args.symbol, timeframe=args.timeframe).events if isinstance(e, Bar)]
         first, last = bars[0].ts_open.date(), bars[-1].ts_close.date()
         written = write_sample_calendar(path.with_name(f"{path.stem}_calendar.csv"), first, last, seed=args.seed)
         print(f"wrote a calendar {first}..{last} (seed {args.seed}) to {written}")

@@ -200,22 +200,20 @@ def _when(cells: dict[str, str], zone: ZoneInfo) -> datetime:
 
 
 def _date(raw: str) -> date:
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(raw, fmt).date()
-        except ValueError:
-            continue
-    raise _RowError(f"date {raw!r} is not a date (MM-DD-YYYY, YYYY-MM-DD, MM/DD/YYYY or DD.MM.YYYY)")
+    return _first_format(raw, raw, DATE_FORMATS, "date", "MM-DD-YYYY, YYYY-MM-DD, MM/DD/YYYY or DD.MM.YYYY").date()
 
 
 def _time(raw: str) -> time:
-    compact = raw.replace(" ", "").upper()
-    for fmt in TIME_FORMATS:
+    return _first_format(raw.replace(" ", "").upper(), raw, TIME_FORMATS, "time", "8:30am or 08:30").time()
+
+
+def _first_format(text: str, raw: str, formats: tuple[str, ...], noun: str, hint: str) -> datetime:
+    for fmt in formats:
         try:
-            return datetime.strptime(compact, fmt).time()
+            return datetime.strptime(text, fmt)
         except ValueError:
             continue
-    raise _RowError(f"time {raw!r} is not a time (8:30am or 08:30)")
+    raise _RowError(f"{noun} {raw!r} is not a {noun} ({hint})")
 
 
 def _localize(naive: datetime, zone: ZoneInfo) -> datetime:

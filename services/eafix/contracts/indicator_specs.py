@@ -63,6 +63,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
     Function("atr", (_p("period"),), inputs="hlc"),
     Function("willr", (_p("period"),), inputs="hlc"),
     Function("cci", (_p("period"),), inputs="hlc"),
+    Function("kama", (_p("period"),)),
+    Function("adx", (_p("period"),), inputs="hlc"),
     Function("bbands", (_p("period"), Parameter("k", 0.0, integer=False, exclusive=True)),
              ("upper", "middle", "lower")),
     Function("macd", (_p("fast"), _p("slow"), _p("signal", 1)), ("macd", "signal", "hist")),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from eafix.contracts.indicator_specs import FIXED_SPECS, IndicatorSpec
 from eafix.indicator_engine.indicators import ATR, EMA, MACD, RSI, SMA, Bollinger
 from eafix.indicator_engine.oscillators import CCI, DEMA, MOM, ROC, STOCH, TEMA, WILLR, WMA
+from eafix.indicator_engine.trend import ADX, KAMA
 
 __all__ = ["Computation", "computations"]
 
@@ -36,6 +37,7 @@ _FACTORIES: dict[str, Callable[[IndicatorSpec], Update]] = {
     "sma": _close(SMA), "ema": _close(EMA), "wma": _close(WMA), "dema": _close(DEMA), "tema": _close(TEMA),
     "rsi": _close(RSI), "mom": _close(MOM), "roc": _close(ROC), "bbands": _close(Bollinger), "macd": _close(MACD),
     "atr": _hlc(ATR), "willr": _hlc(WILLR), "cci": _hlc(CCI), "stoch": _hlc(STOCH),
+    "kama": _close(KAMA), "adx": _hlc(ADX),
 }
 
 

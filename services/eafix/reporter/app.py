@@ -23,78 +23,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from eafix.reporter.book import ReportBook
-from eafix.reporter.reports import RangeReport, daily_pnl, range_report
-from eafix.reporting.metrics import equity_curve
+from eafix.reporter.reports import DailyPnl, Execution, RangeReport, daily_pnl, range_report
+from eafix.reporting.breakdown import GroupFigures
+from eafix.reporting.metrics import Summary, equity_curve
 from eafix.reporting.render import equity_csv, equity_svg, render_html
 from eafix.runtime.clock import Clock
 
 __all__ = ["build_router"]
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True, frozen=True)
-
-
-class GroupOut(_Out):
-    key: str
-    trades: int
-    wins: int
-    losses: int
-    win_rate: float
-    net_pnl: Decimal
-    net_pips: Decimal
-    gross_profit: Decimal
-    gross_loss: Decimal
-    profit_factor: float | None
-    avg_win: Decimal | None
-    avg_loss: Decimal | None
-    expectancy: Decimal
-
-
-class DailyPnlOut(_Out):
-    date: date
-    currency: str
-    realized: Decimal
-    unrealized: Decimal | None
-    total: Decimal
-    total_trades: int
-    wins: int
-    losses: int
-    by_symbol: list[GroupOut]
-    by_strategy: list[GroupOut]
-
-
-class SummaryFigures(_Out):
-    trades: int
-    wins: int
-    losses: int
-    win_rate: float | None
-    net_pnl: Decimal
-    net_pips: Decimal
-    gross_profit: Decimal
-    gross_loss: Decimal
-    profit_factor: float | None
-    avg_win: Decimal | None
-    avg_loss: Decimal | None
-    expectancy: Decimal | None
-    max_drawdown: Decimal
-    max_drawdown_pct: float
-    sharpe: float | None
-    sortino: float | None
-    start_balance: Decimal
-    end_balance: Decimal
-    currency: str
-
-
-class ExecutionOut(_Out):
-    submitted: int
-    filled: int
-    fill_rate: float | None
-    avg_slippage_pips: Decimal | None
-    avg_slippage_bps: Decimal | None
 
 
 class OpenOut(BaseModel):
@@ -107,12 +45,12 @@ class OpenOut(BaseModel):
 class SummaryOut(BaseModel):
     from_: date | None = Field(serialization_alias="from")
     to: date | None
-    summary: SummaryFigures
-    execution: ExecutionOut
+    summary: Summary
+    execution: Execution
     open: OpenOut
-    by_symbol: list[GroupOut]
-    by_strategy: list[GroupOut]
-    by_day: list[GroupOut]
+    by_symbol: list[GroupFigures]
+    by_strategy: list[GroupFigures]
+    by_day: list[GroupFigures]
 
 
 DateQuery = Annotated[date | None, Query(description="UTC day, YYYY-MM-DD")]
@@ -129,10 +67,10 @@ def _range(start: date | None, end: date | None) -> None:
 def build_router(book: Callable[[], ReportBook], clock: Clock) -> APIRouter:
     router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-    @router.get("/daily-pnl", response_model=DailyPnlOut)
-    async def daily(date: DateQuery = None) -> DailyPnlOut:
+    @router.get("/daily-pnl", response_model=DailyPnl)
+    async def daily(date: DateQuery = None) -> DailyPnl:
         now = clock.now()
-        return DailyPnlOut.model_validate(daily_pnl(book(), date or now.date(), now))
+        return daily_pnl(book(), date or now.date(), now)
 
     @router.get("/summary", response_model=SummaryOut)
     async def summary(start: FromQuery = None, to: ToQuery = None) -> SummaryOut:
@@ -140,11 +78,10 @@ def build_router(book: Callable[[], ReportBook], clock: Clock) -> APIRouter:
         report = range_report(book(), start, to)
         u = report.unrealized
         return SummaryOut(
-            from_=start, to=to, summary=SummaryFigures.model_validate(report.summary),
-            execution=ExecutionOut.model_validate(report.execution),
+            from_=start, to=to, summary=report.summary, execution=report.execution,
             open=OpenOut(open_positions=u.open_positions, unmarked=u.unmarked, unrealized=u.total,
                          unrealized_by_symbol=u.by_symbol),
-            **{f"by_{k}": [GroupOut.model_validate(g) for g in v] for k, v in report.breakdowns.items()})
+            **{f"by_{k}": list(v) for k, v in report.breakdowns.items()})
 
     def _report(start: date | None, end: date | None) -> RangeReport:
         _range(start, end)

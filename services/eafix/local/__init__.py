@@ -1,0 +1,1 @@
+"""The platform on one machine: throwaway servers (`servers`) and `eafix up` (`up`)."""
