@@ -85,3 +85,12 @@ def test_a_setting_the_model_refuses_fails_naming_it(render_with, tmp_path, monk
     r = render_with({"calendar-ingestor": {"config": {"windows": {"HIGH": [60, 30], "SEVERE": [90, 60]}}}})
     with pytest.raises(AssertionError, match="calendar-ingestor: SERVICE_WINDOWS: .*'HIGH', 'MEDIUM' or 'LOW'"):
         start_each_service(r, tmp_path, monkeypatch)
+
+
+def test_replicated_publishes_reach_every_bus_user(render_with, tmp_path, monkeypatch):
+    r = render_with({"global": {"redis": {"replication": {"replicas": 1, "waitMs": 250}}}})
+    configs = {cm["metadata"]["name"]: cm["data"] for cm in r.select(kind="ConfigMap")
+               if cm["metadata"]["name"].endswith("-config")}
+    assert {name: data.get("SERVICE_BUS_REPLICATION") for name, data in configs.items()} == {
+        name: '{"replicas":1,"wait_ms":250}' for name in configs}  # every service uses the bus
+    assert len(start_each_service(r, tmp_path, monkeypatch)) == len(configs)

@@ -97,7 +97,8 @@ def _strategies(events: dict[str, list]) -> dict[str, str]:
     return {o.client_order_id: by_signal[o.signal_id] for o in events[OrderIntent.TOPIC] if o.signal_id in by_signal}
 
 
-def _quote(bar: Bar, spread: Decimal) -> PriceTick:
+def quote_of(bar: Bar, spread: Decimal) -> PriceTick:
+    """The feed's quote at a bar's close: bid = close, ask = close + spread."""
     ask = bar.close + spread
     # built from a validated bar: skip re-validation on the hot path
     return PriceTick.model_construct(symbol=bar.symbol, ts=bar.ts_close, bid=bar.close, ask=ask, volume=None)
@@ -155,7 +156,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await bus.drain()
             refreshed = clock.now()
         if isinstance(event, Bar):
-            await feed.publish([_quote(event, instruments[event.symbol].distance(spread_pips)), event])
+            await feed.publish([quote_of(event, instruments[event.symbol].distance(spread_pips)), event])
         else:
             await feed.publish([event])
         await bus.drain()
@@ -170,6 +171,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
         await bus.drain()
 
+    return result_of(collector, len(dataset.events), risk, reporter.book)
+
+
+def result_of(collector: Collector, inputs: int, risk: RiskConfig, book: ReportBook) -> BacktestResult:
+    """The result from what the collector kept (this module's replay and the batch path's)."""
     ev = collector.events
     suppressed = cast(list[SignalSuppressed], ev[SignalSuppressed.TOPIC])
     rejected = cast(list[RiskRejected], ev[RiskRejected.TOPIC])
@@ -177,10 +183,9 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         blackout_suppressed=sum(s.reason == SuppressionReason.CALENDAR_BLACKOUT for s in suppressed),
         blackout_rejected=sum(RiskRejectReason.CALENDAR_BLACKOUT in r.reasons for r in rejected),
         trades=cast(list[TradeClosed], ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]),
-        suppressed=len(ev[SignalSuppressed.TOPIC]),
-        orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
+        suppressed=len(suppressed), orders=len(ev[OrderIntent.TOPIC]), rejected=len(rejected), inputs=inputs,
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
-        strategy_of=_strategies(ev), ledger=reporter.book,
+        strategy_of=_strategies(ev), ledger=book,
         reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
 
 

@@ -95,8 +95,12 @@ def _hpa_text(hpa: Obj) -> str:
 
 def _problems(desired: int, status: Obj, generation: int, pods: list[PodState]) -> list[str]:
     problems = []
-    if status.get("observedGeneration", generation) < generation or status.get("updatedReplicas", 0) < desired:
-        problems.append(f"rolling out ({status.get('updatedReplicas', 0)}/{desired} updated)")
+    updated = status.get("updatedReplicas", 0)
+    # all replicas updated is not done yet while pods of the old ReplicaSets still run (maxUnavailable 0
+    # keeps an old pod until its replacement is ready)
+    old = status.get("replicas", 0) - updated
+    if status.get("observedGeneration", generation) < generation or updated < desired or old > 0:
+        problems.append(f"rolling out ({updated}/{desired} updated" + (f", {old} old pod(s) left)" if old > 0 else ")"))
     for pod in pods:
         if pod.waiting:
             problems.append(f"{pod.name}: {pod.waiting}")
