@@ -20,7 +20,11 @@ from eafix.runtime.service import build_parts, settings_class
 from eafix.runtime.settings import load_settings
 
 FILES_DIR = "/etc/eafix/files/"
-PLACEHOLDERS: dict[str, str] = {}  # secret settings whose value must have a shape (none so far): name -> value
+# secret settings whose value must have a shape: name -> value (gui-gateway's key files hold
+# `<id> [<roles>] <argon2 hash>` lines; the hash is only parsed at start, verified per request)
+FAKE_HASH = "$argon2id$v=19$m=65536,t=3,p=4$cGxhY2Vob2xkZXI$cGxhY2Vob2xkZXJwbGFjZWhvbGRlcg"
+PLACEHOLDERS: dict[str, str] = {"SERVICE_API_KEYS": f"compliance admin {FAKE_HASH}",
+                                "SERVICE_BOOTSTRAP_ADMIN": f"first-admin {FAKE_HASH}"}
 
 
 def environment(r, deployment: dict, secrets_dir: Path, files_dir: Path) -> dict[str, str]:

@@ -30,7 +30,7 @@ def bus_on(port: int, password: str | None, **config) -> RedisStreamsBus:
 
 
 def test_the_durable_topics_are_the_order_flow_contracts():
-    assert DURABLE_TOPICS == {OrderIntent.TOPIC, ExecutionReport.TOPIC, TradeClosed.TOPIC}
+    assert {OrderIntent.TOPIC, ExecutionReport.TOPIC, TradeClosed.TOPIC} == DURABLE_TOPICS
 
 
 def test_an_acknowledged_durable_publish_is_on_a_replica():

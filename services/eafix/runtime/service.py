@@ -91,10 +91,13 @@ class ServiceParts:
     """Routers, start/stop steps and background tasks of one service (see the module docstring).
 
     `collectors` are registered in the app's metrics registry (e.g. the bus metrics' registry);
+    `middleware` are ASGI middleware (class, keyword arguments) added inside the app's observing
+    middleware, first listed outermost (gui-gateway's request guards);
     `state` keeps named objects of the wiring (engines, stages, the bus) for tests and operators.
     """
 
     routers: list[APIRouter] = field(default_factory=list)
+    middleware: list[tuple[type, dict[str, Any]]] = field(default_factory=list)
     steps: list[_Step] = field(default_factory=list)
     tasks: list[BackgroundTask] = field(default_factory=list)
     collectors: list[_Collector] = field(default_factory=list)
