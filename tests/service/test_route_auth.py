@@ -2,9 +2,9 @@
 is accounted for:
 
 - public: only /healthz, /readyz, /metrics (cluster-internal), FastAPI's OpenAPI document and docs,
-  and gui-gateway's login;
+  and gui-gateway's login and web UI files (the page holds no data; the API behind it is authenticated);
 - gui-gateway: every other route carries the authentication dependency (security.AUTH_MARKER) and
-  answers 401 without credentials;
+  answers 401 without credentials (the live feed /ws: closes with 1008);
 - the other services: their `/api/v1` routes are INTERNAL: they trust the identity gui-gateway forwards
   and are protected by the network. So in every profile of the chart, the flow matrix may let reach
   them only the release's own services named in it (gui-gateway, and the pipeline hops), the helm-test
@@ -27,11 +27,12 @@ from eafix.platform.profiles import profiles
 from eafix.platform.render import render
 from eafix.runtime.app import create_app
 from eafix.runtime.service import build_parts, settings_class
-from service.asgi import client_for
+from service.asgi import client_for, served
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/openapi.json"),
           ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
-GATEWAY_PUBLIC = {("POST", "/api/v1/auth/login")}
+GATEWAY_PUBLIC = {("POST", "/api/v1/auth/login"), ("GET", "/"), ("GET", "/ui/"), ("GET", "/ui/{asset}")}
+WEBSOCKETS = {"/ws"}
 SELF_AUTHENTICATED = {
     ("compliance-monitor", "POST", "/webhook/alertmanager"):
         "Alertmanager's shared secret (Authorization: Bearer, or an HMAC signature), checked in the handler",
@@ -47,11 +48,16 @@ def app_of(name: str, **settings: Any):
 
 
 def walk(routes: Any) -> Iterator[Any]:
-    """The app's routes; FastAPI >= 0.165 keeps included routers as branches of effective routes."""
+    """The app's routes; FastAPI >= 0.165 keeps included routers as branches of effective routes (whose
+    WebSocket entries carry no path: the route they stand for does)."""
+    from starlette.routing import WebSocketRoute
+
     for route in routes:
         branch = getattr(route, "effective_candidates", None)
         if branch is not None:
             yield from walk(branch())
+        elif isinstance(getattr(route, "original_route", None), WebSocketRoute):
+            yield route.original_route
         else:
             yield route
 
@@ -115,10 +121,26 @@ def gateway_routes() -> list[tuple[str, str]]:
 async def test_every_authenticated_gateway_route_refuses_an_anonymous_call(gateway_routes):
     async with client_for(app_of(GATEWAY)) as client:
         for method, path in gateway_routes:
+            if path in WEBSOCKETS:
+                continue  # below: not an HTTP route
             url = (path.replace("{action}", "pause").replace("{symbol}", "EURUSD").replace("{trade_id}", "T-1")
                    .replace("{approval_id}", "1"))
             answer = await client.request(method, url, json={"reason": "probe"} if method == "POST" else None)
             assert answer.status_code == 401, (method, path, answer.status_code, answer.text)
+
+
+@pytest.mark.anyio
+async def test_the_live_feed_refuses_an_anonymous_connection(gateway_routes):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    assert {("GET", p) for p in WEBSOCKETS} <= set(gateway_routes)
+    with served(app_of(GATEWAY)) as base:
+        async with connect(base.replace("http://", "ws://") + "/ws") as ws:
+            await ws.send('{"type": "subscribe", "channels": ["ticks"]}')
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
 @pytest.mark.anyio

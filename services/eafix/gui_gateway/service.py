@@ -1,5 +1,6 @@
 """gui-gateway as a process: authentication (OIDC bearer JWTs, API keys), the emergency controls,
-the operator audit, the system status and the read proxies.
+the operator audit, the system status, the read proxies, the live feed `/ws` (ws_routes.py, fed by
+feed_reader.py from the bus) and the web UI (ui_routes.py).
 
 Settings (besides the runtime's; the secrets arrive as files, /var/run/secrets/eafix/SERVICE_X):
     SERVICE_OIDC_ISSUER             the issuer (`iss`); unset: bearer tokens are refused, API keys only
@@ -16,6 +17,9 @@ Settings (besides the runtime's; the secrets arrive as files, /var/run/secrets/e
     SERVICE_RATE_LIMIT              JSON {principal_rps, principal_burst, source_rps, source_burst}
     SERVICE_MAX_BODY_BYTES          request body limit (default 65536)
     SERVICE_CORS_ORIGINS            JSON list of allowed origins; empty (default): no CORS headers
+    SERVICE_WS_QUEUE_SIZE           live feed: messages queued per WebSocket client before it is dropped
+                                    as too slow (default 1000)
+    SERVICE_WS_STATUS_SECONDS       live feed: the `status` channel's snapshot period (default 5)
     SERVICE_POSTGRES_URL            the operator audit, schema `gateway` (unset: in memory)
     SERVICE_REDIS_URL               the bus: risk-off published, streams read for the status
     SERVICE_<PEER>_URL              the nine peers (readiness, proxies, execution-engine for close-all)
@@ -37,8 +41,10 @@ from eafix.gui_gateway.app import build_router
 from eafix.gui_gateway.audit import InMemoryOperatorAudit, OperatorAudit
 from eafix.gui_gateway.bus_status import read_last_ticks, read_risk_off, read_streams
 from eafix.gui_gateway.controls import EmergencyControls
+from eafix.gui_gateway.feed_reader import BusFeed, StatusReader
 from eafix.gui_gateway.guards import RequestGuards
 from eafix.gui_gateway.jwks import JwksCache
+from eafix.gui_gateway.live_feed import FeedHub
 from eafix.gui_gateway.peers import ExecutionPositions, Peers, identity_headers
 from eafix.gui_gateway.principals import Principal
 from eafix.gui_gateway.ratelimit import RateLimiter
@@ -46,7 +52,10 @@ from eafix.gui_gateway.repository import PostgresOperatorAudit
 from eafix.gui_gateway.security import Authenticator
 from eafix.gui_gateway.status import Readings, system_status
 from eafix.gui_gateway.tokens import ASYMMETRIC, OidcConfig
+from eafix.gui_gateway.ui_routes import build_ui_router
+from eafix.gui_gateway.ws_routes import build_ws_router
 from eafix.runtime.bus import Bus
+from eafix.runtime.bus.redis_streams import RedisStreamsBus, stream_names
 from eafix.runtime.clock import WallClock
 from eafix.runtime.logging import correlation_id
 from eafix.runtime.redis_client import redis_client
@@ -78,6 +87,8 @@ class GatewaySettings(Settings):
     rate_limit: RateLimits = Field(default_factory=RateLimits)
     max_body_bytes: int = Field(65_536, ge=1024, le=10_485_760)
     cors_origins: list[str] = Field(default_factory=list)
+    ws_queue_size: int = Field(1000, ge=10, le=100_000)
+    ws_status_seconds: float = Field(5.0, ge=0.5, le=300)
 
     _rate_limit = json_model("rate_limit", RateLimits)
 
@@ -152,6 +163,18 @@ async def _readings(peers: Peers, redis: Any) -> Readings:
     return readings
 
 
+def _add_feed(parts: ServiceParts, settings: GatewaySettings, bus: RedisStreamsBus, hub: FeedHub,
+              status: StatusReader) -> None:
+    """The live feed's reader on a client of its own (its blocking XREAD must not hold the status's)."""
+    client = redis_client(settings, **RedisStreamsBus.client_options(f"{settings.name}-feed"))
+    parts.add_step(stop=client.aclose)
+    feed = BusFeed(client, hub, lambda t: stream_names(t, bus.config.partitions_for(t)), status,
+                   status_seconds=settings.ws_status_seconds)
+    parts.add_task("live-feed", feed.run, feed.stop)
+    parts.add_task("live-feed-status", feed.run_status, feed.stop)
+    parts.state["live_feed"] = feed
+
+
 def build(settings: GatewaySettings) -> ServiceParts:
     parts = ServiceParts()
     clock = WallClock()
@@ -190,8 +213,11 @@ def build(settings: GatewaySettings) -> ServiceParts:
         parts.middleware.append((CORSMiddleware, {
             "allow_origins": settings.cors_origins, "allow_methods": ["GET", "POST"],
             "allow_headers": ["Authorization", "Content-Type", "X-API-Key", "X-Correlation-ID"]}))
-    parts.routers.append(build_router(auth, controls_for, peers, status))
-    parts.state.update(audit=audit, authenticator=auth, peers=peers, bus=bus)
+    hub = FeedHub(settings.ws_queue_size)
+    if redis is not None and isinstance(bus, RedisStreamsBus):
+        _add_feed(parts, settings, bus, hub, status)
+    parts.routers += [build_router(auth, controls_for, peers, status), build_ws_router(auth, hub), build_ui_router()]
+    parts.state.update(audit=audit, authenticator=auth, peers=peers, bus=bus, feed_hub=hub)
     return parts
 
 
