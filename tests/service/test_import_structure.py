@@ -32,7 +32,8 @@ from eafix import services
 ROOT = Path(__file__).resolve().parents[2] / "services"
 PACKAGES = {spec.module for spec in services.SERVICES if (ROOT / "eafix" / spec.module).is_dir()}
 ADAPTER_MODULES = {"stage", "app", "service", "repository", "gateway", "mt4_bridge",
-                   "jwks", "peers", "guards", "security", "bus_status"}  # gui-gateway's HTTP/Redis adapters
+                   "jwks", "peers", "guards", "security", "bus_status",
+                   "ws_routes", "ui_routes", "feed_reader"}  # gui-gateway's HTTP/WebSocket/Redis adapters
 KERNEL = {"eafix", "eafix.services", "eafix.instruments", "eafix.timestamps"}
 LAYERS = ("kernel", "runtime", "contracts", "domains", "adapters", "cli")
 HEAVY = ("polars", "numpy", "talib")
