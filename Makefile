@@ -76,6 +76,10 @@ demo: venv crd-validate
 	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv --calendar
 	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry \
 		--calendar out/sample/EURUSD_H1_calendar.csv
+	@echo
+	@echo "The operator web UI on this machine: run 'make up' (the ten services on throwaway Redis and"
+	@echo "PostgreSQL, replaying out/sample/EURUSD_H1.csv as a live feed), open http://127.0.0.1:8080/ and log"
+	@echo "in with the admin API key in the file 'make up' prints (its 'admin key is in ...'); Ctrl-C stops it all."
 
 # The ten services on throwaway Redis/PostgreSQL with a replayed feed; Ctrl-C stops and removes it all.
 up: packages venv
