@@ -15,7 +15,7 @@ broker fills at bid/ask.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +82,11 @@ class BacktestResult:
     ledger: ReportBook | None = None  # the reporter stage's book (in memory) after the replay
     blackout_suppressed: int = 0  # signals signal-generator suppressed for a calendar blackout
     blackout_rejected: int = 0  # signals (re-entries among them) risk-manager rejected for one
+    # for the report's price chart: the replayed bars (built by the indicator engine from ticks), the
+    # suppressed signals, and each trade's SL/TP price (its order's pip distances from the fill)
+    bars: tuple[Bar, ...] = ()
+    suppressions: tuple[SignalSuppressed, ...] = ()
+    levels: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
@@ -95,6 +100,18 @@ class BacktestResult:
 def _strategies(events: dict[str, list]) -> dict[str, str]:
     by_signal = {s.signal_id: s.strategy for s in events[Signal.TOPIC]}
     return {o.client_order_id: by_signal[o.signal_id] for o in events[OrderIntent.TOPIC] if o.signal_id in by_signal}
+
+
+def _levels(events: dict[str, list], instruments: Instruments) -> dict[str, tuple[Decimal, Decimal]]:
+    orders = {o.client_order_id: o for o in cast(list[OrderIntent], events[OrderIntent.TOPIC])}
+    levels = {}
+    for t in cast(list[TradeClosed], events[TradeClosed.TOPIC]):
+        order = orders.get(t.client_order_id)
+        if order is not None:
+            side = 1 if t.direction == "LONG" else -1
+            pip = instruments[t.symbol].distance
+            levels[t.trade_id] = (t.open_price - side * pip(order.sl_pips), t.open_price + side * pip(order.tp_pips))
+    return levels
 
 
 def _quote(bar: Bar, spread: Decimal) -> PriceTick:
@@ -136,7 +153,8 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     reentries = None if reentry is None else ReentryStage(
         ReentryEngine(reentry, clock, proximity=None if gate is None else calendar_proximity(gate)),
         messenger("reentry-matrix-svc"), calendar=gate)
-    collector = Collector(RESULT_TOPICS, group="backtest")
+    # bars given are the report's already; bars built from ticks are collected
+    collector = Collector(RESULT_TOPICS if on_bars else (*RESULT_TOPICS, Bar.TOPIC), group="backtest")
     reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
     # before the bar that may trigger a signal, and execution sees a bar (fills, SL/TP) before the
@@ -181,7 +199,9 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
         strategy_of=_strategies(ev), ledger=reporter.book,
-        reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
+        reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])),
+        bars=tuple(cast(list[Bar], dataset.events if on_bars else ev[Bar.TOPIC])), suppressions=tuple(suppressed),
+        levels=_levels(ev, instruments))
 
 
 class CalendarFileError(ValueError):
