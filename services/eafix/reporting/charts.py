@@ -5,6 +5,12 @@
 entries, exits, SL/TP levels and suppressed signals marked, the equity, the drawdown in money and
 in percent with the max-drawdown interval shaded, each trade's P&L and the lots open. `distribution`
 is the histogram of trade P&L, `monthly` the heatmap of monthly returns. Times are UTC.
+
+Bounded size whatever the run's length (a 500k-bar report stays under 10 MB, plotly.js being ~4.8 MB
+of it): candles are resampled; the equity, drawdown and lots-open lines keep at most MAX_LINE_POINTS
+points (each bucket's first, lowest, highest and last, so peaks and troughs survive); at most
+MAX_MARKED_TRADES trades are marked with their hover, the ones of largest absolute P&L (those that
+shape the equity curve); every trade stays in the P&L bars, the histogram and trades.csv.
 """
 
 from __future__ import annotations
@@ -20,24 +26,46 @@ from eafix.reporting.content import ReportContent
 from eafix.reporting.metrics import equity_curve, equity_points, monthly_returns, open_lots, ordered
 
 WIN, LOSS, LINE, MUTED = "#1a7f37", "#cf222e", "#1f6feb", "#8c959f"
+MAX_LINE_POINTS = 4000
+MAX_MARKED_TRADES = 3000
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _t(ts: datetime) -> str:
-    """A UTC time as plotly.js reads dates (it takes no offsets)."""
-    return ts.strftime("%Y-%m-%d %H:%M:%S")
+    """A UTC time as plotly.js reads dates (it takes no offsets); seconds only when there are some."""
+    return ts.strftime("%Y-%m-%d %H:%M:%S" if ts.second else "%Y-%m-%d %H:%M")
 
 
 def trade_label(t: TradeClosed, currency: str) -> str:
     """The hover text of a trade's markers."""
-    return (f"{t.symbol} {t.direction} {t.lots} lots ({t.trade_id})<br>"
+    return (f"{t.symbol} {t.direction} {t.lots} lots, trade {t.trade_id}<br>"
             f"open {t.open_time:%Y-%m-%d %H:%M} @ {t.open_price}<br>"
-            f"close {t.close_time:%Y-%m-%d %H:%M} @ {t.close_price} ({t.close_reason})<br>"
+            f"close {t.close_time:%Y-%m-%d %H:%M} @ {t.close_price} {t.close_reason}<br>"
             f"P&L {t.pnl:,.2f} {currency} ({t.pips:+} pips)")
 
 
+def marked(trades: Sequence[TradeClosed], limit: int = MAX_MARKED_TRADES) -> list[TradeClosed]:
+    """The trades drawn with markers, in ledger order: all, or the `limit` of largest absolute P&L."""
+    if len(trades) <= limit:
+        return ordered(trades)
+    return ordered(sorted(trades, key=lambda t: (-abs(t.pnl), str(t.trade_id)))[:limit])
+
+
+def thinned(values: Sequence[float], limit: int = MAX_LINE_POINTS) -> list[int]:
+    """Indices of the points of a line to draw: all, or per bucket of consecutive points its first,
+    lowest, highest and last (in order), about `limit` in all."""
+    if len(values) <= limit:
+        return list(range(len(values)))
+    size = -(-len(values) * 4 // limit)  # ceil: four points a bucket
+    keep: set[int] = set()
+    for start in range(0, len(values), size):
+        bucket = range(start, min(start + size, len(values)))
+        keep.update((bucket[0], bucket[-1], min(bucket, key=values.__getitem__), max(bucket, key=values.__getitem__)))
+    return sorted(keep)
+
+
 def _price_traces(go: Any, symbol: str, content: ReportContent, candles: Candles | None) -> list:
-    trades = [t for t in ordered(content.trades) if t.symbol == symbol]
+    trades = [t for t in marked(content.trades) if t.symbol == symbol]
     currency = content.summary.currency
     traces = []
     if candles is not None:
@@ -92,7 +120,9 @@ def timeline(content: ReportContent) -> Any:
     candles = {c.symbol: c for c in resample(content.bars)}
     rows = len(symbols) + 4
     heights = [0.42 / len(symbols)] * len(symbols) + [0.2, 0.14, 0.14, 0.1]
-    titles = [*(f"{s} price" for s in symbols), f"equity ({content.summary.currency})", "drawdown",
+    shown = len(marked(content.trades))
+    note = "" if shown == len(content.trades) else f" ({shown:,} of {len(content.trades):,} trades marked)"
+    titles = [*(f"{s} price{note}" for s in symbols), f"equity ({content.summary.currency})", "drawdown",
               "trade P&L", "lots open"]
     specs = [[{"secondary_y": i == len(symbols) + 1}] for i in range(rows)]
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=heights,
@@ -104,21 +134,24 @@ def timeline(content: ReportContent) -> Any:
     _equity_rows(go, fig, content, len(symbols) + 1)
     fig.update_xaxes(rangeslider_visible=False)
     fig.update_layout(height=300 * len(symbols) + 650, hovermode="closest", template="plotly_white",
-                      margin={"l": 60, "r": 60, "t": 40, "b": 30}, legend={"orientation": "h", "y": 1.02})
+                      margin={"l": 60, "r": 60, "t": 70, "b": 30}, legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
     return fig
 
 
 def _equity_rows(go: Any, fig: Any, content: ReportContent, row: int) -> None:
     s = content.summary
     points = equity_points(content.trades, s.start_balance)
-    times = [_t(ts) for ts, _ in points]
-    fig.add_trace(go.Scatter(x=times, y=[float(v) for _, v in points], mode="lines", name="equity",
-                             line={"color": LINE, "shape": "hv"}), row=row, col=1)
+    values = [float(v) for _, v in points]
     peak, falls, pct = s.start_balance, [], []
     for _, equity in points:
         peak = max(peak, equity)
         falls.append(float(equity - peak))
         pct.append(float((equity - peak) / peak * 100) if peak > 0 else 0.0)
+    keep = sorted(set(thinned(values)) | set(thinned(falls)))
+    times = [_t(points[i][0]) for i in keep]
+    values, falls, pct = [values[i] for i in keep], [falls[i] for i in keep], [pct[i] for i in keep]
+    fig.add_trace(go.Scatter(x=times, y=values, mode="lines", name="equity",
+                             line={"color": LINE, "shape": "hv"}), row=row, col=1)
     fig.add_trace(go.Scatter(x=times, y=falls, mode="lines", name="drawdown", fill="tozeroy",
                              line={"color": LOSS, "shape": "hv"}), row=row + 1, col=1)
     fig.add_trace(go.Scatter(x=times, y=pct, mode="lines", name="drawdown %", line={"color": "#953800",
@@ -126,13 +159,15 @@ def _equity_rows(go: Any, fig: Any, content: ReportContent, row: int) -> None:
     fig.update_yaxes(title_text=s.currency, row=row + 1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="%", row=row + 1, col=1, secondary_y=True)
     trades = ordered(content.trades)
-    fig.add_trace(go.Bar(x=[_t(t.close_time) for t in trades], y=[float(t.pnl) for t in trades], name="trade P&L",
-                         marker_color=[WIN if t.pnl > 0 else LOSS for t in trades],
-                         text=[trade_label(t, s.currency) for t in trades] if len(trades) <= 2000 else None,
-                         hoverinfo="text" if len(trades) <= 2000 else "x+y", textposition="none"),
-                  row=row + 2, col=1)
+    for name, color, side in (("winning trade", WIN, [t for t in trades if t.pnl > 0]),
+                              ("losing trade", LOSS, [t for t in trades if t.pnl <= 0])):
+        fig.add_trace(go.Scatter(x=[_t(t.close_time) for t in side], y=[float(t.pnl) for t in side], name=name,
+                                 mode="markers", marker={"color": color, "size": 5},
+                                 hovertemplate="closed %{x}: %{y:,.2f}<extra></extra>"), row=row + 2, col=1)
     lots = open_lots(content.trades)
-    fig.add_trace(go.Scatter(x=[_t(ts) for ts, _ in lots], y=[float(v) for _, v in lots], mode="lines",
+    open_now = [float(v) for _, v in lots]
+    keep = thinned(open_now)
+    fig.add_trace(go.Scatter(x=[_t(lots[i][0]) for i in keep], y=[open_now[i] for i in keep], mode="lines",
                              name="lots open", line={"color": MUTED, "shape": "hv"}, fill="tozeroy"),
                   row=row + 3, col=1)
     if s.max_drawdown_start is not None and s.max_drawdown_end is not None:

@@ -1,12 +1,15 @@
 """The HTML report: one self-contained file (plotly.js inlined, so it opens offline) with the
 statistics table, the charts of `eafix.reporting.charts`, one table per breakdown, the re-entry
-chains and the trades. `eafix backtest` writes it, reporter serves it."""
+chains and the trades. `eafix backtest` writes it, reporter serves it. A table shows its last
+MAX_TABLE_ROWS rows (a long run has thousands of days and trades): every trade is in trades.csv, every
+group in the JSON report."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from eafix.contracts.events import ReentryDecision
 from eafix.reporting.breakdown import GroupFigures
@@ -15,6 +18,8 @@ from eafix.reporting.content import ReportContent
 from eafix.reporting.metrics import ordered
 from eafix.reporting.render import fmt, statistics
 
+T = TypeVar("T")
+MAX_TABLE_ROWS = 500
 STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin-bottom:16px}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f6f8fa}
 table.stats td:first-child{text-align:left;color:#57606a}.row{display:flex;flex-wrap:wrap;gap:16px}
@@ -25,16 +30,25 @@ def _cells(values: Sequence[object]) -> str:
     return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>"
 
 
+def _last(rows: Sequence[T]) -> tuple[Sequence[T], str]:
+    """The rows a table shows, and the note saying so when some are left out."""
+    if len(rows) <= MAX_TABLE_ROWS:
+        return rows, ""
+    return rows[-MAX_TABLE_ROWS:], f"<p>The last {MAX_TABLE_ROWS} of {len(rows):,} rows.</p>"
+
+
 _GROUP_HEAD = ("trades", "won", "lost", "win rate", "net P&L", "pips", "profit factor", "avg win", "avg loss",
                "expectancy")
 
 
 def _group_table(title: str, groups: Sequence[GroupFigures]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in (title, *_GROUP_HEAD))
+    shown, note = _last(groups)
     rows = "".join(_cells((g.key, g.trades, g.wins, g.losses, fmt(g.win_rate, ".1%"), f"{g.net_pnl:,.2f}",
                            g.net_pips, fmt(g.profit_factor, ".2f"), fmt(g.avg_win, ",.2f"),
-                           fmt(g.avg_loss, ",.2f"), f"{g.expectancy:,.2f}")) for g in groups)
-    return f"<h2>By {html.escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
+                           fmt(g.avg_loss, ",.2f"), f"{g.expectancy:,.2f}")) for g in shown)
+    return (f"<h2>By {html.escape(title)}</h2>{note}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+            "</table>\n")
 
 
 def _chains_table(decisions: Sequence[ReentryDecision]) -> str:
@@ -44,10 +58,11 @@ def _chains_table(decisions: Sequence[ReentryDecision]) -> str:
     chains: dict[str, list[ReentryDecision]] = {}
     for d in decisions:
         chains.setdefault(d.original_trade_id, []).append(d)
+    shown, note = _last([(origin, d) for origin, chain in chains.items() for d in chain])
     rows = "".join(_cells((origin, d.generation, d.trade_id, d.outcome, d.duration, d.proximity, d.action, d.tier,
                            d.next_generation if d.approved else f"refused: {d.refusal or d.action}"))
-                   for origin, chain in chains.items() for d in chain)
-    return (f"<h2>Re-entry chains ({len(chains)})</h2><table><thead><tr><th>original trade</th><th>generation</th>"
+                   for origin, d in shown)
+    return (f"<h2>Re-entry chains ({len(chains)})</h2>{note}<table><thead><tr><th>original trade</th><th>generation</th>"
             "<th>trade</th><th>outcome</th><th>duration</th><th>proximity</th><th>action</th><th>tier</th>"
             f"<th>re-entry</th></tr></thead><tbody>{rows}</tbody></table>")
 
@@ -64,8 +79,9 @@ def render_html(content: ReportContent) -> str:
     stats = "".join(_cells(row) for row in statistics(s))
     counts = ", ".join(f"{k} {v:,}" for k, v in content.counts.items())
     trades = ordered(content.trades)
+    shown, note = _last(trades)
     rows = "".join(_cells((t.trade_id, t.close_time.strftime("%Y-%m-%d %H:%M"), t.symbol, t.direction, t.lots,
-                           t.open_price, t.close_price, t.pips, t.pnl, t.close_reason)) for t in trades)
+                           t.open_price, t.close_price, t.pips, t.pnl, t.close_reason)) for t in shown)
     groups = "".join(_group_table(name, figures) for name, figures in content.breakdowns.items())
     title = html.escape(content.title)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -75,7 +91,7 @@ def render_html(content: ReportContent) -> str:
 {_figure(monthly(content), "monthly")}</div></div>
 {_figure(timeline(content), "timeline")}
 {groups}{_chains_table(content.reentry)}
-<h2>Trades ({len(trades)})</h2><table><thead><tr><th>trade</th><th>closed</th><th>symbol</th><th>direction</th>
+<h2>Trades ({len(trades)})</h2>{note}<table><thead><tr><th>trade</th><th>closed</th><th>symbol</th><th>direction</th>
 <th>lots</th><th>open</th><th>close</th><th>pips</th><th>P&amp;L</th><th>reason</th></tr></thead><tbody>{rows}</tbody>
 </table></body></html>
 """
