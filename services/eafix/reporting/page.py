@@ -62,8 +62,8 @@ def _chains_table(decisions: Sequence[ReentryDecision]) -> str:
     rows = "".join(_cells((origin, d.generation, d.trade_id, d.outcome, d.duration, d.proximity, d.action, d.tier,
                            d.next_generation if d.approved else f"refused: {d.refusal or d.action}"))
                    for origin, d in shown)
-    return (f"<h2>Re-entry chains ({len(chains)})</h2>{note}<table><thead><tr><th>original trade</th><th>generation</th>"
-            "<th>trade</th><th>outcome</th><th>duration</th><th>proximity</th><th>action</th><th>tier</th>"
+    return (f"<h2>Re-entry chains ({len(chains)})</h2>{note}<table><thead><tr><th>original trade</th>"
+            "<th>generation</th><th>trade</th><th>outcome</th><th>duration</th><th>proximity</th><th>action</th><th>tier</th>"
             f"<th>re-entry</th></tr></thead><tbody>{rows}</tbody></table>")
 
 

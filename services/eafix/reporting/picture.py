@@ -19,37 +19,39 @@ def write_png(content: ReportContent, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.dates import date2num  # times as matplotlib's day numbers; the axes show them as dates
 
     s = content.summary
     fig = plt.figure(figsize=(16, 10), dpi=100)
-    grid = fig.add_gridspec(4, 2, width_ratios=(3, 1), height_ratios=(3, 2, 1.2, 1.2), hspace=0.25, wspace=0.05)
+    grid = fig.add_gridspec(4, 2, width_ratios=(2.6, 1.4), height_ratios=(3, 2, 1.2, 1.2), hspace=0.25, wspace=0.05)
     price = fig.add_subplot(grid[0, 0])
     equity, falls, pnl = (fig.add_subplot(grid[row, 0], sharex=price) for row in (1, 2, 3))
     trades = ordered(content.trades)
     for candles in resample(content.bars):
-        price.plot(candles.ts, candles.close, color=MUTED, linewidth=0.8, label=f"{candles.symbol} close")
+        price.plot(date2num(candles.ts), candles.close, color=MUTED, linewidth=0.8, label=f"{candles.symbol} close")
     for side, marker in (("LONG", "^"), ("SHORT", "v")):
         entries = [t for t in trades if t.direction == side]
-        price.scatter([t.open_time for t in entries], [float(t.open_price) for t in entries], marker=marker,
+        price.scatter(date2num([t.open_time for t in entries]), [float(t.open_price) for t in entries], marker=marker,
                       color=LINE, s=18, zorder=3, label=f"{side.lower()} entry")
-    price.scatter([t.close_time for t in trades], [float(t.close_price) for t in trades], marker="x", s=18,
+    price.scatter(date2num([t.close_time for t in trades]), [float(t.close_price) for t in trades], marker="x", s=18,
                   color=[WIN if t.pnl > 0 else LOSS for t in trades], zorder=3, label="exit")
     price.legend(loc="upper left", fontsize=8)
     price.set_title(content.title, loc="left")
+    price.xaxis_date()
     points = equity_points(trades, s.start_balance)
     if points:
-        times = [ts for ts, _ in points]
+        times = date2num([ts for ts, _ in points])
         equity.step(times, [float(v) for _, v in points], where="post", color=LINE)
         peak, pct = s.start_balance, []
         for _, value in points:
             peak = max(peak, value)
             pct.append(float((value - peak) / peak * 100) if peak > 0 else 0.0)
         falls.fill_between(times, pct, 0, step="post", color=LOSS, alpha=0.4)
-        pnl.bar([t.close_time for t in trades], [float(t.pnl) for t in trades],
+        pnl.bar(date2num([t.close_time for t in trades]), [float(t.pnl) for t in trades],
                 color=[WIN if t.pnl > 0 else LOSS for t in trades], width=0.4)
     if s.max_drawdown_start is not None and s.max_drawdown_end is not None:
         for ax in (equity, falls):
-            ax.axvspan(s.max_drawdown_start, s.max_drawdown_end, color=LOSS, alpha=0.12)
+            ax.axvspan(date2num(s.max_drawdown_start), date2num(s.max_drawdown_end), color=LOSS, alpha=0.12)
     for ax, label in ((price, "price"), (equity, f"equity {s.currency}"), (falls, "drawdown %"),
                       (pnl, f"trade P&L {s.currency}")):
         ax.set_ylabel(label)
@@ -57,7 +59,7 @@ def write_png(content: ReportContent, path: Path) -> None:
     table = fig.add_subplot(grid[:, 1])
     table.axis("off")
     cells = table.table(cellText=[[label, value] for label, value in statistics(s)], loc="upper left",
-                        colWidths=(0.38, 0.62), cellLoc="left")
+                        colWidths=(0.36, 0.64), cellLoc="left")
     cells.auto_set_font_size(False)
     cells.set_fontsize(8)
     fig.savefig(path, bbox_inches="tight")
