@@ -1,6 +1,7 @@
 """Locked environments and slim images: uv.lock matches pyproject.toml (a stale lock fails), each
-service image holds only what that service needs (no dataframe, TA, chart or test packages except
-indicator-engine's and reporter's polars), and the checkov tool environment is pinned with hashes."""
+service image holds only what that service needs (no dataframe, TA, chart, plotting or test packages
+except indicator-engine's and reporter's polars and reporter's plotly; matplotlib, the backtest's PNG,
+never), and the checkov tool environment is pinned with hashes."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from eafix import services
 REPO = Path(__file__).resolve().parents[2]
 UV = REPO / ".tools" / "uv" / "bin" / "uv"
 NEVER_IN_AN_IMAGE = {"numpy", "ta-lib", "helm-python-sdk", "kubernetes-validate", "jsonschema", "pytest", "mypy",
-                     "ruff", "checkov"}
-ONLY_IN = {"polars": {"indicator-engine", "reporter"}}
+                     "ruff", "checkov", "matplotlib"}
+ONLY_IN = {"polars": {"indicator-engine", "reporter"}, "plotly": {"reporter"}}
 
 
 def uv(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
