@@ -134,8 +134,8 @@ def timeline(content: ReportContent) -> Any:
     _equity_rows(go, fig, content, len(symbols) + 1)
     fig.update_xaxes(rangeslider_visible=False)
     fig.update_layout(height=300 * len(symbols) + 650, hovermode="closest", template="plotly_white",
-                      margin={"l": 60, "r": 60, "t": 70, "b": 30},
-                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
+                      margin={"l": 60, "r": 60, "t": 80, "b": 30},
+                      legend={"orientation": "h", "y": 1, "yanchor": "top", "yref": "container", "x": 0})
     return fig
 
 
