@@ -7,8 +7,8 @@ from decimal import Decimal
 from uuid import uuid4
 
 from eafix.contracts import TradeClosed
-from eafix.reporting.metrics import summarize
 from eafix.reporting.content import ReportContent
+from eafix.reporting.metrics import summarize
 from eafix.reporting.page import write_html
 from eafix.reporting.render import format_summary, write_trades_csv
 

@@ -83,7 +83,7 @@ def test_cli_writes_the_report_and_fails_with_one_line_on_bad_data(sample, tmp_p
 def test_cli_formats_json_and_png_carry_the_run(sample, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["backtest", "--data", str(sample), "--out", str(out), "--format", "json"]) == 0
-    assert f"wrote {out / 'report.json'} and" in capsys.readouterr().out
+    assert f"wrote {out / 'report.json'} (" in capsys.readouterr().out
     document = json.loads((out / "report.json").read_text())
     rows = list(csv.DictReader((out / "trades.csv").open()))
     assert document["summary"]["trades"] == len(rows) > 0

@@ -15,8 +15,8 @@ from eafix.backtest.data import write_sample
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "images" / "report.png"
 
-# The pixel position (viewport) of an entry marker with no other hoverable point within 10 px (hover picks the closest), and the
-# trade id its hover names; computed from the chart's own axes.
+# The viewport position of an entry marker with no other hoverable point within 10 px (hover picks the
+# closest point), and its hover text; computed from the chart's own axes.
 FIND_MARKER = """() => {
   const gd = document.getElementById('timeline');
   const entry = gd._fullData.find(t => t.meta === 'entry');

@@ -66,7 +66,8 @@ def test_lines_keep_each_buckets_extremes_and_trades_are_marked_by_size():
 
 TRADES = [trade(1, "120", 2, 4), trade(2, "-40", 4, 6, "SHORT"), trade(3, "15", 6, 7)]
 SUPPRESSED = SignalSuppressed(symbol="EURUSD", timeframe="H1", strategy="ema_cross", reason="LOW_CONFIDENCE",
-                              direction="LONG", confidence=None, detail=None, ts=MONDAY + timedelta(hours=5, minutes=30))
+                              direction="LONG", confidence=None, detail=None,
+                              ts=MONDAY + timedelta(hours=5, minutes=30))
 
 
 def content(trades=TRADES) -> ReportContent:

@@ -48,9 +48,11 @@ def _backtest(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_trades_csv(result.trades, out / "trades.csv")
+    started = time.perf_counter()
     report = _write_report(result, summary, f"EAFIX backtest {', '.join(dataset.symbols)} {args.timeframe}",
                            out, args.format)
-    print(f"wrote {report} and {out / 'trades.csv'}")
+    print(f"wrote {report} ({report.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s) "
+          f"and {out / 'trades.csv'}")
     return 0
 
 

@@ -7,10 +7,11 @@ in percent with the max-drawdown interval shaded, each trade's P&L and the lots 
 is the histogram of trade P&L, `monthly` the heatmap of monthly returns. Times are UTC.
 
 Bounded size whatever the run's length (a 500k-bar report stays under 10 MB, plotly.js being ~4.8 MB
-of it): candles are resampled; the equity, drawdown and lots-open lines keep at most MAX_LINE_POINTS
-points (each bucket's first, lowest, highest and last, so peaks and troughs survive); at most
-MAX_MARKED_TRADES trades are marked with their hover, the ones of largest absolute P&L (those that
-shape the equity curve); every trade stays in the P&L bars, the histogram and trades.csv.
+of it) and quick to draw (every SVG point is a DOM node): candles are resampled; the equity,
+drawdown, trade-P&L and lots-open series keep at most about MAX_LINE_POINTS points (each bucket's
+first, lowest, highest and last, so peaks and troughs survive); at most MAX_MARKED_TRADES trades are
+marked with their hover, the ones of largest absolute P&L (those that shape the equity curve); every
+trade stays in the histogram and trades.csv.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def _equity_rows(go: Any, fig: Any, content: ReportContent, row: int) -> None:
                              "width": 1, "dash": "dot", "shape": "hv"}), row=row + 1, col=1, secondary_y=True)
     fig.update_yaxes(title_text=s.currency, row=row + 1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="%", row=row + 1, col=1, secondary_y=True)
-    trades = ordered(content.trades)
+    every = ordered(content.trades)
+    trades = [every[i] for i in thinned([float(t.pnl) for t in every])]
     for name, color, side in (("winning trade", WIN, [t for t in trades if t.pnl > 0]),
                               ("losing trade", LOSS, [t for t in trades if t.pnl <= 0])):
         fig.add_trace(go.Scatter(x=[_t(t.close_time) for t in side], y=[float(t.pnl) for t in side], name=name,
