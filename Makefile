@@ -11,7 +11,8 @@ UV_VERSION := 0.13.9
 UV := $(TOOLS)/uv/bin/uv
 PYTEST_ARGS ?= -n 2
 
-.PHONY: all venv tools crd-validate packages demo bench-peers test test-chart test-service lint policy format docs schemas manifests clean
+# (`up` too)
+.PHONY: all venv tools crd-validate packages demo up bench-peers test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -75,6 +76,10 @@ demo: venv crd-validate
 	$(BIN)/eafix sample-data --out out/sample/EURUSD_H1.csv --calendar
 	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry \
 		--calendar out/sample/EURUSD_H1_calendar.csv
+
+# The ten services on throwaway Redis/PostgreSQL with a replayed feed; Ctrl-C stops and removes it all.
+up: packages venv
+	$(BIN)/eafix up
 
 # EAFIX against backtesting.py 0.6.6 (installed from PyPI into out/peers/venv, never into .venv) on its
 # EURUSD H1 sample: entries compared one by one, bars/s of both (docs/backtest.md). Not in `make test`.

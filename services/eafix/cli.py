@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backtest_parsers(sub)
 
+    from eafix.local.up import add_parser as add_up_parser
+
+    add_up_parser(sub)
+
     try:  # chart tooling is optional and owned elsewhere; without it there is no `charts` command
         from eafix.platform.cli import add_parser as add_charts_parser
         from eafix.platform.status import add_parser as add_status_parser

@@ -18,6 +18,7 @@ from typing import Any
 import bitnami_value_keys
 import pytest
 import yaml
+from argon2 import PasswordHasher
 
 from conftest import CHARTS, pod_spec, render_profile
 from eafix.platform import custom_resources
@@ -319,8 +320,9 @@ def test_trading_reads_the_contract_by_its_configured_names():
     pairs = consumed(r.objects)
     assert {("trading-secrets", "REDIS_PASSWORD"), ("trading-secrets", "POSTGRES_USER"),
             ("trading-secrets", "POSTGRES_PASSWORD"), ("trading-secrets", "MT4_API_KEY"),
-            ("trading-secrets", "BROKER_API_SECRET"), ("trading-secrets", "JWT_SECRET_KEY"),
-            ("trading-secrets", "ALERTMANAGER_WEBHOOK_SECRET")} <= pairs
+            ("trading-secrets", "BROKER_API_SECRET"), ("trading-secrets", "GATEWAY_API_KEYS"),
+            ("trading-secrets", "GATEWAY_BOOTSTRAP_ADMIN"), ("trading-secrets", "ALERTMANAGER_WEBHOOK_SECRET"),
+            ("trading-secrets", "COMPLIANCE_GATEWAY_API_KEY")} <= pairs
     contract = yaml.safe_load((INFRA / "values.yaml").read_text())["secrets"]["definitions"]["trading-secrets"]
     assert {k for _, k in pairs if _ == "trading-secrets"} <= set(contract["keys"])
 
@@ -392,7 +394,7 @@ def test_plain_secrets_are_never_generated():
     message = rejection({"secrets": {"provider": "plain"}})
     assert "secrets.definitions.trading-secrets.keys.REDIS_PASSWORD.value: required with secrets.provider plain" \
         in message
-    assert message.count(".value: required") == 8
+    assert message.count(".value: required") == 10
     assert "never generates" in message
 
 
@@ -415,7 +417,16 @@ def test_dev_secret_values_are_explicit_and_marked():
     secret = r.one("Secret", "trading-secrets")
     values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert values["POSTGRES_USER"] == "eafix"
-    assert all(v.startswith("dev-only-") for k, v in values.items() if k != "POSTGRES_USER")
+    # argon2 hashes of gui-gateway keys, and compliance-monitor's key `<id>.<secret>`
+    other = {"POSTGRES_USER", "GATEWAY_API_KEYS", "GATEWAY_BOOTSTRAP_ADMIN", "COMPLIANCE_GATEWAY_API_KEY"}
+    assert all(v.startswith("dev-only-") for k, v in values.items() if k not in other)
+    # the API keys are `<id>.<secret>` with a dev-only secret, and the hashes are of such keys
+    assert values["COMPLIANCE_GATEWAY_API_KEY"] == "compliance.dev-only-compliance-key"
+    hasher = PasswordHasher()
+    key_id, roles, key_hash = values["GATEWAY_API_KEYS"].split()
+    assert (key_id, roles) == ("compliance", "admin") and hasher.verify(key_hash, values["COMPLIANCE_GATEWAY_API_KEY"])
+    admin_id, admin_hash = values["GATEWAY_BOOTSTRAP_ADMIN"].split()
+    assert admin_id == "dev-admin" and hasher.verify(admin_hash, "dev-admin.dev-only-admin-key")
 
 
 # --- the chart's own templates -------------------------------------------------------------------------

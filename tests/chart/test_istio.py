@@ -6,8 +6,8 @@ from the chart: gui-gateway may call every service; signal-generator -> risk-man
 POST /api/v1/validate and /api/v1/position-size; risk-manager -> execution-engine only POST
 /api/v1/execute and /api/v1/cancel with an x-request-id; compliance-monitor -> gui-gateway;
 Alertmanager -> compliance-monitor POST /webhook/alertmanager; Prometheus GET /metrics everywhere;
-the helm-test pod GET /readyz everywhere; the ingress gateway -> gui-gateway with
-GET/POST/PUT/DELETE/OPTIONS and -> each routed service under its prefix.
+the helm-test pod GET /readyz everywhere; the ingress gateway -> gui-gateway only, with
+GET/POST/PUT/DELETE/OPTIONS (the one authenticated door: the services' own APIs are internal).
 """
 
 from __future__ import annotations
@@ -28,16 +28,8 @@ PROMETHEUS = "cluster.local/ns/monitoring/sa/kube-prometheus-stack-prometheus"
 ALERTMANAGER = "cluster.local/ns/monitoring/sa/kube-prometheus-stack-alertmanager"
 GATEWAY = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 HELM_TEST = f"{TD}/ns/{NS}/sa/eafix-readyz-test"
-ROUTES = {  # §8: prefix, retries (attempts, per try), timeout
+ROUTES = {  # the one ingress route: prefix, retries (attempts, per try), timeout
     "gui-gateway": ("/", (3, "10s"), "30s"),
-    "data-ingestor": ("/api/v1/data", (2, "5s"), "10s"),
-    "signal-generator": ("/api/v1/signals", (3, "10s"), "15s"),
-    "risk-manager": ("/api/v1/risk", (2, "5s"), "10s"),
-    "execution-engine": ("/api/v1/execution", (1, "2s"), "5s"),
-    "calendar-ingestor": ("/api/v1/calendar", None, "30s"),
-    "reentry-matrix-svc": ("/api/v1/reentry", (3, "10s"), "15s"),
-    "reporter": ("/api/v1/reports", None, "60s"),
-    "compliance-monitor": ("/api/v1/compliance", None, "30s"),
 }
 
 
@@ -195,26 +187,24 @@ def test_gateway_terminates_tls_and_redirects_http(prod):
     assert http["port"]["number"] == 80 and http["tls"] == {"httpsRedirect": True}
 
 
-def test_virtual_service_routes_the_section_8_prefixes(prod):
+def test_virtual_service_routes_only_to_gui_gateway(prod):
     vs = prod.one("VirtualService", "eafix-ingress")["spec"]
     assert vs["gateways"] == [f"{NS}/eafix-gateway"] and vs["hosts"] == ["trading.eafix.com"]
-    routes = {h["name"]: h for h in vs["http"]}
-    assert set(routes) == set(ROUTES)
-    assert vs["http"][-1]["name"] == "gui-gateway" and "match" not in vs["http"][-1]
-    for svc, (prefix, retries, timeout) in ROUTES.items():
-        h = routes[svc]
-        assert h["route"] == [
-            {"destination": {"host": f"{svc}.{NS}.svc.cluster.local", "port": {"number": PORTS[svc]}}}
-        ]
-        assert h["timeout"] == timeout
-        if retries:
-            assert (h["retries"]["attempts"], h["retries"]["perTryTimeout"]) == retries
-        else:
-            assert h["retries"] == {"attempts": 0}
-        if prefix != "/":
-            assert h["match"] == [{"uri": {"exact": prefix}}, {"uri": {"prefix": prefix + "/"}}]
-    # the order puts every specific prefix before the catch-all
-    assert [h["name"] for h in vs["http"]].index("gui-gateway") == len(ROUTES) - 1
+    [route] = vs["http"]
+    assert route["name"] == "gui-gateway" and "match" not in route
+    assert route["route"] == [
+        {"destination": {"host": f"gui-gateway.{NS}.svc.cluster.local", "port": {"number": PORTS["gui-gateway"]}}}
+    ]
+    assert route["timeout"] == "30s"
+    # a control the gateway received must never be sent twice: only connection failures are retried
+    assert route["retries"] == {"attempts": 3, "perTryTimeout": "10s", "retryOn": "connect-failure,refused-stream"}
+
+
+@pytest.mark.parametrize("service", ["execution-engine", "compliance-monitor"])
+def test_a_route_to_another_service_is_refused(render_with, service):
+    with pytest.raises(RenderError, match=f"invalid propertyName '{service}'(.|\n)*must be 'gui-gateway'"):
+        render_with({"global": {"istio": {"enabled": True}},
+                     "istio": {"gateway": {"host": "t.example"}, "routes": {service: {"prefix": "/api/v1/x"}}}})
 
 
 def test_internal_hops_have_their_timeouts_and_retries(prod):

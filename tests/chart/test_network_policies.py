@@ -3,8 +3,8 @@
 The expected matrix below is written from the issue's list of intended traffic, not read from the
 chart: gui-gateway calls every service; signal-generator -> risk-manager; risk-manager ->
 execution-engine; compliance-monitor -> gui-gateway; Alertmanager -> compliance-monitor; Prometheus
-scrapes every service; the ingress controller / Istio ingress gateway reaches gui-gateway (the Istio
-gateway also the §8 routes); every service -> Redis; the PostgreSQL users -> PostgreSQL; every pod
+scrapes every service; the ingress controller / Istio ingress gateway reaches gui-gateway only (the
+one authenticated door); every service -> Redis; the PostgreSQL users -> PostgreSQL; every pod
 -> DNS; plus the helm-test pod -> every service and the migrations Job -> PostgreSQL. The cluster
 around the release is modelled with the labels the real components carry (kube-prometheus-stack,
 ingress-nginx, Istio, CoreDNS, Bitnami redis/postgresql) and with adversaries no rule may admit.
@@ -29,7 +29,7 @@ API_CALLS = {("gui-gateway", s) for s in SERVICES if s != "gui-gateway"} | {
     ("compliance-monitor", "gui-gateway"),
 }
 POSTGRES_USERS = {s.name for s in catalogue.SERVICES if s.uses_postgres}
-ISTIO_ROUTED = set(SERVICES) - {"indicator-engine"}  # the §8 VirtualService table
+ISTIO_ROUTED = {"gui-gateway"}  # the one authenticated door; the other services are internal
 CORE = {"data-ingestor", "indicator-engine", "signal-generator", "risk-manager", "execution-engine"}
 
 

@@ -18,7 +18,9 @@ CONTRACT = {
     "trading-secrets": [
         "ALERTMANAGER_WEBHOOK_SECRET",
         "BROKER_API_SECRET",
-        "JWT_SECRET_KEY",
+        "COMPLIANCE_GATEWAY_API_KEY",
+        "GATEWAY_API_KEYS",
+        "GATEWAY_BOOTSTRAP_ADMIN",
         "MT4_API_KEY",
         "POSTGRES_PASSWORD",
         "POSTGRES_USER",
@@ -143,7 +145,7 @@ def test_a_disabled_service_drops_its_keys(render_with):
         }
     )
     keys = [d["secretKey"] for d in r.one("ExternalSecret", "trading-secrets")["spec"]["data"]]
-    assert "MT4_API_KEY" not in keys and "JWT_SECRET_KEY" in keys
+    assert "MT4_API_KEY" not in keys and "GATEWAY_API_KEYS" in keys
 
 
 def test_sealed_secrets_mode():

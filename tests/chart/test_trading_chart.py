@@ -138,8 +138,9 @@ def test_service_specific_secrets_are_mounted(defaults):
         return {i["path"] for s in sources for i in s["secret"]["items"]}
 
     assert {"SERVICE_MT4_API_KEY", "SERVICE_BROKER_API_SECRET"} <= files("execution-engine")
-    assert "SERVICE_JWT_SECRET_KEY" in files("gui-gateway")
-    assert "SERVICE_ALERTMANAGER_WEBHOOK_SECRET" in files("compliance-monitor")
+    assert {"SERVICE_API_KEYS", "SERVICE_BOOTSTRAP_ADMIN"} == files("gui-gateway") - {
+        "SERVICE_REDIS_PASSWORD", "SERVICE_POSTGRES_USER", "SERVICE_POSTGRES_PASSWORD"}
+    assert {"SERVICE_ALERTMANAGER_WEBHOOK_SECRET", "SERVICE_GATEWAY_API_KEY"} <= files("compliance-monitor")
     assert "SERVICE_MT4_API_KEY" not in files("risk-manager")
 
 

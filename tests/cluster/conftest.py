@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from control_plane import BIN, Cluster, control_plane
+from control_plane import BIN, REPO, Cluster, control_plane
 
 
 @pytest.fixture(scope="session")
@@ -27,4 +28,14 @@ def helm(cluster: Cluster):
                "HELM_CONFIG_HOME": str(cluster.workdir / "helm"), "HELM_DATA_HOME": str(cluster.workdir / "helm")}
         return subprocess.run([str(BIN / "helm4"), *args], capture_output=True, text=True, check=False, env=env,
                               timeout=timeout)
+    return run
+
+
+@pytest.fixture
+def eafix_status(cluster: Cluster):
+    """Run `eafix status` (the CLI, in a process of its own) against a release in the cluster."""
+    def run(namespace: str, *args: str, release: str = "eafix") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "eafix", "status", "--release", release, "-n", namespace, *args],
+                              capture_output=True, text=True, check=False, timeout=60, cwd=REPO,
+                              env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)})
     return run

@@ -60,3 +60,46 @@ def pod_zones(cluster: Cluster, namespace: str, selector: str) -> list[str]:
     nodes = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone")
              for n in core.list_node().items}
     return [nodes.get(p.spec.node_name) for p in core.list_namespaced_pod(namespace, label_selector=selector).items]
+
+
+def wait_for(what: str, check, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def job_completed_event(cluster: Cluster, namespace: str, job: str) -> bool:
+    """The job controller's `Completed` event of a Job (a hook Job is deleted once it succeeded)."""
+    events = client.CoreV1Api(api_client(cluster)).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={job}").items
+    return any(e.reason == "Completed" for e in events)
+
+
+def config_checksums(cluster: Cluster, namespace: str) -> dict[str, str]:
+    return {name: (d.spec.template.metadata.annotations or {}).get("checksum/config", "")
+            for name, d in deployments(cluster, namespace).items()}
+
+
+def release_secrets(cluster: Cluster, namespace: str, release: str) -> list[str]:
+    """Helm's release records (one Secret per revision, labelled owner=helm)."""
+    items = client.CoreV1Api(api_client(cluster)).list_namespaced_secret(
+        namespace, label_selector=f"owner=helm,name={release}").items
+    return [s.metadata.name for s in items]
+
+
+def still_there(cluster: Cluster, namespace: str, objects: list[dict]) -> list[str]:
+    """Which of `objects` (a release's manifest) the API server still has."""
+    dyn = dynamic_client(cluster)
+    left = []
+    for obj in objects:
+        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            resource.get(name=obj["metadata"]["name"], namespace=namespace if resource.namespaced else None)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        left.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    return left

@@ -1,6 +1,8 @@
-"""A small real app implementing gui-gateway's trading-control contract, for compliance-monitor's tests
-until the real gateway lands: POST /api/v1/trading/{pause,resume,stop-all,close-all} with
-`{"reason"}` and `X-API-Key`; it records each accepted call and can answer 503 a given number of times."""
+"""A small real app implementing gui-gateway's trading-control contract, for compliance-monitor's client
+tests that need faults the real gateway does not make on demand (the end-to-end test and
+test_gateway_contract.py use the real one): POST /api/v1/trading/{pause,resume,stop-all,close-all}
+with `{"reason"}` and `X-API-Key`; it records each accepted call and can answer 503 a given number of
+times."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import pytest
 from fastapi import HTTPException
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,7 +47,7 @@ async def test_health_endpoints_without_backends(app):
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {}}
+    assert ready.json() == {"status": "ready", "checks": {}, "version": version("eafix")}
 
 
 async def test_request_metrics_use_the_route_template(app):

@@ -1,7 +1,7 @@
 """End to end with the real Alertmanager (.tools/bin, built from tools/ by `make tools-go`): the routing of
 docs/alertmanager-routing.yaml, the webhook credential read from a file as the chart mounts it; a firing
 alert posted to Alertmanager's API reaches compliance-monitor with the bearer credential, which decides
-a trading halt and pauses trading through a server speaking gui-gateway's contract."""
+a trading halt and pauses trading through the real gui-gateway (its API key checked, the control audited)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,19 @@ import pytest
 import yaml
 
 from eafix import services
+from eafix.gui_gateway.principals import Role
 from eafix.runtime.app import create_app
 from eafix.runtime.service import build_parts, settings_class
 from service.asgi import served
 from service.compliance_payloads import HALT
-from service.gateway_contract import GatewayState, gateway_app
+from service.gateway_env import gateway_app, key_pair
 from service.servers import STARTUP_LIMIT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".tools/bin"
 ROUTING = ROOT / "docs/alertmanager-routing.yaml"
 SECRET = "am-webhook-secret-42"
-API_KEY = "cm.gateway-key"
+API_KEY, API_KEY_LINE = key_pair("compliance", Role.ADMIN)  # compliance-monitor's key at gui-gateway
 SPEC = services.BY_NAME["compliance-monitor"]
 DELIVERY_LIMIT = 60.0  # seconds: group_wait is 5 s; a guard against hanging, not a timing assertion
 
@@ -46,10 +47,15 @@ def alertmanager_config(tmp: Path, webhook_url: str) -> Path:
 
 
 @pytest.fixture
-def gateway() -> Iterator[tuple[GatewayState, str]]:
-    state = GatewayState(API_KEY)
-    with served(gateway_app(state)) as url:
-        yield state, url
+def gateway(monkeypatch) -> Iterator[tuple[list, str]]:
+    """The real gui-gateway (in-memory bus and audit) and its audit records."""
+    app = gateway_app(monkeypatch, SERVICE_API_KEYS=API_KEY_LINE)
+    with served(app) as url:
+        yield app.state.parts.state["audit"].records, url
+
+
+def controls(records: list) -> list[tuple[str, str, str, str | None]]:
+    return [(r.actor, r.action, r.result, r.reason) for r in records if r.action != "auth-failure"]
 
 
 @pytest.fixture
@@ -93,10 +99,10 @@ def test_a_firing_alert_in_alertmanager_halts_trading_through_the_gateway(alertm
     r = httpx.post(f"{alertmanager}/api/v2/alerts", json=[{"labels": HALT, "annotations": {"summary": "e2e"}}])
     assert r.status_code == 200
     deadline = time.monotonic() + DELIVERY_LIMIT
-    while not gateway[0].calls and time.monotonic() < deadline:
+    while not controls(gateway[0]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert gateway[0].calls == [{"action": "pause", "reason": "compliance-monitor: CFTCPreTradeRiskControlsViolation "
-                                                              "(CFTC/pre-trade-risk-controls/critical)"}]
+    assert controls(gateway[0]) == [("apikey:compliance", "pause", "ok", "compliance-monitor: "
+                                     "CFTCPreTradeRiskControlsViolation (CFTC/pre-trade-risk-controls/critical)")]
     audit = httpx.get(f"{monitor}/api/v1/compliance/audit",
                       headers={"X-Eafix-Principal": "t", "X-Eafix-Roles": "viewer"}).json()["entries"]
     assert [e["kind"] for e in audit[:3]] == ["alert", "decision", "action"]
@@ -129,7 +135,7 @@ def test_alertmanager_with_a_wrong_credential_is_refused_and_counted(tmp_path, m
         while line not in (text := httpx.get(f"{monitor}/metrics").text) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert line in text
-        assert gateway[0].calls == []
+        assert controls(gateway[0]) == []
     finally:
         proc.terminate()
         proc.wait(10)

@@ -11,7 +11,8 @@ importing nothing of eafix); runtime = `eafix.runtime.*`; contracts = `eafix.con
 pure modules of a service package and the shared report module `eafix.reporting.*` (backtest and
 reporter both render with it; it belongs to no service, so any package may import it); adapters = a
 service package's `stage`, `app`, `service`,
-`repository`, `gateway` and `mt4_bridge` modules, and `eafix.backtest.*`; cli = `eafix.cli`,
+`repository`, `gateway` and `mt4_bridge` modules (and gui-gateway's `jwks`, `peers`, `guards`,
+`security`, `bus_status`), and `eafix.backtest.*`; cli = `eafix.cli`,
 `eafix.__main__`, `eafix.backtest.cli`, the chart tooling `eafix.platform.*` and the platform on one
 machine `eafix.local.*` (throwaway servers and `eafix up`, which starts the services as processes).
 """
@@ -30,7 +31,8 @@ from eafix import services
 
 ROOT = Path(__file__).resolve().parents[2] / "services"
 PACKAGES = {spec.module for spec in services.SERVICES if (ROOT / "eafix" / spec.module).is_dir()}
-ADAPTER_MODULES = {"stage", "app", "service", "repository", "gateway", "mt4_bridge"}
+ADAPTER_MODULES = {"stage", "app", "service", "repository", "gateway", "mt4_bridge",
+                   "jwks", "peers", "guards", "security", "bus_status"}  # gui-gateway's HTTP/Redis adapters
 KERNEL = {"eafix", "eafix.services", "eafix.instruments", "eafix.timestamps"}
 LAYERS = ("kernel", "runtime", "contracts", "domains", "adapters", "cli")
 HEAVY = ("polars", "numpy", "talib", "plotly", "matplotlib")
@@ -143,9 +145,10 @@ def test_a_service_process_loads_only_its_own_package(service):
     assert "eafix.platform" not in loaded and "eafix.backtest" not in loaded
 
 
-def test_the_backtest_runner_is_the_one_module_that_wires_every_stage():
+def test_the_backtest_replays_are_the_only_modules_that_wire_stages():
     wiring = {module for module, path in MODULES.items()
               if len({package(t) for t in imports(path)} & PACKAGES) > 1}
-    assert wiring == {"eafix.backtest.runner"}
+    # the event-driven replay (every stage) and the batch path (engines and a subset of the stages)
+    assert wiring == {"eafix.backtest.runner", "eafix.backtest.batch"}
     stages = {f"eafix.{p}.stage" for p in PACKAGES if f"eafix.{p}.stage" in MODULES}
     assert stages <= imports(MODULES["eafix.backtest.runner"])

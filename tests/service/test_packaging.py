@@ -1,7 +1,8 @@
 """Locked environments and slim images: uv.lock matches pyproject.toml (a stale lock fails), each
 service image holds only what that service needs (no dataframe, TA, chart, plotting or test packages
-except indicator-engine's and reporter's polars and reporter's plotly; matplotlib, the backtest's PNG,
-never), and the checkov tool environment is pinned with hashes."""
+except indicator-engine's and reporter's polars, reporter's plotly, gui-gateway's PyJWT, cryptography
+and argon2; matplotlib, the backtest's PNG, never), and the checkov tool environment is pinned with
+hashes."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 UV = REPO / ".tools" / "uv" / "bin" / "uv"
 NEVER_IN_AN_IMAGE = {"numpy", "ta-lib", "helm-python-sdk", "kubernetes-validate", "jsonschema", "pytest", "mypy",
                      "ruff", "checkov", "matplotlib"}
-ONLY_IN = {"polars": {"indicator-engine", "reporter"}, "plotly": {"reporter"}}
+ONLY_IN = {"polars": {"indicator-engine", "reporter"}, "plotly": {"reporter"}, "pyjwt": {"gui-gateway"},
+           "argon2-cffi": {"gui-gateway"}, "cryptography": {"gui-gateway"}}
 
 
 def uv(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import pytest
 import redis
 
@@ -45,7 +47,8 @@ async def readyz(app) -> tuple[int, dict]:
 async def test_ready_when_redis_and_postgres_answer(configure):
     status, body = await readyz(configure())
     assert status == 200
-    assert body == {"status": "ready", "checks": {"redis": {"status": "up"}, "postgres": {"status": "up"}}}
+    assert body == {"status": "ready", "checks": {"redis": {"status": "up"}, "postgres": {"status": "up"}},
+                    "version": version("eafix")}
 
 
 async def test_only_configured_backends_are_checked(configure):

@@ -41,9 +41,19 @@ BUSINESS_PATHS = {
                  "/api/v1/reports/equity.csv", "/api/v1/reports/report.html"},
     "compliance-monitor": {"/webhook/alertmanager", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
                            "/api/v1/compliance/approvals/{approval_id}", "/api/v1/compliance/policy"},
+    "gui-gateway": {"/api/v1/auth/login", "/api/v1/auth/whoami", "/api/v1/trading/{action}", "/api/v1/audit",
+                    "/api/v1/system/status", "/api/v1/positions", "/api/v1/trades", "/api/v1/orders",
+                    "/api/v1/prices/latest",
+                    "/api/v1/indicators/{symbol}", "/api/v1/signals", "/api/v1/risk-off", "/api/v1/risk/portfolio",
+                    "/api/v1/calendar/events", "/api/v1/calendar/blackouts",
+                    "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix", "/api/v1/reports/daily-pnl",
+                    "/api/v1/reports/summary", "/api/v1/reports/equity.svg", "/api/v1/reports/equity.csv",
+                    "/api/v1/reports/report.html", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
+                    "/api/v1/compliance/policy", "/api/v1/compliance/approvals/{approval_id}"},
 }
 # the services built so far (the others still run the runtime's bare app)
-BUILT = (*PIPELINE, "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor")
+BUILT = (*PIPELINE, "calendar-ingestor", "reentry-matrix-svc", "reporter", "compliance-monitor",
+         "gui-gateway")
 
 
 # --- ServiceParts in the app's lifespan --------------------------------------------------------------
@@ -150,7 +160,7 @@ def test_openapi_lists_the_business_routes_without_connecting_anywhere(name, cap
 def test_only_the_built_services_have_a_service_module():
     assert {spec.name for spec in services.SERVICES if service_module(spec) is not None} == set(BUILT)
     assert settings_class(services.get("reporter")).__name__ == "ReporterSettings"
-    assert settings_class(services.get("gui-gateway")).__name__ == "Settings"  # a skeleton: the runtime's
+    assert settings_class(services.get("gui-gateway")).__name__ == "GatewaySettings"
 
 
 def test_serve_stops_on_bad_service_config_with_one_line(capsys, monkeypatch):

@@ -51,6 +51,14 @@ def test_a_rollout_in_progress():
     assert state.problems == ["rolling out (2/2 updated)"]
 
 
+def test_a_rollout_waiting_for_its_new_pod_to_become_ready():
+    """Every replica updated but the old pod still running: the new one is not ready (maxUnavailable 0)."""
+    stuck = deployment(replicas=1, ready=1, updated=1)
+    stuck["status"]["replicas"] = 2
+    (state,) = summarize([stuck], [pod("old"), pod("new", ready=False)])
+    assert state.problems == ["rolling out (1/1 updated, 1 old pod(s) left)", "new: not ready"]
+
+
 def test_pods_of_other_services_are_not_counted():
     other = pod("execution-engine-a", waiting="CrashLoopBackOff")
     other["metadata"]["labels"] = {**LABELS, "app.kubernetes.io/name": "execution-engine"}

@@ -62,8 +62,8 @@ def test_default_directory_is_package_data():
 
 def test_the_real_migrations_pass_the_checks():
     found = discover()
-    assert {m.schema for m in found} == {"calendar", "compliance", "orders", "reentry", "reports", "risk",
-                                          "trades"}  # the services' schemas
+    assert {m.schema for m in found} == {"calendar", "compliance", "gateway", "orders", "reentry", "reports",
+                                          "risk", "trades"}  # the services' schemas
     for m in found:
         assert m.sql.strip(), f"{m.ident} is empty"
 
@@ -72,7 +72,7 @@ def test_the_real_migrations_pass_the_checks():
 LEDGERS = ["orders.transitions", "orders.fills", "trades.trades", "risk.decisions", "risk.realized_trades",
            "reentry.decisions", "reports.signals", "reports.orders", "reports.fills", "reports.trades",
            "compliance.audit", "compliance.retention",  # compliance.audit: DELETE only past the retention
-           "calendar.state_transitions"]
+           "calendar.state_transitions", "gateway.operator_audit"]
 
 
 @pytest.mark.parametrize("table", LEDGERS)

@@ -13,6 +13,7 @@ DEFAULT_SAMPLE = Path("out/sample/EURUSD_H1.csv")
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from eafix.backtest.batch import BatchScopeError, run_batch
     from eafix.backtest.data import DataError, load
     from eafix.backtest.runner import CalendarFileError, MatrixError, load_calendar, load_matrix, run
     from eafix.reporting.metrics import summarize
@@ -24,12 +25,16 @@ def _backtest(args: argparse.Namespace) -> int:
         strategies = load_strategies_file(args.strategy) if args.strategy else load_default_strategies()
         matrix = load_matrix(args.reentry_matrix) if args.reentry_matrix else load_matrix() if args.reentry else None
         calendar = load_calendar(args.calendar, args.calendar_timezone) if args.calendar else None
-    except (DataError, StrategyConfigError, MatrixError, CalendarFileError, OSError) as exc:
+        if args.batch and (matrix is not None or calendar is not None or dataset.kind != "bars"):
+            raise BatchScopeError("--batch replays bars without --reentry or --calendar (their stages see every "
+                                  "event): drop --batch for the event-driven replay")
+    except (DataError, StrategyConfigError, MatrixError, CalendarFileError, BatchScopeError, OSError) as exc:
         print(f"eafix backtest: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = asyncio.run(run(dataset, strategies, timeframe=args.timeframe, spread_pips=Decimal(args.spread_pips),
-                             reentry=matrix, calendar=calendar, close_at_end=args.close_at_end))
+    options = {"timeframe": args.timeframe, "spread_pips": Decimal(args.spread_pips), "close_at_end": args.close_at_end}
+    result = asyncio.run(run_batch(dataset, strategies, **options) if args.batch
+                         else run(dataset, strategies, reentry=matrix, calendar=calendar, **options))
     elapsed = time.perf_counter() - started
     summary = summarize(result.trades, result.opening_balance, result.account_currency)
     kind = "bars" if dataset.kind == "bars" else "ticks"
@@ -113,6 +118,9 @@ def add_parsers(sub) -> None:
                                                  "entries and re-entries are keyed by proximity")
     bt.add_argument("--calendar-timezone", default="America/New_York",
                     help="IANA zone of the calendar's naive times (default America/New_York)")
+    bt.add_argument("--batch", action="store_true",
+                    help="the fast path: indicators and signals without the bus, risk and execution only on bars "
+                         "where something happens; the same trades (bars only, no --reentry/--calendar)")
     bt.add_argument("--close-at-end", action="store_true",
                     help="close the positions still open after the last bar at its price (reason MANUAL)")
     bt.add_argument("--out", default="out/backtest", help="directory for report.<format> and trades.csv")

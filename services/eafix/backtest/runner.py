@@ -114,7 +114,8 @@ def _levels(events: dict[str, list], instruments: Instruments) -> dict[str, tupl
     return levels
 
 
-def _quote(bar: Bar, spread: Decimal) -> PriceTick:
+def quote_of(bar: Bar, spread: Decimal) -> PriceTick:
+    """The feed's quote at a bar's close: bid = close, ask = close + spread."""
     ask = bar.close + spread
     # built from a validated bar: skip re-validation on the hot path
     return PriceTick.model_construct(symbol=bar.symbol, ts=bar.ts_close, bid=bar.close, ask=ask, volume=None)
@@ -173,7 +174,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await bus.drain()
             refreshed = clock.now()
         if isinstance(event, Bar):
-            await feed.publish([_quote(event, instruments[event.symbol].distance(spread_pips)), event])
+            await feed.publish([quote_of(event, instruments[event.symbol].distance(spread_pips)), event])
         else:
             await feed.publish([event])
         await bus.drain()
@@ -188,6 +189,14 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
         await bus.drain()
 
+    return result_of(collector, len(dataset.events), risk, reporter.book,
+                     bars=cast(list[Bar], dataset.events) if on_bars else None, instruments=instruments)
+
+
+def result_of(collector: Collector, inputs: int, risk: RiskConfig, book: ReportBook, *, bars: Sequence[Bar] | None,
+              instruments: Instruments) -> BacktestResult:
+    """The result from what the collector kept (this module's replay and the batch path's); `bars`: the
+    replayed bars, None when the collector kept them (built from ticks)."""
     ev = collector.events
     suppressed = cast(list[SignalSuppressed], ev[SignalSuppressed.TOPIC])
     rejected = cast(list[RiskRejected], ev[RiskRejected.TOPIC])
@@ -195,12 +204,11 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
         blackout_suppressed=sum(s.reason == SuppressionReason.CALENDAR_BLACKOUT for s in suppressed),
         blackout_rejected=sum(RiskRejectReason.CALENDAR_BLACKOUT in r.reasons for r in rejected),
         trades=cast(list[TradeClosed], ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]),
-        suppressed=len(ev[SignalSuppressed.TOPIC]),
-        orders=len(ev[OrderIntent.TOPIC]), rejected=len(ev[RiskRejected.TOPIC]), inputs=len(dataset.events),
+        suppressed=len(suppressed), orders=len(ev[OrderIntent.TOPIC]), rejected=len(rejected), inputs=inputs,
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
-        strategy_of=_strategies(ev), ledger=reporter.book,
+        strategy_of=_strategies(ev), ledger=book,
         reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])),
-        bars=tuple(cast(list[Bar], dataset.events if on_bars else ev[Bar.TOPIC])), suppressions=tuple(suppressed),
+        bars=tuple(bars if bars is not None else cast(list[Bar], ev[Bar.TOPIC])), suppressions=tuple(suppressed),
         levels=_levels(ev, instruments))
 
 

@@ -39,7 +39,7 @@ from eafix.calendar_ingestor.watch import scan
 from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import Symbol
 from eafix.runtime.clock import WallClock
-from eafix.runtime.service import PipelineSettings, ServiceParts, pipeline_bus, pipeline_database, setting_error
+from eafix.runtime.service import PipelineSettings, ServiceParts, pipeline_bus, pipeline_database
 
 Span = tuple[float, float]
 
@@ -81,9 +81,6 @@ def build(settings: CalendarSettings) -> ServiceParts:
     parts = ServiceParts()
     clock = WallClock()
     config = settings.calendar_config()
-    unknown = [s for s in config.symbols if s not in settings.instruments]
-    if unknown:
-        raise setting_error("tracked_symbols", f"not in the instruments table: {', '.join(unknown)}")
     db = pipeline_database(settings, parts)
     repo: CalendarRepository = PostgresCalendarRepository(db.pool) if db is not None \
         else InMemoryCalendarRepository()

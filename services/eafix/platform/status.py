@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -94,8 +95,12 @@ def _hpa_text(hpa: Obj) -> str:
 
 def _problems(desired: int, status: Obj, generation: int, pods: list[PodState]) -> list[str]:
     problems = []
-    if status.get("observedGeneration", generation) < generation or status.get("updatedReplicas", 0) < desired:
-        problems.append(f"rolling out ({status.get('updatedReplicas', 0)}/{desired} updated)")
+    updated = status.get("updatedReplicas", 0)
+    # all replicas updated is not done yet while pods of the old ReplicaSets still run (maxUnavailable 0
+    # keeps an old pod until its replacement is ready)
+    old = status.get("replicas", 0) - updated
+    if status.get("observedGeneration", generation) < generation or updated < desired or old > 0:
+        problems.append(f"rolling out ({updated}/{desired} updated" + (f", {old} old pod(s) left)" if old > 0 else ")"))
     for pod in pods:
         if pod.waiting:
             problems.append(f"{pod.name}: {pod.waiting}")
@@ -171,10 +176,12 @@ def collect(release: str, namespace: str) -> dict[str, list[Obj]]:
             "hpas": items(autoscaling.list_namespaced_horizontal_pod_autoscaler)}
 
 
-def _gateway(url: str, token: str | None, stale_after: float) -> dict[str, Any]:
+def _gateway(url: str, token: str | None, stale_after: float, api_key: str | None = None) -> dict[str, Any]:
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if api_key:
+        headers["X-API-Key"] = api_key
     try:
         response = httpx.get(f"{url.rstrip('/')}/api/v1/system/status", headers=headers, timeout=5.0)
         response.raise_for_status()
@@ -204,7 +211,8 @@ def render_table(services: list[ServiceState], gateway: Mapping[str, Any] | None
 
 def run(args: argparse.Namespace) -> int:
     services = summarize(**collect(args.release, args.namespace))
-    gateway = _gateway(args.gateway, args.token, args.stale_after) if args.gateway else None
+    api_key = os.environ.get("EAFIX_GATEWAY_API_KEY")
+    gateway = _gateway(args.gateway, args.token, args.stale_after, api_key) if args.gateway else None
     if args.json:
         print(json.dumps({"release": args.release, "namespace": args.namespace,
                           "services": [{**asdict(s), "state": s.state} for s in services], "gateway": gateway},
@@ -227,7 +235,7 @@ def add_parser(sub: Any) -> None:
     status.add_argument("--release", default="eafix", help="Helm release name (default eafix)")
     status.add_argument("--namespace", "-n", default="eafix-trading", help="namespace (default eafix-trading)")
     status.add_argument("--gateway", metavar="URL", help="gui-gateway base URL, e.g. http://localhost:8080")
-    status.add_argument("--token", help="bearer token for gui-gateway")
+    status.add_argument("--token", help="bearer token for gui-gateway (or an API key in $EAFIX_GATEWAY_API_KEY)")
     status.add_argument("--stale-after", type=float, default=STALE_TICK_SECONDS, metavar="SECONDS",
                         help=f"a tick older than this is stale (default {STALE_TICK_SECONDS:g})")
     status.add_argument("--json", action="store_true", help="JSON instead of a table")

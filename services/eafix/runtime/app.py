@@ -58,6 +58,8 @@ def create_app(service: ServiceSpec, settings: Settings, parts: ServiceParts | N
     app = FastAPI(title=service.name, version=__version__, description=service.role, lifespan=lifespan)
     app.state.service, app.state.settings = service, settings
     app.state.backends, app.state.metrics, app.state.parts = backends, metrics, parts
+    for middleware, options in reversed(parts.middleware):  # add_middleware puts the last added outermost
+        app.add_middleware(middleware, **options)
     app.add_middleware(ObserveMiddleware, metrics=metrics, service=service.name)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves HTTP")
@@ -68,7 +70,8 @@ def create_app(service: ServiceSpec, settings: Settings, parts: ServiceParts | N
              responses={503: {"description": "A dependency is down; `checks` names it and the error"}})
     async def readyz() -> JSONResponse:
         ready, checks = await backends.readiness()
-        body = {"status": "ready" if ready else "unavailable", "checks": checks}
+        # the version lets gui-gateway's system status show what each peer runs
+        body = {"status": "ready" if ready else "unavailable", "checks": checks, "version": __version__}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus text exposition",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.routing import Match
@@ -47,10 +48,23 @@ def _route_template(scope: Scope) -> str:
     if route is not None and hasattr(route, "path"):
         return route.path
     app = scope.get("app")
-    for candidate in getattr(getattr(app, "router", None), "routes", ()):
-        if candidate.matches(scope)[0] is Match.FULL:
-            return candidate.path
-    return UNMATCHED
+    return _matching_template(getattr(getattr(app, "router", None), "routes", ()), scope) or UNMATCHED
+
+
+def _matching_template(routes: Any, scope: Scope) -> str | None:
+    """The template of the route matching `scope` when a middleware answered before routing (a 429).
+    FastAPI >= 0.165 keeps included routers as branches whose effective routes hold the templates."""
+    for candidate in routes:
+        branch = getattr(candidate, "effective_candidates", None)
+        if branch is not None:
+            found = _matching_template(branch(), scope)
+            if found:
+                return found
+            continue
+        route = getattr(candidate, "original_route", candidate)
+        if hasattr(candidate, "path") and route.matches(scope)[0] is Match.FULL:
+            return str(candidate.path)
+    return None
 
 
 def _correlation_id(scope: Scope) -> str:

@@ -91,10 +91,13 @@ class ServiceParts:
     """Routers, start/stop steps and background tasks of one service (see the module docstring).
 
     `collectors` are registered in the app's metrics registry (e.g. the bus metrics' registry);
+    `middleware` are ASGI middleware (class, keyword arguments) added inside the app's observing
+    middleware, first listed outermost (gui-gateway's request guards);
     `state` keeps named objects of the wiring (engines, stages, the bus) for tests and operators.
     """
 
     routers: list[APIRouter] = field(default_factory=list)
+    middleware: list[tuple[type, dict[str, Any]]] = field(default_factory=list)
     steps: list[_Step] = field(default_factory=list)
     tasks: list[BackgroundTask] = field(default_factory=list)
     collectors: list[_Collector] = field(default_factory=list)
@@ -273,11 +276,23 @@ class BusOptions(BaseModel):
     max_deliveries: int = Field(5, ge=1)
 
 
+class ReplicationOptions(BaseModel):
+    """`SERVICE_BUS_REPLICATION`: publishes to the order-flow topics wait for this many Redis replicas
+    (WAIT, at most `wait_ms`); 0 (the default) does not wait. The chart sets it with Sentinel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replicas: int = Field(0, ge=0, le=5)
+    wait_ms: int = Field(100, ge=1, le=10_000)
+
+
 class PipelineSettings(Settings):
     consumer_name: str | None = Field(None, min_length=1, max_length=200)
     bus: BusOptions = Field(default_factory=BusOptions)
+    bus_replication: ReplicationOptions = Field(default_factory=ReplicationOptions)
 
     _bus = json_model("bus", BusOptions)
+    _bus_replication = json_model("bus_replication", ReplicationOptions)
 
 
 def consumer_name(settings: Settings) -> str:
@@ -294,6 +309,7 @@ def pipeline_bus(settings: Settings, parts: ServiceParts, *,
     in-flight message, acks it, releases the leases and closes the client. Without a Redis URL
     (documentation builds) an in-memory bus."""
     options = getattr(settings, "bus", None) or BusOptions()
+    replication = getattr(settings, "bus_replication", None) or ReplicationOptions()
     metrics = BusMetrics()
     parts.collectors.append(metrics.registry)
     url = redis_url(settings)
@@ -304,7 +320,8 @@ def pipeline_bus(settings: Settings, parts: ServiceParts, *,
         client = redis_client(settings, **RedisStreamsBus.client_options(consumer, options.block_ms))
         bus = RedisStreamsBus(
             client, owns_client=True, consumer=consumer, metrics=metrics,
-            config=BusConfig(max_deliveries=options.max_deliveries), batch=options.batch,
+            config=BusConfig(max_deliveries=options.max_deliveries, replicas=replication.replicas,
+                             wait_ms=replication.wait_ms), batch=options.batch,
             block_ms=options.block_ms, min_idle_ms=options.min_idle_ms, lease_ms=options.lease_ms,
             colocate=True, on_acquired=on_acquired)
     parts.state["bus"] = bus

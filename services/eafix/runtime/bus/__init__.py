@@ -9,12 +9,14 @@ The composition root picks InMemoryBus or RedisStreamsBus; domain adapters only 
 """
 
 from eafix.runtime.bus.base import (
+    DURABLE_TOPICS,
     Backoff,
     Bus,
     BusConfig,
     DeadLetter,
     Envelope,
     Handler,
+    NotReplicated,
     Outgoing,
     dlq_topic,
     partition_of,
@@ -24,6 +26,7 @@ from eafix.runtime.bus.metrics import BusMetrics
 from eafix.runtime.bus.redis_streams import RedisStreamsBus, stream_names
 
 __all__ = [
+    "DURABLE_TOPICS",
     "Backoff",
     "Bus",
     "BusConfig",
@@ -32,6 +35,7 @@ __all__ = [
     "Envelope",
     "Handler",
     "InMemoryBus",
+    "NotReplicated",
     "Outgoing",
     "RedisStreamsBus",
     "dlq_topic",

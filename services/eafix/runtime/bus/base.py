@@ -42,6 +42,15 @@ def partition_of(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions if partitions > 1 else 0
 
 
+# The order flow: intents, execution reports, closed trades (the contracts' topics; a test checks).
+DURABLE_TOPICS = frozenset({"eafix.orders.validated", "eafix.execution.reports", "eafix.trades.closed"})
+
+
+class NotReplicated(ConnectionError):
+    """Fewer replicas than configured acknowledged a durable publish in time; the entry is on the
+    primary, but the publisher must treat it as not stored (and publish again, idempotently)."""
+
+
 @dataclass(frozen=True)
 class BusConfig:
     """Per-topic settings shared by producers and consumers of a topic.
@@ -49,6 +58,9 @@ class BusConfig:
     `maxlen`: approximate retention (entries) per stream, `default_maxlen` for the others.
     `partitions`: streams per topic for parallel ordered consumption (see RedisStreamsBus);
     producers and consumers must use the same number.
+    `replicas` > 0: a publish to a `durable` topic returns only once that many Redis replicas hold it
+    (WAIT, at most `wait_ms`); fewer in time fails the publish (NotReplicated), so a failover cannot
+    silently drop what the publisher was told is stored.
     """
 
     default_maxlen: int = 100_000
@@ -56,10 +68,15 @@ class BusConfig:
     partitions: Mapping[str, int] = field(default_factory=dict)
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     dlq_maxlen: int = 10_000
+    durable: frozenset[str] = DURABLE_TOPICS
+    replicas: int = 0
+    wait_ms: int = 100
 
     def __post_init__(self) -> None:
         if self.max_deliveries < 1:
             raise ValueError("max_deliveries must be >= 1")
+        if self.replicas < 0 or self.wait_ms < 1:
+            raise ValueError("replicas must be >= 0 and wait_ms >= 1")
         for name, value in {**self.maxlen, **self.partitions}.items():
             if value < 1:
                 raise ValueError(f"{name}: maxlen and partitions must be >= 1")

@@ -86,6 +86,7 @@ from eafix.runtime.bus.base import (
     DeadLetter,
     Envelope,
     Handler,
+    NotReplicated,
     Outgoing,
     dlq_topic,
     error_text,
@@ -242,12 +243,16 @@ class RedisStreamsBus(Bus):
                     raise
                 await asyncio.sleep(backoff.next())
 
+    def _replicated(self, topics: Iterable[str]) -> bool:
+        return self.config.replicas > 0 and any(t in self.config.durable for t in topics)
+
+    def _check_replicas(self, acknowledged: Any, topics: Iterable[str]) -> None:
+        if int(acknowledged) < self.config.replicas:
+            raise NotReplicated(f"{int(acknowledged)} of {self.config.replicas} Redis replicas acknowledged the "
+                                f"publish to {', '.join(sorted(set(topics)))} within {self.config.wait_ms} ms")
+
     async def publish(self, topic: str, envelope: Envelope, key: str | None = None) -> str:
-        stream, maxlen = self._stream_for(topic, envelope, key)
-        fields = {FIELD: _dumps(envelope)}
-        msg_id = await self._retrying(lambda: self.redis.xadd(stream, fields, maxlen=maxlen, approximate=True))
-        self.metrics.published.labels(topic).inc()
-        return _str(msg_id)
+        return (await self.publish_many([(topic, envelope, key)]))[0]
 
     async def publish_many(self, messages: Iterable[Outgoing]) -> list[str]:
         # Encode everything first: an envelope that is not JSON fails the call before anything is sent.
@@ -259,13 +264,20 @@ class RedisStreamsBus(Bus):
         for start in range(0, len(prepared), self.publish_chunk):
             chunk = prepared[start:start + self.publish_chunk]
 
-            def send(chunk: list = chunk) -> Awaitable[list]:
+            wait = self._replicated(topic for topic, *_ in chunk)
+
+            def send(chunk: list = chunk, wait: bool = wait) -> Awaitable[list]:
                 pipe = self.redis.pipeline(transaction=False)  # one round trip per chunk, order kept
                 for _topic, stream, maxlen, payload in chunk:
                     pipe.xadd(stream, {FIELD: payload}, maxlen=maxlen, approximate=True)
+                if wait:  # after the writes, in the same round trip: replicas hold all of them
+                    pipe.execute_command("WAIT", self.config.replicas, self.config.wait_ms)
                 return pipe.execute()
 
-            ids.extend(_str(msg_id) for msg_id in await self._retrying(send))
+            results = await self._retrying(send)
+            if wait:
+                self._check_replicas(results.pop(), (topic for topic, *_ in chunk))
+            ids.extend(_str(msg_id) for msg_id in results)
             counts: dict[str, int] = {}
             for topic, *_ in chunk:
                 counts[topic] = counts.get(topic, 0) + 1

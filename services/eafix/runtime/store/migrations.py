@@ -48,7 +48,8 @@ MIGRATIONS_TABLE = "public.eafix_schema_migrations"
 MIGRATION_LOCK_KEY = int.from_bytes(b"eafixmig", "big")
 # Schemas of the storage convention; referencing one of them from another schema's file is refused
 # even before its directory exists.
-CONVENTION_SCHEMAS = frozenset({"orders", "trades", "risk", "calendar", "reentry", "compliance", "reports"})
+CONVENTION_SCHEMAS = frozenset({"orders", "trades", "risk", "calendar", "reentry", "compliance", "reports",
+                                "gateway"})
 
 FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
