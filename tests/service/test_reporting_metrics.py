@@ -86,6 +86,16 @@ def test_drawdown_periods_recovered_and_averaged():
     assert math.isclose(s.exposure_time, 5 / 169)
 
 
+def test_the_max_drawdown_interval_is_the_deepest_in_percent():
+    # 1000 -> 2000 (peak, 5 Jan) -> 1500 (-500, 25 %) -> 3000 (7 Jan, recovered, new peak) -> 2400 (-600, 20 %)
+    ledger = [trade(1, "EURUSD", "1000", "10", 5), trade(2, "EURUSD", "-500", "-5", 6),
+              trade(3, "EURUSD", "1500", "15", 7), trade(4, "EURUSD", "-600", "-6", 8)]
+    s = summarize(ledger, Decimal("1000"))
+    assert (s.max_drawdown, s.max_drawdown_pct) == (Decimal(600), 0.25)  # money and fraction: two periods
+    assert (s.max_drawdown_start, s.max_drawdown_end) == (datetime(2026, 1, 5, 12, tzinfo=UTC),
+                                                          datetime(2026, 1, 7, 12, tzinfo=UTC))
+
+
 def test_exposure_counts_overlapping_trades_once_and_lots_add_up():
     def held(n: int, opened: int, closed: int, lots: str) -> TradeClosed:
         return trade(n, "EURUSD", "1", "1", 5).model_copy(update={

@@ -181,7 +181,7 @@ def _equity_rows(go: Any, fig: Any, content: ReportContent, row: int) -> None:
         fig.add_annotation(x=_t(s.max_drawdown_start), xref=axes.xaxis.plotly_name.replace("axis", ""),
                            y=1, yref=axes.yaxis.plotly_name.replace("axis", "") + " domain", xanchor="left",
                            showarrow=False, font={"size": 11, "color": LOSS},
-                           text=f"max drawdown {s.max_drawdown:,.2f} {s.currency} ({s.max_drawdown_pct:.2%})")
+                           text=f"max drawdown {s.max_drawdown_pct:.2%}")
 
 
 def distribution(content: ReportContent) -> Any:

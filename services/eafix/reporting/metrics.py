@@ -17,9 +17,10 @@ Definitions (all in the account currency unless named pips or a fraction):
   span / 365.25 days (None for an empty span or a non-positive end balance);
 - the equity curve: the opening balance at the span's start, then the balance after each closed
   trade; drawdowns: its periods below a running peak (`eafix.reporting.drawdown`): max drawdown is
-  the deepest in money and, separately, as a fraction of its peak; average drawdown the mean depth of
-  all periods; durations in days from the peak to the recovery (or the curve's end); the max-drawdown
-  interval is the deepest period's;
+  the deepest in money and, separately, as a fraction of its peak (two periods, when a later, larger
+  balance falls more money but a smaller fraction); average drawdown the mean depth of all periods;
+  durations in days from the peak to the recovery (or the curve's end); the max-drawdown interval
+  (start and end) is the period deepest as a fraction;
 - daily returns: per trading day (UTC, Monday to Friday, plus a weekend day that has a closed trade)
   from the first to the last day with a closed trade, the day's closing equity over the previous
   day's (a trading day without trades returns 0);
@@ -213,9 +214,9 @@ def cagr(start_balance: Decimal, end_balance: Decimal, bounds: tuple[datetime, d
 def _drawdown_figures(periods: list[Drawdown]) -> dict:
     if not periods:
         return {"max_drawdown": Decimal(0), "max_drawdown_pct": 0.0}
-    deepest = max(periods, key=lambda p: p.depth)
+    deepest = max(periods, key=lambda p: p.depth_pct)  # the interval shown: the peers' "max drawdown [%]"
     return {
-        "max_drawdown": deepest.depth, "max_drawdown_pct": max(p.depth_pct for p in periods),
+        "max_drawdown": max(p.depth for p in periods), "max_drawdown_pct": deepest.depth_pct,
         "avg_drawdown": sum((p.depth for p in periods), Decimal(0)) / len(periods),
         "avg_drawdown_pct": sum(p.depth_pct for p in periods) / len(periods),
         "max_drawdown_days": max(p.days for p in periods),

@@ -38,7 +38,7 @@ def statistics(s: Summary) -> list[tuple[str, str]]:
         ("Sharpe", fmt(s.sharpe, ".2f")),
         ("Sortino", fmt(s.sortino, ".2f")),
         ("Calmar", fmt(s.calmar, ".2f")),
-        ("max drawdown", f"{s.max_drawdown:,.2f} {c} ({s.max_drawdown_pct:.2%} of peak equity)"),
+        ("max drawdown", f"{s.max_drawdown_pct:.2%} of peak equity; {s.max_drawdown:,.2f} {c} deepest in money"),
         ("avg drawdown", f"{fmt(s.avg_drawdown, ',.2f')} {c} ({fmt(s.avg_drawdown_pct, '.2%')})"),
         ("max drawdown duration", _days(s.max_drawdown_days)),
         ("avg drawdown duration", _days(s.avg_drawdown_days)),
