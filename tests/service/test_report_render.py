@@ -50,9 +50,10 @@ def test_candles_are_resampled_to_a_coarser_frame_by_hand():
     assert resample(BARS)[0].frame == "source" and len(resample(BARS)[0].ts) == 6  # few bars: as they are
     # 500,000 H1 bars over ~57 years in 3000 candles: ~7 days each -> W1 is the first frame that fits
     first = datetime(2026, 1, 5, tzinfo=UTC)
-    assert frame_for(first, first + timedelta(hours=499_999), 3600, 500_000) == ("W1", 7 * 86400)
-    # 80 years: 9.7 days a candle -> two weeks
-    assert frame_for(first, first + timedelta(days=80 * 365), 3600, 500_000)[0] == "W2"
+    assert frame_for(first, first + timedelta(hours=499_999), 3600, 500_000, 3000) == ("W1", 7 * 86400)
+    # 80 years: 9.7 days a candle -> two weeks; in 2000 candles 14.6 days -> three weeks
+    assert frame_for(first, first + timedelta(days=80 * 365), 3600, 500_000, 3000)[0] == "W2"
+    assert frame_for(first, first + timedelta(days=80 * 365), 3600, 500_000, 2000)[0] == "W3"
 
 
 def test_lines_keep_each_buckets_extremes_and_trades_are_marked_by_size():

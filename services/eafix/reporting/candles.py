@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from eafix.contracts import Bar
 
-MAX_CANDLES = 3000
+MAX_CANDLES = 2000
 WEEK = 7 * 86400
 FRAMES = (("M1", 60), ("M5", 300), ("M15", 900), ("H1", 3600), ("H4", 14400), ("D1", 86400), ("W1", WEEK))
 MONDAY = datetime(1970, 1, 5, tzinfo=UTC)  # weekly buckets start on Mondays (the epoch is a Thursday)

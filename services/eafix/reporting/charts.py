@@ -27,8 +27,8 @@ from eafix.reporting.content import ReportContent
 from eafix.reporting.metrics import equity_curve, equity_points, monthly_returns, open_lots, ordered
 
 WIN, LOSS, LINE, MUTED = "#1a7f37", "#cf222e", "#1f6feb", "#8c959f"
-MAX_LINE_POINTS = 4000
-MAX_MARKED_TRADES = 3000
+MAX_LINE_POINTS = 2000
+MAX_MARKED_TRADES = 2000
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
