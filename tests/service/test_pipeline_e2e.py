@@ -136,7 +136,8 @@ def service_env(pipeline: Pipeline, name: str, port: int) -> dict[str, str]:
         extra["SERVICE_CALENDAR_REQUIRED"] = "true"  # no entry before calendar-ingestor's first gate
     return pipeline_env.service_env(base_env(pipeline), name, port, pipeline.workdir,
                                     risk={"account_id": "e2e", "daily_drawdown_limit_percent": "100",
-                                          "max_positions_per_symbol": 10}, extra=extra)  # room for re-entries
+                                          "max_positions_per_symbol": 10, "currency_exposure_cap_percent": "100"},
+                                    extra=extra)  # room for re-entries beside the strategy's positions
 
 
 def wait_for(check: Callable[[], object], what: str, pipeline: Pipeline, timeout: float = WAIT) -> object:
@@ -195,6 +196,10 @@ def import_calendar(pipeline: Pipeline, at: datetime, title: str) -> httpx.Respo
                 f"{title},USD,{local:%m-%d-%Y},{local:%I:%M%p},High,0.3%,0.2%,\n")
     return httpx.post(f"{pipeline.services['calendar-ingestor'].url}/api/v1/calendar/import?source={title[:3]}.csv",
                       content=csv_text, timeout=30)
+
+
+def open_positions(pipeline: Pipeline) -> list[dict]:
+    return httpx.get(f"{pipeline.services['execution-engine'].url}/api/v1/positions", timeout=30).json()
 
 
 def gate_states(pipeline: Pipeline) -> list[str]:
@@ -358,7 +363,13 @@ def test_closed_trades_reenter_and_reporter_keeps_the_same_ledger(pipeline: Pipe
 
 def test_a_high_event_imported_mid_run_blocks_new_entries(pipeline: Pipeline) -> None:
     start = (datetime.now(UTC) - timedelta(days=2)).replace(second=0, microsecond=0)
-    post_bars(pipeline, start, range(100, 104))  # positions open; no tick closes them until step 3
+    # bars until a position is open (no tick closes it until the event is imported)
+    bar = 100
+    while not open_positions(pipeline) and bar < 160:
+        post_bars(pipeline, start, range(bar, bar + 1))
+        bar += 1
+        wait_for(lambda: settled(pipeline), "the bar to be traded", pipeline)
+    assert open_positions(pipeline), "no position opened to close after the import"
     response = import_calendar(pipeline, datetime.now(UTC) + timedelta(minutes=30), "CPI m/m")
     assert response.status_code == 200 and response.json()["new"] == 1
     wait_for(lambda: gate_states(pipeline)[-1] == "PRE_EVENT_BLOCK", "EURUSD's gate to block", pipeline)
@@ -367,7 +378,7 @@ def test_a_high_event_imported_mid_run_blocks_new_entries(pipeline: Pipeline) ->
     imported_at = datetime.fromisoformat(response.json()["imported_at"])
     before = {i["signal_id"] for i in (e["data"] for e in envelopes(pipeline, "eafix.orders.validated"))}
 
-    post_bars(pipeline, start, range(104, 120))
+    post_bars(pipeline, start, range(bar, bar + 16))
     wait_for(lambda: quiet(pipeline), "the pipeline to fall quiet", pipeline)
     rejected = [e["data"] for e in envelopes(pipeline, "eafix.risk.rejected")
                 if "CALENDAR_BLACKOUT" in e["data"]["reasons"]]

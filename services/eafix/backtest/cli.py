@@ -104,8 +104,8 @@ def _sample_data(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     bt = sub.add_parser("backtest", help="replay bars or ticks through the five pipeline services in one process")
-    bt.add_argument("--data", required=True, type=Path, help="OHLCV CSV (timestamp,open,high,low,close[,volume]) "
-                                                           "or ticks CSV (ts,symbol,bid,ask[,volume])")
+    bt.add_argument("--data", required=True, type=Path, help="OHLCV (timestamp,open,high,low,close[,volume]) or ticks "
+                                                           "(ts,symbol,bid,ask[,volume]), CSV or .parquet")
     bt.add_argument("--strategy", type=Path, help="strategies YAML (default: the shipped strategies)")
     bt.add_argument("--timeframe", default="H1", help="timeframe of the bars (default H1)")
     bt.add_argument("--symbol", default="EURUSD", help="symbol of an OHLCV file without a symbol column")
