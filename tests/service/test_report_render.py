@@ -136,3 +136,12 @@ def test_png_is_a_picture(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
     assert width > 1000 and height > 600
+
+
+def test_an_empty_ledger_still_renders(tmp_path):
+    empty = ReportContent("no trades yet", [], summarize([], Decimal("1000")))
+    page = render_html(empty)
+    assert page.count("Plotly.newPlot(") == 3 and "<h2>Trades (0)</h2>" in page and "(no trades) price" in page
+    assert json.loads(report_json(empty))["summary"]["cagr"] is None
+    write_png(empty, tmp_path / "empty.png")
+    assert (tmp_path / "empty.png").read_bytes()[:4] == b"\x89PNG"
