@@ -158,8 +158,9 @@ def _equity_rows(go: Any, fig: Any, content: ReportContent, row: int) -> None:
                              line={"color": LOSS, "shape": "hv"}), row=row + 1, col=1)
     fig.add_trace(go.Scatter(x=times, y=pct, mode="lines", name="drawdown %", line={"color": "#953800",
                              "width": 1, "dash": "dot", "shape": "hv"}), row=row + 1, col=1, secondary_y=True)
-    fig.update_yaxes(title_text=s.currency, row=row + 1, col=1, secondary_y=False)
-    fig.update_yaxes(title_text="%", row=row + 1, col=1, secondary_y=True)
+    # both drawdown axes from their deepest value up to 0, so the money and percent lines overlay
+    fig.update_yaxes(title_text=s.currency, row=row + 1, col=1, secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text="%", row=row + 1, col=1, secondary_y=True, rangemode="tozero", showgrid=False)
     every = ordered(content.trades)
     trades = [every[i] for i in thinned([float(t.pnl) for t in every])]
     for name, color, side in (("winning trade", WIN, [t for t in trades if t.pnl > 0]),
