@@ -71,7 +71,7 @@ def _parquet_rows(path: Path) -> tuple[dict[str, int], Iterator[tuple[int, list[
     try:
         import polars as pl
     except ImportError:  # pragma: no cover - the dev and research installs have it
-        raise DataError(f"{path}: reading Parquet needs polars (pip install 'eafix[indicator-engine]')") from None
+        raise DataError(f"{path}: reading Parquet needs polars (pip install 'eafix[backtest]')") from None
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises its own types for unreadable files
