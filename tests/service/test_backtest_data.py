@@ -77,3 +77,20 @@ def test_sample_data_is_reproducible_and_well_formed(tmp_path):
     assert len(d.events) == 300
     closes = [b.ts_close for b in d.events]
     assert closes == sorted(closes)
+
+
+def test_parquet_input_gives_the_csv_bars_and_the_same_errors(tmp_path):
+    import polars as pl
+
+    from eafix.backtest.data import DataError, load, write_sample
+
+    csv_path = write_sample(tmp_path / "s.csv", bars=500)
+    frame = pl.read_csv(csv_path, try_parse_dates=True)  # timestamps UTC, prices float64
+    frame.write_parquet(tmp_path / "s.parquet")
+    assert load(tmp_path / "s.parquet").events == load(csv_path).events
+    frame.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).write_parquet(tmp_path / "naive.parquet")
+    with pytest.raises(DataError, match=r"naive.parquet:2: .*(zone|offset)"):
+        load(tmp_path / "naive.parquet")
+    (tmp_path / "bad.parquet").write_text("timestamp,open\n")
+    with pytest.raises(DataError, match="bad.parquet: not a readable Parquet file"):
+        load(tmp_path / "bad.parquet")

@@ -7,8 +7,10 @@ from decimal import Decimal
 from uuid import uuid4
 
 from eafix.contracts import TradeClosed
+from eafix.reporting.content import ReportContent
 from eafix.reporting.metrics import summarize
-from eafix.reporting.render import format_summary, write_html, write_trades_csv
+from eafix.reporting.page import write_html
+from eafix.reporting.render import format_summary, write_trades_csv
 
 
 def trade(pnl: str, pips: str, day: int, hour: int = 12) -> TradeClosed:
@@ -49,6 +51,7 @@ def test_artefacts(tmp_path):
     rows = list(csv.DictReader((tmp_path / "trades.csv").open()))
     assert [r["pnl"] for r in rows] == ["100", "-50"]
     assert rows[0]["close_reason"] == "TP"
-    write_html(trades, summarize(trades, Decimal("1000")), tmp_path / "report.html", "EURUSD H1")
+    write_html(ReportContent("EURUSD H1", trades, summarize(trades, Decimal("1000"))), tmp_path / "report.html")
     text = (tmp_path / "report.html").read_text()
-    assert "<polyline" in text and text.count("<tr>") == 3 and "EURUSD H1" in text
+    assert text.split("<h2>Trades (2)</h2>")[1].count("<tr>") == 3 and "<title>EURUSD H1</title>" in text
+    assert text.count("Plotly.newPlot(") == 3

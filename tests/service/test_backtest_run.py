@@ -2,6 +2,7 @@
 
 import asyncio
 import csv
+import json
 from decimal import Decimal
 
 import pytest
@@ -57,6 +58,8 @@ def test_ticks_replay_through_the_paper_broker(tmp_path):
             w.writerow([ts, "EURUSD", price, price + Decimal("0.0001")])
     out = asyncio.run(run(load(path), load_default_strategies(), timeframe="M1"))
     assert out.inputs == 12000
+    # 200 minutes of ticks close 199 M1 bars (the last minute has no later tick); kept for the report
+    assert len(out.bars) == 199 and {b.timeframe for b in out.bars} == {"M1"}
     assert out.trades, "the seeded walk makes the default strategies trade"
     for t in out.trades:  # paper fills: LONG at the ask, SHORT at the bid of the tick it filled on
         bid, ask = quotes[t.open_time.strftime("%Y-%m-%dT%H:%M:%SZ")]
@@ -77,6 +80,31 @@ def test_cli_writes_the_report_and_fails_with_one_line_on_bad_data(sample, tmp_p
     assert cli.main(["backtest", "--data", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == f"eafix backtest: {bad}:2: empty close\n"
+
+
+def test_cli_formats_json_and_png_carry_the_run(sample, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["backtest", "--data", str(sample), "--out", str(out), "--format", "json"]) == 0
+    assert f"wrote {out / 'report.json'} (" in capsys.readouterr().out
+    document = json.loads((out / "report.json").read_text())
+    rows = list(csv.DictReader((out / "trades.csv").open()))
+    assert document["summary"]["trades"] == len(rows) > 0
+    assert Decimal(document["summary"]["net_pnl"]) == sum(Decimal(r["pnl"]) for r in rows)
+    assert document["counts"]["inputs"] == 3000 and document["counts"]["orders"] >= len(rows)
+    assert cli.main(["backtest", "--data", str(sample), "--out", str(out), "--format", "png"]) == 0
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit) as bad:
+        cli.main(["backtest", "--data", str(sample), "--out", str(out), "--format", "pdf"])
+    assert bad.value.code == 2 and "invalid choice: 'pdf'" in capsys.readouterr().err
+
+
+def test_the_result_keeps_bars_suppressions_and_levels_for_the_report(result):
+    assert len(result.bars) == result.inputs and result.bars[0].ts_open < result.bars[-1].ts_open
+    assert len(result.suppressions) == result.suppressed
+    assert set(result.levels) == {t.trade_id for t in result.trades}
+    for t in result.trades:  # the stop below a LONG's fill and above a SHORT's, the target the other way
+        sl, tp = result.levels[t.trade_id]
+        assert (sl < t.open_price < tp) if t.direction == "LONG" else (tp < t.open_price < sl)
 
 
 def test_sample_data_command_is_reproducible(tmp_path, capsys):

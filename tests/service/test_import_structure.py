@@ -1,8 +1,8 @@
 """The package's shape, checked on its import graph:
 
 - each service process loads only its own code: importing `eafix.<service>.service` imports no other
-  service's package (checked in a fresh interpreter, on `sys.modules`), and no dataframe/TA library
-  unless the service is indicator-engine;
+  service's package (checked in a fresh interpreter, on `sys.modules`), and no dataframe/TA/plotting
+  library beyond its extra (indicator-engine: polars, numpy, TA-Lib; reporter: polars, plotly);
 - imports go one way through the layers  kernel <- runtime <- contracts <- domains <- adapters <- cli:
   a module never imports a module of a higher layer, and a service package never imports another.
 
@@ -36,9 +36,9 @@ ADAPTER_MODULES = {"stage", "app", "service", "repository", "gateway", "mt4_brid
                    "ws_routes", "ui_routes", "feed_reader"}  # gui-gateway's HTTP/WebSocket/Redis adapters
 KERNEL = {"eafix", "eafix.services", "eafix.instruments", "eafix.timestamps"}
 LAYERS = ("kernel", "runtime", "contracts", "domains", "adapters", "cli")
-HEAVY = ("polars", "numpy", "talib")
+HEAVY = ("polars", "numpy", "talib", "plotly", "matplotlib")
 # which of HEAVY a service process may load (the extras of pyproject.toml); none for the others
-HEAVY_ALLOWED = {"indicator_engine": set(HEAVY), "reporter": {"polars"}}
+HEAVY_ALLOWED = {"indicator_engine": {"polars", "numpy", "talib"}, "reporter": {"polars", "plotly"}}
 
 
 def module_name(path: Path) -> str:

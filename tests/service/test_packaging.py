@@ -1,7 +1,8 @@
 """Locked environments and slim images: uv.lock matches pyproject.toml (a stale lock fails), each
-service image holds only what that service needs (no dataframe, TA, chart or test packages except
-indicator-engine's and reporter's polars, gui-gateway's PyJWT, cryptography and argon2), and the checkov tool
-environment is pinned with hashes."""
+service image holds only what that service needs (no dataframe, TA, chart, plotting or test packages
+except indicator-engine's and reporter's polars, reporter's plotly, gui-gateway's PyJWT, cryptography
+and argon2; matplotlib, the backtest's PNG, never), and the checkov tool environment is pinned with
+hashes."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from eafix import services
 REPO = Path(__file__).resolve().parents[2]
 UV = REPO / ".tools" / "uv" / "bin" / "uv"
 NEVER_IN_AN_IMAGE = {"numpy", "ta-lib", "helm-python-sdk", "kubernetes-validate", "jsonschema", "pytest", "mypy",
-                     "ruff", "checkov"}
-ONLY_IN = {"polars": {"indicator-engine", "reporter"}, "pyjwt": {"gui-gateway"}, "argon2-cffi": {"gui-gateway"},
-           "cryptography": {"gui-gateway"}}
+                     "ruff", "checkov", "matplotlib"}
+ONLY_IN = {"polars": {"indicator-engine", "reporter"}, "plotly": {"reporter"}, "pyjwt": {"gui-gateway"},
+           "argon2-cffi": {"gui-gateway"}, "cryptography": {"gui-gateway"}}
 
 
 def uv(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from eafix.contracts import TradeClosed
 from eafix.reporting.breakdown import breakdown
-from eafix.reporting.metrics import summarize
+from eafix.reporting.drawdown import drawdowns
+from eafix.reporting.metrics import exposure_time, monthly_returns, open_lots, summarize
 
 SQRT252 = math.sqrt(252)
 
@@ -41,6 +42,83 @@ def test_summary_of_the_hand_ledger():
     assert s.end_balance == Decimal(9900)
 
 
+def test_the_peers_statistics_of_the_hand_ledger():
+    s = summarize(LEDGER, Decimal("10000"))
+    # span: first open Mon 5 Jan 11:00 .. last close Thu 8 Jan 12:00 = 3 days 1 hour = 73 hours
+    assert (s.start, s.end) == (datetime(2026, 1, 5, 11, tzinfo=UTC), datetime(2026, 1, 8, 12, tzinfo=UTC))
+    # each trade is open one hour, none overlap: 4 hours in the market of 73
+    assert math.isclose(s.exposure_time, 4 / 73)
+    assert s.return_pct == -100 / 10000
+    # CAGR: 9900 / 10000 over 73 hours = 73 / (365.25 * 24) years
+    years = 73 / (365.25 * 24)
+    assert math.isclose(s.cagr, 0.99 ** (1 / years) - 1)
+    # equity 10000 (5 Jan 11:00), 10200 (5 Jan 12:00, the peak), 10100, 10150, 9900 (8 Jan 12:00): one
+    # drawdown period, 300 deep, from the peak to the end of the curve (not recovered) = 3 days
+    assert (s.avg_drawdown, s.max_drawdown_days, s.avg_drawdown_days) == (Decimal(300), 3.0, 3.0)
+    assert math.isclose(s.avg_drawdown_pct, 300 / 10200)
+    assert (s.max_drawdown_start, s.max_drawdown_end) == (datetime(2026, 1, 5, 12, tzinfo=UTC), s.end)
+    assert math.isclose(s.calmar, s.cagr / (300 / 10200))
+    returns = [100 / 10000, 0.0, 50 / 10100, -250 / 10150]
+    mean = sum(returns) / 4
+    assert math.isclose(s.volatility, math.sqrt(sum((r - mean) ** 2 for r in returns) / 3) * SQRT252)
+    assert (s.best_trade, s.worst_trade, s.avg_trade_pips) == (Decimal(200), Decimal(-250), Decimal("-2.5"))
+    # SQN: pnl 200, -100, 50, -250: mean -25, squared deviations 225², 75², 75², 225² = 112500,
+    # sample variance 112500 / 3 = 37500; sqrt(4) * -25 / sqrt(37500) = -0.2582
+    assert math.isclose(s.sqn, 2 * -25 / math.sqrt(37500))
+    assert math.isclose(s.sqn, -0.2582, abs_tol=1e-4)
+
+
+def test_drawdown_periods_recovered_and_averaged():
+    # 1000 -> 1100 (5 Jan, peak) -> 1050 -> 1150 (7 Jan, recovered: 50 deep, 2 days) -> 950
+    # -> 1250 (Mon 12 Jan, recovered: 200 deep, 7 Jan .. 12 Jan = 5 days)
+    ledger = [trade(1, "EURUSD", "100", "10", 5), trade(2, "EURUSD", "-50", "-5", 6),
+              trade(3, "EURUSD", "100", "10", 7), trade(4, "EURUSD", "-200", "-20", 8),
+              trade(5, "EURUSD", "300", "30", 12)]
+    s = summarize(ledger, Decimal("1000"))
+    assert (s.max_drawdown, s.avg_drawdown) == (Decimal(200), Decimal(125))
+    assert math.isclose(s.max_drawdown_pct, 200 / 1150)
+    assert math.isclose(s.avg_drawdown_pct, (50 / 1100 + 200 / 1150) / 2)
+    assert (s.max_drawdown_days, s.avg_drawdown_days) == (5.0, 3.5)
+    assert (s.max_drawdown_start, s.max_drawdown_end) == (datetime(2026, 1, 7, 12, tzinfo=UTC),
+                                                          datetime(2026, 1, 12, 12, tzinfo=UTC))
+    assert [p.recovered for p in drawdowns([(datetime(2026, 1, 5, tzinfo=UTC), Decimal(1000))])] == []
+    # 5 one-hour trades over 5 Jan 11:00 .. 12 Jan 12:00 = 7 days 1 hour = 169 hours
+    assert math.isclose(s.exposure_time, 5 / 169)
+
+
+def test_the_max_drawdown_interval_is_the_deepest_in_percent():
+    # 1000 -> 2000 (peak, 5 Jan) -> 1500 (-500, 25 %) -> 3000 (7 Jan, recovered, new peak) -> 2400 (-600, 20 %)
+    ledger = [trade(1, "EURUSD", "1000", "10", 5), trade(2, "EURUSD", "-500", "-5", 6),
+              trade(3, "EURUSD", "1500", "15", 7), trade(4, "EURUSD", "-600", "-6", 8)]
+    s = summarize(ledger, Decimal("1000"))
+    assert (s.max_drawdown, s.max_drawdown_pct) == (Decimal(600), 0.25)  # money and fraction: two periods
+    assert (s.max_drawdown_start, s.max_drawdown_end) == (datetime(2026, 1, 5, 12, tzinfo=UTC),
+                                                          datetime(2026, 1, 7, 12, tzinfo=UTC))
+
+
+def test_exposure_counts_overlapping_trades_once_and_lots_add_up():
+    def held(n: int, opened: int, closed: int, lots: str) -> TradeClosed:
+        return trade(n, "EURUSD", "1", "1", 5).model_copy(update={
+            "open_time": datetime(2026, 1, 5, opened, tzinfo=UTC), "close_time": datetime(2026, 1, 5, closed,
+                                                                                       tzinfo=UTC),
+            "lots": Decimal(lots)})
+
+    # 10-14 and 12-16 overlap (6 hours held), 18-19 one more: 7 of the 9 hours from 10:00 to 19:00
+    ledger = [held(1, 10, 14, "0.1"), held(2, 12, 16, "0.2"), held(3, 18, 19, "0.5")]
+    assert math.isclose(exposure_time(ledger), 7 / 9)
+    at = [(p[0].hour, p[1]) for p in open_lots(ledger)]
+    assert at == [(10, Decimal("0.1")), (12, Decimal("0.3")), (14, Decimal("0.2")), (16, Decimal(0)),
+                  (18, Decimal("0.5")), (19, Decimal(0))]
+
+
+def test_monthly_returns_include_months_without_trades():
+    curve = [(datetime(2026, 1, 20, tzinfo=UTC), Decimal(11000)), (datetime(2026, 3, 3, tzinfo=UTC), Decimal(9900))]
+    # January +1000 on 10000; February unchanged; March -1100 on 11000
+    assert monthly_returns(curve, Decimal(10000)) == [(2026, 1, 0.1), (2026, 2, 0.0), (2026, 3, -1100 / 11000)]
+    assert monthly_returns(curve[:1] + [(datetime(2027, 1, 2, tzinfo=UTC), Decimal(11000))], Decimal(10000))[-1] \
+        == (2027, 1, 0.0)  # December rolls over into January
+
+
 def test_breakdowns_of_the_hand_ledger():
     by_symbol = {g.key: g for g in breakdown(LEDGER, "symbol", STRATEGY)}
     eur, gbp = by_symbol["EURUSD"], by_symbol["GBPUSD"]
@@ -61,6 +139,8 @@ def test_no_trades():
     s = summarize([], Decimal("1000"))
     assert (s.trades, s.win_rate, s.profit_factor, s.expectancy, s.sharpe, s.sortino) == (0, None, None, None,
                                                                                           None, None)
+    assert (s.cagr, s.calmar, s.sqn, s.exposure_time, s.max_drawdown_start, s.best_trade) == (None,) * 6
+    assert s.return_pct == 0.0
     assert (s.max_drawdown, s.max_drawdown_pct, s.end_balance) == (0, 0.0, Decimal(1000))
     assert breakdown([], "symbol") == []
 

@@ -37,7 +37,7 @@ BUSINESS_PATHS = {
     "calendar-ingestor": {"/api/v1/calendar/import", "/api/v1/calendar/events", "/api/v1/calendar/blackouts",
                           "/api/v1/calendar/imports"},
     "reentry-matrix-svc": {"/api/v1/reentry/decide", "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix"},
-    "reporter": {"/api/v1/reports/daily-pnl", "/api/v1/reports/summary", "/api/v1/reports/equity.svg",
+    "reporter": {"/api/v1/reports/daily-pnl", "/api/v1/reports/summary",
                  "/api/v1/reports/equity.csv", "/api/v1/reports/report.html"},
     "compliance-monitor": {"/webhook/alertmanager", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
                            "/api/v1/compliance/approvals/{approval_id}", "/api/v1/compliance/policy"},

@@ -108,7 +108,7 @@ async def run_batch(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk
         for position in engine.open_positions():
             await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
         await bus.drain()
-    return result_of(collector, len(bars), risk, reporter.book)
+    return result_of(collector, len(bars), risk, reporter.book, bars=bars, instruments=instruments)
 
 
 __all__ = ["BatchScopeError", "run_batch"]

@@ -16,9 +16,8 @@ def _backtest(args: argparse.Namespace) -> int:
     from eafix.backtest.batch import BatchScopeError, run_batch
     from eafix.backtest.data import DataError, load
     from eafix.backtest.runner import CalendarFileError, MatrixError, load_calendar, load_matrix, run
-    from eafix.reporting.breakdown import breakdown
     from eafix.reporting.metrics import summarize
-    from eafix.reporting.render import format_summary, write_html, write_trades_csv
+    from eafix.reporting.render import format_summary, write_trades_csv
     from eafix.signal_generator.config import StrategyConfigError, load_default_strategies, load_strategies_file
 
     try:
@@ -54,11 +53,38 @@ def _backtest(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_trades_csv(result.trades, out / "trades.csv")
-    groups = {by: breakdown(result.trades, by, result.strategy_of) for by in ("symbol", "strategy", "day")}
-    write_html(result.trades, summary, out / "report.html", f"EAFIX backtest {', '.join(dataset.symbols)} "
-               f"{args.timeframe}", groups, reentry=result.reentry_decisions)
-    print(f"wrote {out / 'report.html'} and {out / 'trades.csv'}")
+    started = time.perf_counter()
+    report = _write_report(result, summary, f"EAFIX backtest {', '.join(dataset.symbols)} {args.timeframe}",
+                           out, args.format)
+    print(f"wrote {report} ({report.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s) "
+          f"and {out / 'trades.csv'}")
     return 0
+
+
+def _write_report(result, summary, title: str, out: Path, form: str) -> Path:
+    """report.html, report.png or report.json in `out`; the one renderer of each format."""
+    from eafix.reporting.breakdown import DIMENSIONS, breakdown
+    from eafix.reporting.content import ReportContent
+
+    content = ReportContent(
+        title, result.trades, summary, {by: breakdown(result.trades, by, result.strategy_of) for by in DIMENSIONS},
+        result.reentry_decisions, result.bars, result.suppressions, result.levels,
+        {"inputs": result.inputs, "signals": result.signals, "suppressed": result.suppressed,
+         "orders": result.orders, "risk rejections": result.rejected})
+    path = out / f"report.{form}"
+    if form == "html":
+        from eafix.reporting.page import write_html
+
+        write_html(content, path)
+    elif form == "png":
+        from eafix.reporting.picture import write_png
+
+        write_png(content, path)
+    else:
+        from eafix.reporting.render import report_json
+
+        path.write_text(report_json(content))
+    return path
 
 
 def _sample_data(args: argparse.Namespace) -> int:
@@ -78,8 +104,8 @@ def _sample_data(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     bt = sub.add_parser("backtest", help="replay bars or ticks through the five pipeline services in one process")
-    bt.add_argument("--data", required=True, type=Path, help="OHLCV CSV (timestamp,open,high,low,close[,volume]) "
-                                                           "or ticks CSV (ts,symbol,bid,ask[,volume])")
+    bt.add_argument("--data", required=True, type=Path, help="OHLCV (timestamp,open,high,low,close[,volume]) or ticks "
+                                                           "(ts,symbol,bid,ask[,volume]), CSV or .parquet")
     bt.add_argument("--strategy", type=Path, help="strategies YAML (default: the shipped strategies)")
     bt.add_argument("--timeframe", default="H1", help="timeframe of the bars (default H1)")
     bt.add_argument("--symbol", default="EURUSD", help="symbol of an OHLCV file without a symbol column")
@@ -97,7 +123,10 @@ def add_parsers(sub) -> None:
                          "where something happens; the same trades (bars only, no --reentry/--calendar)")
     bt.add_argument("--close-at-end", action="store_true",
                     help="close the positions still open after the last bar at its price (reason MANUAL)")
-    bt.add_argument("--out", default="out/backtest", help="directory for report.html and trades.csv")
+    bt.add_argument("--out", default="out/backtest", help="directory for report.<format> and trades.csv")
+    bt.add_argument("--format", default="html", choices=("html", "png", "json"),
+                    help="report.html (interactive charts, opens offline), report.png (a picture) or report.json "
+                         "(every statistic); default html")
     bt.set_defaults(func=_backtest)
 
     sd = sub.add_parser("sample-data", help="write a seeded, reproducible OHLCV sample")

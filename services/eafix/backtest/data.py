@@ -1,4 +1,4 @@
-"""Backtest input: OHLCV bars or ticks from CSV, and a seeded sample data set.
+"""Backtest input: OHLCV bars or ticks from CSV or Parquet, and a seeded sample data set.
 
 A bad file stops the run with one line naming the file, the row and the problem (`DataError`).
 OHLCV rows are stamped by their *open* time in the file (the usual export format); the Bar events
@@ -64,7 +64,37 @@ def _header(reader: Iterator[list[str]], path: Path) -> dict[str, int]:
     return {name.strip().lower(): i for i, name in enumerate(header)}
 
 
+def _parquet_rows(path: Path) -> tuple[dict[str, int], Iterator[tuple[int, list[str]]]]:
+    """A Parquet file's columns and rows as the CSV reader gives them (text cells, row 2 = the first
+    row), so both go through one validation. Floats become their shortest decimal text (what was
+    written, not the binary expansion); timestamps their ISO text, naive ones refused later as in CSV."""
+    try:
+        import polars as pl
+    except ImportError:  # pragma: no cover - the dev and research installs have it
+        raise DataError(f"{path}: reading Parquet needs polars (pip install 'eafix[backtest]')") from None
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # polars raises its own types for unreadable files
+        raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    columns = {name.strip().lower(): i for i, name in enumerate(frame.columns)}
+
+    def text(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return repr(value) if isinstance(value, float) else str(value)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for row_no, row in enumerate(frame.iter_rows(), start=2):
+            yield row_no, [text(v) for v in row]
+
+    return columns, rows()
+
+
 def _rows(path: Path) -> tuple[dict[str, int], Iterator[tuple[int, list[str]]]]:
+    if path.suffix.lower() == ".parquet":
+        return _parquet_rows(path)
     handle = path.open(newline="")
     reader = csv.reader(handle)
     columns = _header(reader, path)
@@ -86,7 +116,8 @@ def _cell(row: list[str], columns: dict[str, int], name: str, where: str) -> str
 
 
 def load(path: str | Path, *, symbol: str = "EURUSD", timeframe: str = "H1") -> Dataset:
-    """Read an OHLCV or ticks CSV (detected from the header; names case-insensitive)."""
+    """Read an OHLCV or ticks file, CSV or `.parquet` (the kind detected from the column names,
+    case-insensitive)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")

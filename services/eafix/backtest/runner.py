@@ -15,7 +15,7 @@ broker fills at bid/ask.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +82,11 @@ class BacktestResult:
     ledger: ReportBook | None = None  # the reporter stage's book (in memory) after the replay
     blackout_suppressed: int = 0  # signals signal-generator suppressed for a calendar blackout
     blackout_rejected: int = 0  # signals (re-entries among them) risk-manager rejected for one
+    # for the report's price chart: the replayed bars (built by the indicator engine from ticks), the
+    # suppressed signals, and each trade's SL/TP price (its order's pip distances from the fill)
+    bars: tuple[Bar, ...] = ()
+    suppressions: tuple[SignalSuppressed, ...] = ()
+    levels: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
@@ -95,6 +100,18 @@ class BacktestResult:
 def _strategies(events: dict[str, list]) -> dict[str, str]:
     by_signal = {s.signal_id: s.strategy for s in events[Signal.TOPIC]}
     return {o.client_order_id: by_signal[o.signal_id] for o in events[OrderIntent.TOPIC] if o.signal_id in by_signal}
+
+
+def _levels(events: dict[str, list], instruments: Instruments) -> dict[str, tuple[Decimal, Decimal]]:
+    orders = {o.client_order_id: o for o in cast(list[OrderIntent], events[OrderIntent.TOPIC])}
+    levels = {}
+    for t in cast(list[TradeClosed], events[TradeClosed.TOPIC]):
+        order = orders.get(t.client_order_id)
+        if order is not None:
+            side = 1 if t.direction == "LONG" else -1
+            pip = instruments[t.symbol].distance
+            levels[t.trade_id] = (t.open_price - side * pip(order.sl_pips), t.open_price + side * pip(order.tp_pips))
+    return levels
 
 
 def quote_of(bar: Bar, spread: Decimal) -> PriceTick:
@@ -137,7 +154,8 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     reentries = None if reentry is None else ReentryStage(
         ReentryEngine(reentry, clock, proximity=None if gate is None else calendar_proximity(gate)),
         messenger("reentry-matrix-svc"), calendar=gate)
-    collector = Collector(RESULT_TOPICS, group="backtest")
+    # bars given are the report's already; bars built from ticks are collected
+    collector = Collector(RESULT_TOPICS if on_bars else (*RESULT_TOPICS, Bar.TOPIC), group="backtest")
     reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
     # before the bar that may trigger a signal, and execution sees a bar (fills, SL/TP) before the
@@ -171,11 +189,14 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
         await bus.drain()
 
-    return result_of(collector, len(dataset.events), risk, reporter.book)
+    return result_of(collector, len(dataset.events), risk, reporter.book,
+                     bars=cast(list[Bar], dataset.events) if on_bars else None, instruments=instruments)
 
 
-def result_of(collector: Collector, inputs: int, risk: RiskConfig, book: ReportBook) -> BacktestResult:
-    """The result from what the collector kept (this module's replay and the batch path's)."""
+def result_of(collector: Collector, inputs: int, risk: RiskConfig, book: ReportBook, *, bars: Sequence[Bar] | None,
+              instruments: Instruments) -> BacktestResult:
+    """The result from what the collector kept (this module's replay and the batch path's); `bars`: the
+    replayed bars, None when the collector kept them (built from ticks)."""
     ev = collector.events
     suppressed = cast(list[SignalSuppressed], ev[SignalSuppressed.TOPIC])
     rejected = cast(list[RiskRejected], ev[RiskRejected.TOPIC])
@@ -186,7 +207,9 @@ def result_of(collector: Collector, inputs: int, risk: RiskConfig, book: ReportB
         suppressed=len(suppressed), orders=len(ev[OrderIntent.TOPIC]), rejected=len(rejected), inputs=inputs,
         account_currency=risk.account_currency, opening_balance=risk.opening_balance,
         strategy_of=_strategies(ev), ledger=book,
-        reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])))
+        reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])),
+        bars=tuple(bars if bars is not None else cast(list[Bar], ev[Bar.TOPIC])), suppressions=tuple(suppressed),
+        levels=_levels(ev, instruments))
 
 
 class CalendarFileError(ValueError):

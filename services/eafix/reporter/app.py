@@ -5,9 +5,10 @@
     GET /api/v1/reports/summary?from=&to=           statistics of the trades closed on those UTC days
                                                     (inclusive, each optional), execution quality, open
                                                     positions, per symbol / strategy / day
-    GET /api/v1/reports/equity.svg?from=&to=        equity curve (balance after each closed trade)
-    GET /api/v1/reports/equity.csv?from=&to=
+    GET /api/v1/reports/equity.csv?from=&to=        equity curve (balance after each closed trade)
     GET /api/v1/reports/report.html?from=&to=       the HTML report the backtest writes, same renderer
+                                                    (eafix.reporting.page: statistics, Plotly charts,
+                                                    breakdowns; no price candles: the book has no bars)
 
 A malformed date is FastAPI's 422 whose `detail[].loc` names the parameter; `from` after `to` is a 422
 naming `from`. Figures are defined in `eafix.reporting.metrics` (profit factor null without a losing
@@ -16,6 +17,7 @@ trade; Sharpe/Sortino null with fewer than two days or no variance / no losing d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -28,8 +30,10 @@ from pydantic import BaseModel, Field
 from eafix.reporter.book import ReportBook
 from eafix.reporter.reports import DailyPnl, Execution, RangeReport, daily_pnl, range_report
 from eafix.reporting.breakdown import GroupFigures
-from eafix.reporting.metrics import Summary, equity_curve
-from eafix.reporting.render import equity_csv, equity_svg, render_html
+from eafix.reporting.content import ReportContent
+from eafix.reporting.metrics import Summary
+from eafix.reporting.page import render_html
+from eafix.reporting.render import equity_csv
 from eafix.runtime.clock import Clock
 
 __all__ = ["build_router"]
@@ -87,13 +91,6 @@ def build_router(book: Callable[[], ReportBook], clock: Clock) -> APIRouter:
         _range(start, end)
         return range_report(book(), start, end)
 
-    @router.get("/equity.svg", response_class=Response,
-                responses={200: {"content": {"image/svg+xml": {}}}})
-    async def svg(start: FromQuery = None, to: ToQuery = None) -> Response:
-        report = _report(start, to)
-        return Response(equity_svg(equity_curve(report.trades, report.summary.start_balance),
-                                   report.summary.start_balance), media_type="image/svg+xml")
-
     @router.get("/equity.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
     async def csv(start: FromQuery = None, to: ToQuery = None) -> Response:
         report = _report(start, to)
@@ -101,8 +98,10 @@ def build_router(book: Callable[[], ReportBook], clock: Clock) -> APIRouter:
 
     @router.get("/report.html", response_class=HTMLResponse)
     async def html(start: FromQuery = None, to: ToQuery = None) -> HTMLResponse:
-        report = _report(start, to)
+        report = _report(start, to)  # read on the loop, which is where the stage writes the book
         span = f"{start or 'start'} to {to or 'now'}"
-        return HTMLResponse(render_html(report.trades, report.summary, f"EAFIX report {span}", report.breakdowns))
+        content = ReportContent(f"EAFIX report {span}", report.trades, report.summary, report.breakdowns)
+        # drawing a long ledger takes a while: off the loop
+        return HTMLResponse(await asyncio.to_thread(render_html, content))
 
     return router
