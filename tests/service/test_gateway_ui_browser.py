@@ -65,6 +65,7 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
         page = browser.new_page(viewport={"width": 1360, "height": 820})
         page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
         page.set_default_timeout(WAIT_MS)
+        expect.set_options(timeout=WAIT_MS)  # expect() has its own default (5 s)
 
         page.goto(gateway + "/")
         assert page.url == gateway + "/ui/"  # the root redirects to the UI
