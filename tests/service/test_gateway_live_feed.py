@@ -199,6 +199,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_never_blocks_the_other
                 batches += 1
             assert received == [D("1.10000") + D(n) / 100000 for n in range(batches * BATCH)]
             assert hub.dropped_total == 1 and len(hub.clients) == 1  # the reading client is still there
+            async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": VIEWER_KEY}) as client:
+                status = (await client.get("/api/v1/system/status")).json()
+            assert status["live_feed"] == {"clients": 1, "dropped_slow_clients": 1}
             await publish(env, tick("EURUSD", "1.20000", at=T0))
             assert D((await next_message(fast, "event"))["data"]["bid"]) == D("1.20000")
             closed = await asyncio.to_thread(drain, sock, protocol)

@@ -204,8 +204,11 @@ def build(settings: GatewaySettings) -> ServiceParts:
         headers = identity_headers(principal, correlation_id.get() or "")
         return EmergencyControls(BusRiskOff(messenger), ExecutionPositions(peers, headers))
 
+    hub = FeedHub(settings.ws_queue_size)
+
     async def status() -> dict[str, Any]:
-        return system_status(await _readings(peers, redis), clock.now())
+        feed = {"clients": len(hub.clients), "dropped_slow_clients": hub.dropped_total}
+        return {**system_status(await _readings(peers, redis), clock.now()), "live_feed": feed}
 
     parts.middleware.append((RequestGuards, {"limiter": RateLimiter(limits.source_rps, limits.source_burst),
                                              "max_body_bytes": settings.max_body_bytes}))
@@ -213,7 +216,6 @@ def build(settings: GatewaySettings) -> ServiceParts:
         parts.middleware.append((CORSMiddleware, {
             "allow_origins": settings.cors_origins, "allow_methods": ["GET", "POST"],
             "allow_headers": ["Authorization", "Content-Type", "X-API-Key", "X-Correlation-ID"]}))
-    hub = FeedHub(settings.ws_queue_size)
     if redis is not None and isinstance(bus, RedisStreamsBus):
         _add_feed(parts, settings, bus, hub, status)
     parts.routers += [build_router(auth, controls_for, peers, status), build_ws_router(auth, hub), build_ui_router()]

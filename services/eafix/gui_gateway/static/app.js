@@ -105,6 +105,10 @@ function renderStatus(status) {
   $("risk-off").textContent = risk.active
     ? `Risk-off latched since ${risk.since || "?"} by ${risk.source || "?"}: ${risk.reason || ""}`
     : "Risk-off released: new signals are allowed.";
+  if (status.live_feed) {
+    $("live-feed").textContent = `live feed: ${status.live_feed.clients} client(s) connected, `
+      + `${status.live_feed.dropped_slow_clients} dropped as too slow since the gateway started`;
+  }
   $("problems").replaceChildren(...(status.problems.length ? status.problems : ["none"]).map((p) => {
     const li = document.createElement("li");
     li.textContent = p;
