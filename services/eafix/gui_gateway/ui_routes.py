@@ -5,7 +5,8 @@ guards.py (`default-src 'self'`) holds because the files load nothing inline or 
 
     GET /              redirect to /ui/
     GET /ui/           the page (login first: the API key is kept in the tab's sessionStorage)
-    GET /ui/{asset}    app.js, app.css"""
+    GET /ui/{asset}    app.js, app.css
+Not in the OpenAPI document: they are the page, not the API."""
 
 from __future__ import annotations
 
@@ -32,11 +33,11 @@ def build_ui_router() -> APIRouter:
     async def root() -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=307)
 
-    @router.get("/ui/", summary="The operator web UI (public page; its data needs an API key)")
+    @router.get("/ui/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(shipped["index.html"], media_type=MEDIA_TYPES[".html"])
 
-    @router.get("/ui/{asset}", summary="The web UI's scripts and styles")
+    @router.get("/ui/{asset}", include_in_schema=False)
     async def asset(asset: str) -> FileResponse:
         path = shipped.get(asset)
         if path is None:
