@@ -207,3 +207,18 @@ async def test_a_client_that_stops_reading_is_dropped_and_never_blocks_the_other
             closed = await asyncio.to_thread(drain, sock, protocol)
             sock.close()
             assert closed is None or closed.code == 1013  # dropped: the close frame, if it got through
+
+
+async def test_websocket_connects_count_against_the_source_rate_limit(env):
+    from websockets.exceptions import InvalidStatus
+
+    limits = json.dumps({"source_rps": 0.01, "source_burst": 2, "principal_rps": 10, "principal_burst": 40})
+    app = env.app("gui-gateway", api_keys=VIEWER_LINE, rate_limit=limits)
+    with served(app) as base:
+        for _ in range(2):  # the burst: two connects (each could make the gateway verify a key)
+            async with connect(ws_url(base)) as ws:
+                await login(ws)
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(base)):
+                pass
+    assert refused.value.response.status_code == 403

@@ -1,5 +1,6 @@
 """Request guards of gui-gateway (ASGI middleware, an adapter): a rate limit per source address
-(429 + Retry-After), a request body size limit (413) and security headers on every response.
+(429 + Retry-After; a WebSocket connect over it is refused, 403 at the handshake), a request body
+size limit (413) and security headers on every response.
 
 The source is the TCP peer address: behind the ingress that is the ingress controller (which limits
 per client itself, `ingress.rateLimit`), so this limit is a coarse second line; the per-principal
@@ -41,6 +42,10 @@ class RequestGuards:
         self.app, self.limiter, self.max_body, self.monotonic = app, limiter, max_body_bytes, monotonic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self._limited(scope):
+            await receive()  # websocket.connect; a close before accept answers the handshake with 403
+            await send({"type": "websocket.close", "code": 1008, "reason": "rate limit exceeded"})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -52,18 +57,25 @@ class RequestGuards:
                                       *((k, v) for k, v in SECURITY_HEADERS if k not in present)]
             await send(message)
 
-        if self.limiter is not None and scope["path"] not in UNLIMITED:
+        wait = self._limited(scope)
+        if wait:
             source = (scope.get("client") or ("unknown", 0))[0]
-            wait = self.limiter.acquire(f"source:{source}", self.monotonic())
-            if wait:
-                await _refuse(send_with_headers, 429, f"rate limit of {source} exceeded",
-                              [(b"retry-after", retry_after(wait).encode())])
-                return
+            await _refuse(send_with_headers, 429, f"rate limit of {source} exceeded",
+                          [(b"retry-after", retry_after(wait).encode())])
+            return
         length = dict(scope.get("headers", ())).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _refuse(send_with_headers, 413, f"request body over {self.max_body} bytes")
             return
         await self._capped(scope, receive, send_with_headers)
+
+    def _limited(self, scope: Scope) -> float:
+        """Seconds to wait before this source may be served again (0: go ahead). WebSocket connects
+        count too: each may carry an API key to verify (argon2, deliberately slow)."""
+        if self.limiter is None or scope["path"] in UNLIMITED:
+            return 0.0
+        source = (scope.get("client") or ("unknown", 0))[0]
+        return self.limiter.acquire(f"source:{source}", self.monotonic())
 
     async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Bodies without Content-Length (chunked) are counted as they arrive; past the limit the client
