@@ -94,7 +94,10 @@ function show(page) {
     button.classList.toggle("active", button.dataset.page === page);
   }
   history.replaceState(null, "", `#${page}`);
-  LOADERS[page]().catch(showError);
+  $("page-error").textContent = "";
+  LOADERS[page]().catch((err) => {  // e.g. the audit for a viewer: say so instead of an empty table
+    if (err.message !== "401") { $("page-error").textContent = `${page}: ${err.message}`; }
+  });
 }
 
 function renderStatus(status) {
