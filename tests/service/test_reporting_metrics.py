@@ -172,3 +172,17 @@ def test_a_weekend_without_trades_is_no_return():
     mean = sum(returns) / 3
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 2)
     assert math.isclose(gap.sharpe, mean / std * SQRT252)
+
+
+def test_cagr_of_a_span_too_short_to_annualise_is_none_not_an_overflow():
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from eafix.reporting.metrics import cagr
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    # 10,000 -> 12,000 in one hour: 1.2 ** 8766 overflows a float; reporter answered 500 on it
+    assert cagr(Decimal(10000), Decimal(12000), (t0, t0 + timedelta(hours=1))) is None
+    # over 365.25 days exactly: 1.2 ** 1 - 1 = 0.2; a loss in an hour: 0.8 ** 8766 - 1 -> -1.0
+    assert abs(cagr(Decimal(10000), Decimal(12000), (t0, t0 + timedelta(days=365.25))) - 0.2) < 1e-12
+    assert cagr(Decimal(10000), Decimal(8000), (t0, t0 + timedelta(hours=1))) == -1.0

@@ -14,7 +14,8 @@ Definitions (all in the account currency unless named pips or a fraction):
 - the span of a ledger: from its first open time to its last close time; exposure time: the fraction
   of the span with at least one position open;
 - return: net P&L / opening balance; CAGR: (end / start balance) ^ (1 / years) - 1 with years =
-  span / 365.25 days (None for an empty span or a non-positive end balance);
+  span / 365.25 days (None for an empty span, a non-positive end balance, or a span so short that
+  the annualised figure is beyond a float: +20 % in an hour is 10^690 % a year);
 - the equity curve: the opening balance at the span's start, then the balance after each closed
   trade; drawdowns: its periods below a running peak (`eafix.reporting.drawdown`): max drawdown is
   the deepest in money and, separately, as a fraction of its peak (two periods, when a later, larger
@@ -208,7 +209,10 @@ def cagr(start_balance: Decimal, end_balance: Decimal, bounds: tuple[datetime, d
     if bounds is None or bounds[1] <= bounds[0] or start_balance <= 0 or end_balance <= 0:
         return None
     years = (bounds[1] - bounds[0]).total_seconds() / YEAR_SECONDS
-    return float(end_balance / start_balance) ** (1 / years) - 1
+    try:
+        return math.exp(math.log(float(end_balance / start_balance)) / years) - 1
+    except OverflowError:  # not a number a report can show; Calmar goes with it
+        return None
 
 
 def _drawdown_figures(periods: list[Drawdown]) -> dict:
