@@ -88,6 +88,8 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
         # the every-bar strategy's positions: at 20 bars/s their stops are hit within a few bars, so the one
         # seen may already be in the closed table; one still open shows its live P&L
         expect(page.locator("#positions tr, #trades tr").first).to_be_visible()
+        # the equity chart draws reporter's curve (opening balance + one point per closed trade)
+        expect(page.locator("#equity")).to_have_attribute("data-points", re.compile(r"^([2-9]|[1-9]\d+)$"))
         if page.locator("#positions tr").count():
             expect(page.locator("#positions tr td.pnl").first).to_have_text(re.compile(r"^-?\d+\.\d{2}$"))
         page.screenshot(path=OUT / "positions.png")

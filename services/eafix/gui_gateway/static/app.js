@@ -159,10 +159,32 @@ function renderPositions() {
   });
 }
 
+function drawEquity(csvText) {
+  // reporter's equity.csv: the opening balance, then the balance after each closed trade
+  const points = csvText.trim().split("\n").slice(1).map((line) => Number(line.split(",")[1]));
+  const canvas = document.getElementById("equity");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (points.length < 2) { document.getElementById("equity-range").textContent = "no closed trade yet"; return; }
+  const low = Math.min(...points), high = Math.max(...points), span = high - low || 1;
+  const x = (i) => 10 + (i * (canvas.width - 20)) / (points.length - 1);
+  const y = (v) => canvas.height - 10 - ((v - low) * (canvas.height - 20)) / span;
+  ctx.strokeStyle = "#2563eb";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  points.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
+  ctx.stroke();
+  canvas.dataset.points = String(points.length);
+  document.getElementById("equity-range").textContent =
+    `${points.length - 1} closed trades; equity from ${points[0]} to ${points[points.length - 1]} (low ${low}, high ${high})`;
+}
+
 async function loadPositions() {
-  const [open, closed] = await Promise.all([api("/api/v1/positions"), api("/api/v1/trades")]);
+  const [open, closed, equity] = await Promise.all([api("/api/v1/positions"), api("/api/v1/trades"),
+                                                    api("/api/v1/reports/equity.csv")]);
   state.positions = open;
   renderPositions();
+  drawEquity(equity);
   closed.sort((a, b) => String(b.close_time).localeCompare(String(a.close_time)));
   fill("trades", closed.slice(0, 20), (tr, t) => {
     tr.dataset.position = t.position_id;
