@@ -13,45 +13,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from service.pipeline_env import FIRES_EVERY_BAR
+from service.up_process import platform_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "ui-browser"
-LIMIT = 240.0  # seconds: guards against hangs, never a timing assertion
 WAIT_MS = 120_000
-
-
-@contextmanager
-def platform_up(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """`eafix up` with an every-bar strategy; yields (gateway URL, admin key); Ctrl-C at the end."""
-    strategy = tmp_path / "every-bar.yaml"
-    strategy.write_text(FIRES_EVERY_BAR)
-    proc = subprocess.Popen([sys.executable, "-m", "eafix", "up", "--free-ports", "--speed", "20", "--bars", "3000",
-                             "--data", str(tmp_path / "EURUSD_H1.csv"), "--strategy", str(strategy)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + LIMIT
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("EAFIX is up") or time.monotonic() > deadline:
-                break
-        up = re.search(r"gui-gateway (http://\S+)/ .* admin key is in (\S+)\)", lines[-1] if lines else "")
-        assert up, "".join(lines)
-        yield up.group(1), Path(up.group(2)).read_text().strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=LIMIT)
 
 
 def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
@@ -60,7 +29,8 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     refused: list[str] = []
-    with platform_up(tmp_path) as (gateway, key), sync_playwright() as p:
+    with platform_up(tmp_path, speed=20, bars=3000) as up, sync_playwright() as p:
+        gateway, key = up.gateway, up.key
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1360, "height": 820})
         page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
