@@ -21,7 +21,8 @@ WITHOUT_DEPENDENCIES = ["--set", "redis.enabled=false", "--set", "postgresql.ena
 BACKUPS = ["--set", "backup.postgres.enabled=true", "--set", "backup.redis.enabled=true"]
 # the keys values/dev/eafix-infra.yaml gives trading-secrets (the Secret contract)
 SECRET_KEYS = {"REDIS_PASSWORD", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_ADMIN_PASSWORD", "MT4_API_KEY",
-               "BROKER_API_SECRET", "JWT_SECRET_KEY", "ALERTMANAGER_WEBHOOK_SECRET"}
+               "BROKER_API_SECRET", "ALERTMANAGER_WEBHOOK_SECRET", "GATEWAY_API_KEYS", "GATEWAY_BOOTSTRAP_ADMIN",
+               "COMPLIANCE_GATEWAY_API_KEY"}
 
 
 def test_infra_installs_its_own_objects_and_uninstall_keeps_only_the_backup_claim(cluster, helm, tmp_path):
