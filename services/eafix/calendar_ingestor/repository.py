@@ -5,8 +5,7 @@
   events (one row per cal8, updated by later imports), every import's report (accepted or not, with
   its skipped and rejected rows) and the lifecycle transitions (append-only).
 
-`load()` is what a restart rebuilds the book from: the events, each one's latest state and the time
-of the last accepted import.
+`load()` is what a restart rebuilds the book from: the events and each one's latest state.
 """
 
 from __future__ import annotations
@@ -55,7 +54,6 @@ class ImportRecord:
 class Snapshot:
     entries: list[CalendarEntry] = field(default_factory=list)
     states: dict[str, Lifecycle] = field(default_factory=dict)
-    last_import_at: datetime | None = None
 
 
 class CalendarRepository(Protocol):
@@ -91,8 +89,7 @@ class InMemoryCalendarRepository:
 
     async def load(self) -> Snapshot:
         states = {t.cal8: t.state for t in self.transitions}
-        last = max((r.imported_at for r in self.records if r.accepted), default=None)
-        return Snapshot(list(self.entries.values()), states, last)
+        return Snapshot(list(self.entries.values()), states)
 
     async def imports(self, limit: int) -> list[ImportRecord]:
         return list(reversed(self.records))[:limit]
@@ -158,9 +155,7 @@ class PostgresCalendarRepository:
             states = await (await conn.execute(
                 "SELECT DISTINCT ON (cal8) cal8, state FROM calendar.state_transitions ORDER BY cal8, id DESC"
             )).fetchall()
-            last = await (await conn.execute(
-                "SELECT max(imported_at) FROM calendar.imports WHERE accepted")).fetchone()
-        return Snapshot([_entry(r) for r in events], {c: Lifecycle(s) for c, s in states}, last[0] if last else None)
+        return Snapshot([_entry(r) for r in events], {c: Lifecycle(s) for c, s in states})
 
     async def imports(self, limit: int) -> list[ImportRecord]:
         async with self._pool.connection() as conn:

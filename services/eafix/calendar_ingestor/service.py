@@ -93,7 +93,6 @@ def build(settings: CalendarSettings) -> ServiceParts:
     async def restore() -> None:
         snapshot = await repo.load()
         stage.book = CalendarBook(snapshot.entries, snapshot.states)
-        stage.last_import_at = snapshot.last_import_at
 
     parts.add_step(restore)
 

@@ -50,7 +50,6 @@ class CalendarStage:
     instruments: Instruments
     config: CalendarConfig = field(default_factory=CalendarConfig)
     repo: CalendarRepository = field(default_factory=InMemoryCalendarRepository)
-    last_import_at: datetime | None = None
     latest: dict[str, CalendarSignal] = field(default_factory=dict)
     registry: CollectorRegistry | None = None
 
@@ -73,7 +72,6 @@ class CalendarStage:
         record = ImportRecord.of(source, digest, now, intake, accepted=True, new=len(merge.new),
                                  updated=len(merge.updated), unchanged=merge.unchanged)
         await self.repo.save_import(record, changed)
-        self.last_import_at = now
         await self.messenger.publish([event_message(e, self._state(e, now), now)
                                       for e in changed])
         return record

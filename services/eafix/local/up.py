@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,8 +76,6 @@ class Process:
 def ports(free: bool) -> dict[str, int]:
     chosen = {spec.name: free_port() if free else spec.port for spec in services.SERVICES}
     if not free:
-        import socket
-
         for name, port in chosen.items():
             with socket.socket() as s:
                 try:
