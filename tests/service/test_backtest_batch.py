@@ -16,6 +16,7 @@ from eafix import cli
 from eafix.backtest.batch import BatchScopeError, run_batch
 from eafix.backtest.data import load, sample_bars, write_sample
 from eafix.backtest.runner import run
+from eafix.backtest import vectorized
 from eafix.backtest.vectorized import candidates
 from eafix.instruments import DEFAULT_INSTRUMENTS
 from eafix.reporting.render import trades_csv
@@ -78,6 +79,21 @@ def test_batch_trades_are_the_replays_byte_for_byte(name, tmp_path):
         assert (batch.signals, batch.suppressed, batch.orders, batch.rejected) == (
             replay.signals, replay.suppressed, replay.orders, replay.rejected)
         assert batch.strategy_of == replay.strategy_of
+
+
+def test_values_near_a_threshold_are_taken_from_the_incremental_engine(tmp_path, monkeypatch):
+    """With a margin that puts every decision "near" its threshold, every computation is replaced by
+    indicator-engine's incremental values; the trades stay the replay's."""
+    data, strategy_file = DATASETS["two-symbols-more-kinds"](tmp_path)
+    strategies = load_strategies_file(strategy_file)
+    dataset = load(data)
+    monkeypatch.setattr(vectorized, "MARGIN", 10.0)
+    _, series = candidates(build_strategies(strategies), dataset.events, "H1", DEFAULT_INSTRUMENTS)
+    assert {spec.key for spec in series["EURUSD"].exact} >= {"tema(9)", "wma(30)", "rsi(7)", "bbands(10,1.5)",
+                                                            "atr(14)", "macd(12,26,9)"}
+    replay = asyncio.run(run(dataset, strategies, close_at_end=True))
+    batch = asyncio.run(run_batch(dataset, strategies, close_at_end=True))
+    assert trades_csv(batch.trades) == trades_csv(replay.trades)
 
 
 def test_batch_refuses_what_it_does_not_replay(tmp_path, capsys):
