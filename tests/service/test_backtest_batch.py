@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from eafix import cli
+from eafix.backtest import vectorized
 from eafix.backtest.batch import BatchScopeError, run_batch
 from eafix.backtest.data import load, sample_bars, write_sample
 from eafix.backtest.runner import run
-from eafix.backtest import vectorized
 from eafix.backtest.vectorized import candidates
 from eafix.instruments import DEFAULT_INSTRUMENTS
 from eafix.reporting.render import trades_csv
@@ -73,9 +73,9 @@ def test_batch_trades_are_the_replays_byte_for_byte(name, tmp_path):
     assert found  # the vectorised path takes these strategies (no fallback)
     replay = asyncio.run(run(dataset, strategies, close_at_end=True))
     assert len(replay.trades) > 50
-    for vectorized in (True, False):
-        batch = asyncio.run(run_batch(dataset, strategies, close_at_end=True, vectorized=vectorized))
-        assert trades_csv(batch.trades) == trades_csv(replay.trades), f"vectorized={vectorized}"
+    for whole_series in (True, False):
+        batch = asyncio.run(run_batch(dataset, strategies, close_at_end=True, vectorized=whole_series))
+        assert trades_csv(batch.trades) == trades_csv(replay.trades), f"vectorized={whole_series}"
         assert (batch.signals, batch.suppressed, batch.orders, batch.rejected) == (
             replay.signals, replay.suppressed, replay.orders, replay.rejected)
         assert batch.strategy_of == replay.strategy_of
