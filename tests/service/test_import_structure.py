@@ -149,7 +149,8 @@ def test_a_service_process_loads_only_its_own_package(service):
 def test_the_backtest_replays_are_the_only_modules_that_wire_stages():
     wiring = {module for module, path in MODULES.items()
               if len({package(t) for t in imports(path)} & PACKAGES) > 1}
-    # the event-driven replay (every stage) and the batch path (engines and a subset of the stages)
-    assert wiring == {"eafix.backtest.runner", "eafix.backtest.batch"}
+    # the event-driven replay (every stage), the batch path (engines and a subset of the stages) and
+    # its whole-series evaluation (indicator-engine's computations, signal-generator's strategies)
+    assert wiring == {"eafix.backtest.runner", "eafix.backtest.batch", "eafix.backtest.vectorized"}
     stages = {f"eafix.{p}.stage" for p in PACKAGES if f"eafix.{p}.stage" in MODULES}
     assert stages <= imports(MODULES["eafix.backtest.runner"])

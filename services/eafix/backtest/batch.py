@@ -166,8 +166,10 @@ def _outputs(signals: SignalEngine, bar: Bar, found: list[Found]) -> list[Output
     """The gates on a bar's candidates, in the strategies' order (the clock is at the bar's close)."""
     outputs = []
     for f in found:
+        # what the gates read; the rest of a vector is not computed here
         vector = IndicatorVector.model_construct(symbol=bar.symbol, timeframe=Timeframe(bar.timeframe),
-                                                 ts=bar.ts_close, values=f.values)
+                                                 ts=bar.ts_close, values=f.values, window_version="batch",
+                                                 currency_strength={})
         outputs.append(signals.gate(f.strategy, vector, bar.close, f.candidate))
     return outputs
 

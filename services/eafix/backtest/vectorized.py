@@ -21,15 +21,16 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 import talib
 
 from eafix.contracts import Bar, Direction, IndicatorValues
 from eafix.contracts.indicator_specs import IndicatorSpec, parse_reference
-from eafix.execution_engine.domain import Position
 from eafix.indicator_engine.parameterized import Computation
 from eafix.instruments import Instruments
+from eafix.signal_generator.config import BollingerBreakoutConfig, MaCrossoverConfig, RsiMeanReversionConfig
 from eafix.signal_generator.strategies import (
     BollingerBreakout,
     Candidate,
@@ -56,7 +57,7 @@ def _talib(spec: IndicatorSpec, high: np.ndarray, low: np.ndarray, close: np.nda
     if f == "atr":
         return {spec.key: talib.ATR(high, low, close, int(p[0]))}
     if f == "bbands":
-        outputs = talib.BBANDS(close, int(p[0]), float(p[1]), float(p[1]), 0)
+        outputs = talib.BBANDS(close, int(p[0]), float(p[1]), float(p[1]), talib.MA_Type.SMA)
     elif f == "macd":
         outputs = talib.MACD(close, int(p[0]), int(p[1]), int(p[2]))
     else:
@@ -148,9 +149,10 @@ def _previous(values: np.ndarray, fill: float) -> np.ndarray:
 
 def _ma_triggers(strategy: MaCrossover, s: SymbolSeries) -> np.ndarray:
     params = strategy.resolved.params
-    fast, slow = s.values(params.fast), s.values(params.slow)  # type: ignore[union-attr]
-    if _near(fast, slow) and s.make_exact(params.fast, params.slow):  # type: ignore[union-attr]
-        fast, slow = s.values(params.fast), s.values(params.slow)  # type: ignore[union-attr]
+    assert isinstance(params, MaCrossoverConfig)
+    fast, slow = s.values(params.fast), s.values(params.slow)
+    if _near(fast, slow) and s.make_exact(params.fast, params.slow):
+        fast, slow = s.values(params.fast), s.values(params.slow)
     diff = fast - slow
     sign = np.where(np.isnan(diff), 0, np.sign(diff)).astype(np.int8)
     # the last non-zero sign before each bar (warm-up NaNs only lead the series, so no reset inside it)
@@ -163,12 +165,13 @@ def _ma_triggers(strategy: MaCrossover, s: SymbolSeries) -> np.ndarray:
 
 def _rsi_triggers(strategy: RsiMeanReversion, s: SymbolSeries) -> np.ndarray:
     params = strategy.resolved.params
-    low, high = params.oversold, params.overbought  # type: ignore[union-attr]
-    rsi = s.values(params.rsi)  # type: ignore[union-attr]
-    if (_near(rsi, low) or _near(rsi, high)) and s.make_exact(params.rsi):  # type: ignore[union-attr]
-        rsi = s.values(params.rsi)  # type: ignore[union-attr]
+    assert isinstance(params, RsiMeanReversionConfig)
+    low, high = params.oversold, params.overbought
+    rsi = s.values(params.rsi)
+    if (_near(rsi, low) or _near(rsi, high)) and s.make_exact(params.rsi):
+        rsi = s.values(params.rsi)
     zone = (rsi <= low) | (rsi >= high)
-    if params.on_cross:  # type: ignore[union-attr]
+    if params.on_cross:
         previous = _previous(rsi, np.nan)
         zone &= ((rsi <= low) & (previous > low)) | ((rsi >= high) & (previous < high))
     return np.flatnonzero(zone)
@@ -184,14 +187,16 @@ def _sides(s: SymbolSeries, bands: str) -> tuple[np.ndarray, ...]:
 
 
 def _bb_triggers(strategy: BollingerBreakout, s: SymbolSeries) -> np.ndarray:
-    bands = strategy.resolved.params.bands  # type: ignore[union-attr]
+    params = strategy.resolved.params
+    assert isinstance(params, BollingerBreakoutConfig)
+    bands = params.bands
     upper, middle, lower, side = _sides(s, bands)
     narrow = bool(np.any(upper - lower <= MARGIN * middle))  # NaN compares False
     if (_near(s.close, upper) or _near(s.close, lower) or narrow) and s.make_exact(f"{bands}.upper"):
         upper, middle, lower, side = _sides(s, bands)
     live = ~np.isnan(upper)
     hit = live & (side != 0) & (upper - lower > 0)
-    if strategy.resolved.params.on_cross:
+    if params.on_cross:
         previous = _previous(side.astype(float), np.nan)
         previous_live = _previous(live.astype(float), 0.0) > 0
         hit &= previous_live & (previous != side)
@@ -224,14 +229,16 @@ def _values(s: SymbolSeries, j: int, confirm: str | None) -> IndicatorValues:
 
 def _candidate(strategy: Strategy, s: SymbolSeries, j: int, bar: Bar, values: IndicatorValues) -> Candidate | None:
     params = strategy.resolved.params
-    if isinstance(strategy, MaCrossover):
-        return strategy.crossed(values, float(s.values(params.fast)[j]),  # type: ignore[union-attr]
-                                float(s.values(params.slow)[j]))  # type: ignore[union-attr]
-    if isinstance(strategy, RsiMeanReversion):
-        rsi = s.values(params.rsi)  # type: ignore[union-attr]
+    if isinstance(params, MaCrossoverConfig):
+        assert isinstance(strategy, MaCrossover)
+        return strategy.crossed(values, float(s.values(params.fast)[j]),
+                                float(s.values(params.slow)[j]))
+    if isinstance(params, RsiMeanReversionConfig):
+        assert isinstance(strategy, RsiMeanReversion)
+        rsi = s.values(params.rsi)
         return strategy.judge(values, float(rsi[j]), _float(rsi[j - 1]) if j > 0 else None)
-    assert isinstance(strategy, BollingerBreakout)
-    upper, middle, lower, side = _sides(s, params.bands)  # type: ignore[union-attr]
+    assert isinstance(strategy, BollingerBreakout) and isinstance(params, BollingerBreakoutConfig)
+    upper, middle, lower, side = _sides(s, params.bands)
     previous = int(side[j - 1]) if j > 0 and not np.isnan(upper[j - 1]) else None
     return strategy.judge(values, bar.close, (float(upper[j]), float(middle[j]), float(lower[j])), int(side[j]),
                           previous)
@@ -263,11 +270,11 @@ def _inputs(strategy: Strategy) -> tuple[str, ...]:
     refs: tuple[str, ...] = ("atr_14",)
     if params.confirm is not None:
         refs += (params.confirm,)
-    if isinstance(strategy, MaCrossover):
-        return (*refs, params.fast, params.slow)  # type: ignore[union-attr]
-    if isinstance(strategy, RsiMeanReversion):
-        return (*refs, params.rsi)  # type: ignore[union-attr]
-    return (*refs, f"{params.bands}.upper")  # type: ignore[union-attr]
+    if isinstance(params, MaCrossoverConfig):
+        return (*refs, params.fast, params.slow)
+    if isinstance(params, RsiMeanReversionConfig):
+        return (*refs, params.rsi)
+    return (*refs, f"{params.bands}.upper")
 
 
 def _found(strategy: Strategy, s: SymbolSeries, bars: Sequence[Bar], pip: Decimal) -> dict[int, Found]:
@@ -305,6 +312,19 @@ def candidates(strategies: Sequence[Strategy], bars: Sequence[Bar], timeframe: s
             for row, found in _found(strategy, s, bars, instruments[symbol].pip_size).items():
                 by_row.setdefault(row, []).append(found)
     return by_row, series
+
+
+class Position(Protocol):
+    """What the exit screen reads of an open position (execution-engine's Position)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def direction(self) -> Direction: ...
+    @property
+    def sl_price(self) -> Decimal: ...
+    @property
+    def tp_price(self) -> Decimal: ...
 
 
 def next_exit(positions: Iterable[Position], series: dict[str, SymbolSeries], start: int, end: int,
