@@ -1,25 +1,24 @@
 """The fast replay of bars for research: the same trades as `runner.run`, in a fraction of the time.
 
 What the event-driven replay spends its time on is the bus: an envelope, a validation and a delivery
-per stage per bar, for bars on which nothing happens. Here indicator-engine's and signal-generator's
-engines are called directly, bar after bar, with no bus in between; risk-manager, execution-engine
-and reporter run on the in-memory bus as in the replay, but only for an "active" bar: one that
-carries a signal, meets an order waiting for its fill, or reaches the stop-loss or take-profit of an open position of
-its symbol (the simulated broker's own `bar_exit` says). A quiet bar's quote and bar still reach
-those engines, directly, so conversions, marks and the broker's last bar stay current, and the
-execution engine must answer nothing, which the run checks on every quiet bar. An active bar is
-delivered as the replay delivers it (quote, bar, then signal-generator's outputs), so trades.csv is
+per stage per bar, for bars on which nothing happens. Here the indicators and strategy triggers are
+computed without the bus; risk-manager, execution-engine and reporter run on the in-memory bus as in
+the replay, but the bus carries a bar only when the execution engine acts on it (an order waits for
+its fill, or an open position of its symbol reaches its stop-loss or take-profit: the simulated
+broker's own `bar_exit` says) and signal-generator's outputs when there are any. Any other bar's
+quote and bar reach those engines directly, so conversions, marks and the broker's last bar stay
+current, and the execution engine must answer nothing, which the run checks on each such bar. What
+goes on the bus goes as the replay sends it (quote, bar, then the signals), so trades.csv is
 byte-identical (tests/service/test_backtest_batch.py).
 
-With TA-Lib installed (the `backtest` extra) and strategies of the kinds `vectorized.py` evaluates
-(all three shipped kinds), the bars are not even visited one by one: the indicators and triggers are
-computed over each symbol's series at once (vectorized.py), and the loop jumps from one active bar
-to the next: a bar with a candidate, the bars while an order waits for its fill, and a bar on which
-an open position's stop-loss or take-profit may be reached (a float screen with a margin over the
-bars up to the next candidate; `bar_exit`, on Decimals, decides). Before an active bar each symbol's
-latest quiet bar is handed to the engines (what they keep of quiet bars is the latest quote and bar),
-with the same check that the execution engine answers nothing. Without TA-Lib, or for a strategy
-kind vectorized.py does not know, the bars are replayed one by one as before (`_bar_after_bar`).
+Vectorised (`vectorized.py`, with TA-Lib from the `backtest` extra, for all three shipped strategy
+kinds): indicators and triggers over each symbol's whole series at once, and the loop jumps from one
+active bar to the next: a bar with a candidate, every bar while an order waits for its fill, and a
+bar on which an open position may reach its SL or TP (a float screen with a margin over the bars up
+to the next candidate; `bar_exit`, on Decimals, decides). Before such a bar each symbol's latest
+skipped bar is handed to the engines (what they keep of them is the latest quote and bar), with the
+same check. Without TA-Lib, or for a strategy kind vectorized.py does not know (`vectorized=False`
+too), indicator-engine's and signal-generator's engines run on every bar (`_bar_after_bar`).
 
 Scope: bars of one timeframe, no re-entry matrix and no calendar (their stages react to every
 event; use `runner.run`).
@@ -84,27 +83,36 @@ class _Pipeline:
     def waiting(self) -> bool:
         return any(o.status in WAITING for o in self.engine.live_orders())
 
-    def is_active(self, bar: Bar, outputs: list) -> bool:
-        return bool(outputs) or self.waiting() or any(
+    def executes(self, bar: Bar) -> bool:
+        """Whether the execution engine acts on `bar`: an order waits for its fill, or an open position of
+        its symbol reaches its SL or TP on it (the simulated broker's own `bar_exit`)."""
+        return self.waiting() or any(
             self.broker.bar_exit(p.symbol, p.direction, p.sl_price, p.tp_price, bar) is not None
             for p in self.engine.open_positions(bar.symbol))
 
     async def on_bar(self, bar: Bar, outputs: list) -> None:
+        """A bar and then signal-generator's outputs on it, as the replay delivers them: the bar through
+        the bus when execution acts on it, else straight to the engines; the outputs through the bus."""
         quote = quote_of(bar, self.instruments[bar.symbol].distance(self.spread_pips))
-        if self.is_active(bar, outputs):
+        acts = self.executes(bar)
+        if acts:
             await self.feed.publish([quote, bar])
             await self.bus.drain()
+        else:
+            self.risk_stage.engine.on_tick(quote)
+            self.reporter.book.on_tick(quote)
+            if self.engine.on_tick(quote) or self.engine.on_bar(bar):
+                raise AssertionError(f"execution acted on a quiet bar at {bar.ts_close.isoformat()}")
+        if outputs:
             await self.signal_out.publish(outputs)
             await self.bus.drain()
-            if self.engine.live_orders():
-                await self.execution.on_clock()
-                await self.bus.drain()
+        if not self.engine.live_orders():
             return
-        self.risk_stage.engine.on_tick(quote)
-        self.reporter.book.on_tick(quote)
-        engine = self.engine
-        if engine.on_tick(quote) or engine.on_bar(bar) or (engine.live_orders() and engine.on_clock(bar.ts_close)):
-            raise AssertionError(f"execution acted on a quiet bar at {bar.ts_close.isoformat()}")
+        if acts or outputs:
+            await self.execution.on_clock()
+            await self.bus.drain()
+        elif self.engine.on_clock(bar.ts_close):
+            raise AssertionError(f"execution timed an order out on a quiet bar at {bar.ts_close.isoformat()}")
 
 
 async def run_batch(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
