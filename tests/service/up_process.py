@@ -1,4 +1,4 @@
-"""`eafix up` as a subprocess for the tests: the every-bar strategy, free ports, a replayed sample;
+"""`eafix up` as a subprocess for the tests: the every-bar strategy (or the one given), free ports, a replayed sample;
 the context yields what its "EAFIX is up" line names and sends Ctrl-C (SIGINT) at the end."""
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ class Up:
 
 
 @contextmanager
-def platform_up(tmp_path: Path, *, speed: int, bars: int) -> Iterator[Up]:
-    strategy = tmp_path / "every-bar.yaml"
-    strategy.write_text(FIRES_EVERY_BAR)
+def platform_up(tmp_path: Path, *, speed: int, bars: int, strategy_yaml: str = FIRES_EVERY_BAR) -> Iterator[Up]:
+    strategy = tmp_path / "strategies.yaml"
+    strategy.write_text(strategy_yaml)
     data = tmp_path / "EURUSD_H1.csv"
     proc = subprocess.Popen([sys.executable, "-m", "eafix", "up", "--free-ports", "--speed", str(speed), "--bars",
                              str(bars), "--data", str(data), "--strategy", str(strategy)],
