@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
+
 import pytest
 
 from eafix.backtest.data import load, write_sample
@@ -197,3 +199,16 @@ def test_walk_forward_windows_keep_a_times_bars_together(tmp_path):
     for w in windows:
         times = [b.ts_close for b in w.events]
         assert all(times.count(t) == 2 for t in times)
+
+
+def test_the_documented_example_is_a_template_of_fast_and_slow():
+    from eafix.backtest.optimize import Job, strategies_for
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "sma_cross_sweep.yaml"
+    template = Template(path.read_text(), str(path))
+    template.check(["fast", "slow"])
+    config = strategies_for(Job(path, template), {"fast": 5, "slow": 100})
+    [strategy] = config.strategies
+    assert strategy.name == "sma_cross"
+    params = strategy.params
+    assert (params.fast, params.slow, params.stop_and_reverse) == ("sma(5)", "sma(100)", True)
