@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -107,7 +108,9 @@ def _add_proxy(router: APIRouter, route: ProxyRoute, peers: Peers, auth: Authent
 
     async def proxy(request: Request, principal: Principal = caller) -> Response:
         params = [(k, v) for k, v in request.query_params.multi_items() if k in route.params] + list(route.fixed)
-        path = route.peer_path.format(**request.path_params)
+        # each path parameter stays one segment of the peer's path: percent-encoded whole, so a `/`, `..` or
+        # `?` in it can reach no other route of the peer (nor make an invalid URL)
+        path = route.peer_path.format(**{k: quote(str(v), safe="") for k, v in request.path_params.items()})
         headers = identity_headers(principal, correlation_id.get() or "")
         try:
             if route.method == "POST":
