@@ -171,3 +171,29 @@ def test_bad_input_is_exit_2_with_a_message_naming_it(files, capsys):
     assert "--heatmap 'fast,speed': name two different grid parameters" in run_bad(
         capsys, files, "--heatmap", "fast,speed")
     assert "--walk-forward: cannot be negative" in run_bad(capsys, files, "--walk-forward", "-1")
+
+
+def test_ticks_run_through_the_replay_as_backtest_runs_them(tmp_path):
+    import random
+
+    ticks = tmp_path / "ticks.csv"
+    rng, price, rows = random.Random(5), 110000, ["ts,symbol,bid,ask"]
+    for i in range(4000):  # seeded random-walk ticks, one a second, in 1e-5 steps
+        price += rng.choice([-3, -2, -1, 0, 1, 2, 3])
+        rows.append(f"2026-03-02T{10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,EURUSD,"
+                    f"{price / 1e5:.5f},{(price + 10) / 1e5:.5f}")
+    ticks.write_text("\n".join(rows) + "\n")
+    template = tmp_path / "t.yaml"
+    template.write_text(TEMPLATE)
+    assert cli.main(["optimize", "--data", str(ticks), "--strategy", str(template), "--grid", "fast=3,5",
+                     "--grid", "slow=8", "--timeframe", "M1", "--workers", "1", "--maximize", "return",
+                     "--report-format", "json", "--out", str(tmp_path / "o")]) == 0
+    best = next(r for r in read_rows(tmp_path / "o" / "results.csv") if r["rank"] == "1")
+    strategy = tmp_path / "best.yaml"
+    strategy.write_text(TEMPLATE.replace("{fast}", best["fast"]).replace("{slow}", "8"))
+    assert cli.main(["backtest", "--data", str(ticks), "--strategy", str(strategy), "--timeframe", "M1",
+                     "--format", "json", "--out", str(tmp_path / "b")]) == 0
+    trades = (tmp_path / "b" / "trades.csv").read_text()
+    assert trades.count("\n") > 5  # a header and trades
+    assert (tmp_path / "o" / "top-1" / "trades.csv").read_text() == trades
+    assert int(best["trades"]) == trades.count("\n") - 1
