@@ -6,10 +6,11 @@ event-driven replay. A process pool runs them; each worker loads the data once (
 initializer) and keeps it for every run it is given. A run gives one row: its parameters, every
 statistic of `eafix.reporting.metrics.summarize` (money as float) and the run's counts.
 
-Walk-forward (`walk_forward(n)`): the data is cut into n + 1 consecutive windows of equal length (in
-distinct bar times, so a time's bars of several symbols stay together); split i picks the combination
-best in window i - 1 (in-sample) and runs it on window i (out-of-sample). The windows cover the data,
-each bar once. Every window starts without history: its indicators warm up inside it.
+Walk-forward of n splits (`walk_forward`, `Job.windows` = n + 1): the data is cut into n + 1
+consecutive windows of equal length (in distinct bar times, so a time's bars of several symbols stay
+together); split i picks the combination best in window i - 1 (in-sample) and runs it on window i
+(out-of-sample). The windows cover the data, each bar once. Every window starts without history:
+its indicators warm up inside it.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ EXIT_USAGE = 2
 
 
 def _inputs(args: argparse.Namespace):
-    """Everything checked before a run starts; raises the errors `_optimize` turns into exit code 2."""
+    """Everything checked before a run starts: (grids, the combinations kept, the grid's size, the objective's
+    column, the heatmap's two parameters or None, the job, the dataset). Raises the errors `_optimize` turns
+    into exit code 2."""
     from eafix.backtest.data import load
     from eafix.backtest.optimize import Job, objective_column, split_windows, strategies_for
     from eafix.backtest.sweep import SweepError, Template, combinations, parse_constraint, parse_grids
