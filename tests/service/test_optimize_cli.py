@@ -171,6 +171,8 @@ def test_bad_input_is_exit_2_with_a_message_naming_it(files, capsys):
     assert "--heatmap 'fast,speed': name two different grid parameters" in run_bad(
         capsys, files, "--heatmap", "fast,speed")
     assert "--walk-forward: cannot be negative" in run_bad(capsys, files, "--walk-forward", "-1")
+    assert "--grid trades: a column of the results has that name" in run_bad(
+        capsys, files, grid=("fast=10,20", "slow=30", "trades=1,2"))
 
 
 def test_ticks_run_through_the_replay_as_backtest_runs_them(tmp_path):

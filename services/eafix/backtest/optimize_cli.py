@@ -27,11 +27,14 @@ def _inputs(args: argparse.Namespace):
     column, the heatmap's two parameters or None, the job, the dataset). Raises the errors `_optimize` turns
     into exit code 2."""
     from eafix.backtest.data import load
-    from eafix.backtest.optimize import Job, objective_column, split_windows, strategies_for
+    from eafix.backtest.optimize import COUNTS, STATISTICS, Job, objective_column, split_windows, strategies_for
     from eafix.backtest.sweep import SweepError, Template, combinations, parse_constraint, parse_grids
 
     grids = parse_grids(args.grid)
     names = [g.name for g in grids]
+    for name in names:
+        if name in (*STATISTICS, *COUNTS, "rank"):
+            raise SweepError(f"--grid {name}: a column of the results has that name; call the parameter otherwise")
     constraints = [parse_constraint(c, names) for c in args.constraint]
     column = objective_column(args.minimize or args.maximize)
     template = Template(args.strategy.read_text(encoding="utf-8"), str(args.strategy))
