@@ -212,3 +212,19 @@ def test_the_documented_example_is_a_template_of_fast_and_slow():
     assert strategy.name == "sma_cross"
     params = strategy.params
     assert (params.fast, params.slow, params.stop_and_reverse) == ("sma(5)", "sma(100)", True)
+
+
+def test_heatmap_cells_show_the_best_over_other_parameters_and_blanks():
+    import math
+
+    from eafix.reporting.heatmap import cells
+
+    rows = [  # k is a third parameter: each (fast, slow) cell shows the best over k
+        {"fast": 5, "slow": 20, "k": 1, "sharpe": 0.5}, {"fast": 5, "slow": 20, "k": 2, "sharpe": 1.5},
+        {"fast": 10, "slow": 20, "k": 1, "sharpe": -1.0}, {"fast": 10, "slow": 20, "k": 2, "sharpe": None},
+        {"fast": 5, "slow": 30, "k": 1, "sharpe": None}, {"fast": 5, "slow": 30, "k": 2, "sharpe": None},
+    ]  # (10, 30) pruned: no row
+    best = cells(rows, "fast", [5, 10], "slow", [20, 30], "sharpe", maximize=True)
+    assert best[0] == [1.5, -1.0]
+    assert all(math.isnan(v) for v in best[1])  # no figure at (5, 30), no row at (10, 30)
+    assert cells(rows, "fast", [5, 10], "slow", [20, 30], "sharpe", maximize=False)[0] == [0.5, -1.0]
