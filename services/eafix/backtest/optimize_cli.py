@@ -5,7 +5,7 @@
 
 writes to --out: results.csv (or .parquet: one row per combination, its parameters, every statistic,
 its counts and rank), heatmap.png (the objective over two parameters), walk_forward.csv (with
---walk-forward N) and top-<k>/ for the best --reports combinations: the filled strategies.yaml,
+--walk-forward N) and top-<k>/ for the best --reports combinations: the filled strategy.yaml,
 trades.csv and the report, as `eafix backtest` writes them.
 """
 
@@ -210,7 +210,7 @@ def add_parser(sub) -> None:
     op.add_argument("--results", type=Path, help="the results table (default OUT/results.csv; .parquet for Parquet)")
     op.add_argument("--format", choices=("csv", "parquet"), help="the results table's format (default: by extension)")
     op.add_argument("--heatmap", metavar="X,Y", help="the two parameters of the heatmap (default: the first two grids)")
-    op.add_argument("--heatmap-format", default="png", choices=("png", "svg"))
+    op.add_argument("--heatmap-format", default="png", choices=("png", "svg"), help="heatmap.png (default) or .svg")
     op.add_argument("--timeframe", default="H1", help="timeframe of the bars (default H1)")
     op.add_argument("--symbol", default="EURUSD", help="symbol of an OHLCV file without a symbol column")
     op.add_argument("--spread-pips", default="1.0", help="spread added to bar closes for quotes (default 1.0)")
