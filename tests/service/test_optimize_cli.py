@@ -199,3 +199,35 @@ def test_ticks_run_through_the_replay_as_backtest_runs_them(tmp_path):
     assert trades.count("\n") > 5  # a header and trades
     assert (tmp_path / "o" / "top-1" / "trades.csv").read_text() == trades
     assert int(best["trades"]) == trades.count("\n") - 1
+
+
+def write_bars(rows: list[dict], path: Path) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_a_walk_forward_split_is_the_best_of_its_window_run_on_the_next(files, tmp_path):
+    data, template = files
+    grid = ["--grid", "fast=5,10", "--grid", "slow=20,30", "--maximize", "return", "--workers", "1"]
+    assert cli.main(["optimize", "--data", str(data), "--strategy", str(template), *grid, "--reports", "0",
+                     "--walk-forward", "3", "--out", str(tmp_path / "wf")]) == 0
+    split = read_rows(tmp_path / "wf" / "walk_forward.csv")[1]  # split 2: in window 2 of 4, out window 3
+    bars = read_rows(data)  # 2,000 bars, 4 windows of 500 (one symbol: a bar per time)
+    inside, outside = write_bars(bars[500:1000], tmp_path / "in.csv"), write_bars(bars[1000:1500], tmp_path / "out.csv")
+
+    assert cli.main(["optimize", "--data", str(inside), "--strategy", str(template), *grid, "--reports", "0",
+                     "--out", str(tmp_path / "in")]) == 0
+    best = next(r for r in read_rows(tmp_path / "in" / "results.csv") if r["rank"] == "1")
+    assert (split["fast"], split["slow"]) == (best["fast"], best["slow"])
+    assert float(split["in_sample_return_pct"]) == pytest.approx(float(best["return_pct"]), rel=1e-12)
+
+    strategy = tmp_path / "chosen.yaml"
+    strategy.write_text(TEMPLATE.replace("{fast}", split["fast"]).replace("{slow}", split["slow"]))
+    assert cli.main(["backtest", "--data", str(outside), "--strategy", str(strategy), "--format", "json",
+                     "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "report.json").read_text())["summary"]
+    assert float(split["out_of_sample_return_pct"]) == pytest.approx(float(summary["return_pct"]), rel=1e-12)
+    assert int(split["out_of_sample_trades"]) == summary["trades"]
