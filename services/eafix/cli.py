@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backtest_parsers(sub)
 
+    from eafix.backtest.optimize_cli import add_parser as add_optimize_parser
+
+    add_optimize_parser(sub)
+
     from eafix.local.up import add_parser as add_up_parser
 
     add_up_parser(sub)
