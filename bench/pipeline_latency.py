@@ -115,6 +115,15 @@ class Services:
                     raise SystemExit(f"{name} did not become ready")
                 time.sleep(0.1)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU seconds each service process has used so far (/proc/<pid>/stat)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, proc in self.procs.items():
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15)
+        return used
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
@@ -215,10 +224,12 @@ def main() -> None:
         services = Services(Path(tmp), rds, pg, args.profile)
         try:
             services.start()
+            cpu_before = services.cpu_seconds()
             fed = feed(services.url("data-ingestor"), ticks, args.rate)
             load_during = os.getloadavg()
             r = redis.Redis.from_url(rds.url, password=rds.password, decode_responses=True)
             wait_quiet(r)
+            cpu_after = services.cpu_seconds()
             latency = measure(r)
             counts = {topic: r.xlen(topic) for topic in ("eafix.price.bars", "eafix.signals.generated",
                                                           "eafix.risk.rejected", "eafix.orders.validated",
@@ -238,6 +249,10 @@ def main() -> None:
         "parameters": {"rate": args.rate, "seconds": args.seconds, "ticks_per_bar": args.ticks_per_bar,
                        "batch_period_s": BATCH_PERIOD, "timeframe": "M1", "broker": "paper"},
         "feed": fed, "stream_counts": counts, "results": latency,
+        # CPU each service spent on the run (including its idle loops and the quiet wait), per fed tick:
+        # unlike the latencies, not inflated by other processes competing for the cores
+        "cpu_ms_per_tick": {name: round(1000 * (cpu_after[name] - cpu_before[name]) / len(ticks), 4)
+                            for name in PIPELINE},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
@@ -249,6 +264,9 @@ def main() -> None:
           f"{counts['eafix.orders.validated']} ({latency['caused_by_the_flush_timer']} from flushed bars), "
           f"rejections {counts['eafix.risk.rejected']}, orders stored {counts['orders_rows']}, "
           f"trades {counts['trades_rows']}")
+    cpu = document["cpu_ms_per_tick"]
+    print("CPU ms per tick: " + ", ".join(f"{name} {ms}" for name, ms in cpu.items())
+          + f" (sum {sum(cpu.values()):.3f})")
     for name in ("tick_to_order_intent_ts_init", "tick_to_order_intent_stream_entry"):
         s = latency[name]
         if s["count"]:

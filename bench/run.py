@@ -162,6 +162,13 @@ def live_rows(steps: dict) -> list[dict]:
                             target=f"<= {target:g} ms (ratio to target)",
                             met=None if value is None else value <= target, command=steps["pipeline"]["command"],
                             limit=LIMITS["pipeline"]))
+        cpu = pipe.get("cpu_ms_per_tick")
+        if cpu:  # the CPU the five services spent, per fed tick: not inflated by the machine's load
+            rows.append(row("  the five services' CPU per fed tick (" + ", ".join(f"{n} {v}" for n, v in cpu.items())
+                            + ")", round(sum(cpu.values()), 3), "ms", floor=f"{1000 / rate:g} ms between ticks",
+                            ratio=sum(cpu.values()) / (1000 / rate), command=steps["pipeline"]["command"],
+                            limit="per hop: XREADGROUP + JSON + envelope validation, handler, publish, XACK; "
+                                  "PostgreSQL commits per signal, report and trade"))
     if bus:
         raw = bus["results"]["redis.raw_pipelined_xadd"]["msgs_per_s"]
         floor = f"pipelined XADD (redis-py) {raw:,} msg/s"
