@@ -86,7 +86,7 @@ up: packages venv
 	$(BIN)/eafix up
 
 # Every benchmark under bench/ (bench/run.py): bench/results/bench.json + bench.md, and the table in
-# docs/performance.md. About 10 min; `make bench QUICK=1` about 3 min (docs left alone). Not in `make test`.
+# docs/performance.md. 10-15 min on 2 cores; `make bench QUICK=1` 3-5 min (docs left alone). Not in `make test`.
 bench: packages venv
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--docs)
 

@@ -6,7 +6,7 @@ Runs each benchmark script as its own process (the commands are in STEPS; their 
 bench/results/logs/<name>.log), reads the JSON each writes, and writes bench/results/bench.json
 and bench/results/bench.md: per figure the measured value, its floor or peer (measured in the same
 run where there is one), the ratio, the target of issue 12, the command and what limits it now.
-`--quick` runs smaller sizes (~3 min; no replication or report-opening runs); `--docs` puts the
+`--quick` runs smaller sizes (3-5 min; no replication or report-opening runs); `--docs` puts the
 table into docs/performance.md between its bench markers (done by a full `make bench`). A step
 that fails is reported as such in the table and makes the exit status 1; the others still run.
 """
