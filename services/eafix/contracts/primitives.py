@@ -177,7 +177,7 @@ def _timestamp(value: Any) -> datetime:
 def format_timestamp(value: datetime) -> str:
     """The wire form of a timestamp: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (UTC)."""
     value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = value.replace(tzinfo=None).isoformat(timespec="seconds")  # strftime's %Y drops a leading 0 (999)
     if value.microsecond:
         text += f".{value.microsecond:06d}"
     return text + "Z"
