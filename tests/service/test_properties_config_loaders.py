@@ -14,6 +14,7 @@ load as the same model.
 from __future__ import annotations
 
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,12 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import eafix.signal_generator as signal_generator  # noqa: I001 - the shipped strategies file sits beside it
 from eafix.compliance_monitor.policy import DEFAULT_POLICY, PolicyDocument, PolicyError, load_policy
 from eafix.contracts.strategies import StrategyConfigError, load_strategies_text, parse_strategies
 from eafix.reentry_matrix_svc.matrix import DEFAULT_MATRIX, MatrixError, load_matrix, parse_matrix
 from service.property_strategies import fuzz_bytes, fuzz_text, mutated, near_numbers
 
-STRATEGIES_TEXT = (Path(signal_generator.__file__).parent / "strategies.default.yaml").read_text(encoding="utf-8")
+STRATEGIES_TEXT = resources.files("eafix.signal_generator").joinpath("strategies.default.yaml").read_text("utf-8")
 MATRIX_TEXT = DEFAULT_MATRIX.read_text(encoding="utf-8")
 POLICY_TEXT = DEFAULT_POLICY.read_text(encoding="utf-8")
 STRATEGIES_DOC, MATRIX_DOC, POLICY_DOC = (yaml.safe_load(t) for t in (STRATEGIES_TEXT, MATRIX_TEXT, POLICY_TEXT))
