@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -113,7 +113,12 @@ def _fx_instrument(symbol: str) -> Instrument:
 
 def _check(instrument: Instrument) -> Instrument:
     symbol = instrument.symbol
-    if instrument.min_lot % instrument.lot_step != 0:
+    try:
+        off_step = instrument.min_lot % instrument.lot_step != 0
+    except InvalidOperation:  # the quotient has more digits than the decimal context holds
+        raise InstrumentError(f"{symbol}: min_lot ({instrument.min_lot}) and lot_step ({instrument.lot_step}) are "
+                              f"too far apart to be a lot table") from None
+    if off_step:
         raise InstrumentError(f"{symbol}: min_lot ({instrument.min_lot}) must be a multiple of lot_step "
                               f"({instrument.lot_step})")
     if instrument.max_lot < instrument.min_lot:
