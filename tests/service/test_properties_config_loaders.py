@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from eafix.compliance_monitor.policy import DEFAULT_POLICY, PolicyDocument, PolicyError, load_policy
@@ -133,6 +133,7 @@ def test_a_replaced_strategy_value_is_named(data, value) -> None:
         assert any(names_key(line, path, brackets=True) for line in exc.errors), (path, exc.errors)
 
 
+@settings(max_examples=30)  # each example dumps and reloads the whole document (pure-Python YAML)
 @given(st.data(), leaf_values)
 def test_a_replaced_matrix_value_is_named(data, value) -> None:
     document = MATRIX_DOC  # `replaced` copies what it changes
@@ -143,6 +144,7 @@ def test_a_replaced_matrix_value_is_named(data, value) -> None:
         assert names_key(str(exc), path, brackets=False), (path, str(exc))
 
 
+@settings(max_examples=30)  # each example dumps and reloads the whole document (pure-Python YAML)
 @given(st.data(), leaf_values)
 def test_a_replaced_policy_value_is_named(data, value) -> None:
     document = POLICY_DOC  # `replaced` copies what it changes

@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from hypothesis import example, given
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from eafix.contracts.primitives import format_timestamp
 from eafix.execution_engine.domain import Filled
-from eafix.execution_engine.mt4_bridge import FILL_COLUMNS, MT4FileBridge, encode_csv, row_checksum
+from eafix.execution_engine.mt4_bridge import FILL_COLUMNS, FillsFileError, MT4FileBridge, encode_csv, row_checksum
 from eafix.runtime.clock import TestClock
 from service.property_strategies import fuzz_bytes, mutated
 
@@ -59,33 +60,58 @@ def poll(data: bytes):
         return batch, reasons
 
 
+@pytest.fixture(scope="module")
+def bridge():
+    with tempfile.TemporaryDirectory() as name:
+        root = Path(name)
+        yield MT4FileBridge(root / "orders", root / "fills", root / "state.json", TestClock(T0))
+
+
 @given(fuzz_bytes | mutated(fill_rows().map(lambda rows: encode_csv(FILL_COLUMNS, rows).decode())).map(str.encode))
 @example((",".join(FILL_COLUMNS) + "\n1," + "a" * 200_000 + "\n").encode())  # was a raw csv.Error out of the poll
-def test_any_fills_file_is_taken_or_quarantined(data) -> None:
+def test_any_fills_file_parses_or_raises_fills_file_error(bridge, data) -> None:
+    path = bridge.fills_dir / "fills_fuzz.csv"
+    path.write_bytes(data)
+    try:
+        bridge._parse_fills(path)  # the poll's parser: poll_fills quarantines on FillsFileError
+    except FillsFileError as exc:
+        message = str(exc)
+        assert message
+        if re.match(r"line \d+", message):
+            assert int(message.split()[1].rstrip(":")) >= 1
+
+
+@settings(max_examples=15)  # each example moves and fsyncs files
+@given(fuzz_bytes | mutated(fill_rows().map(lambda rows: encode_csv(FILL_COLUMNS, rows).decode())).map(str.encode))
+def test_the_poll_takes_or_quarantines_any_file(data) -> None:
     batch, reasons = poll(data)
     assert len(batch.files) + len(batch.quarantined) == 1
     assert all(reason.strip() for reason in reasons)
-    for reason in reasons:  # a row-level refusal names the line
-        if re.match(r"line \d+", reason):
-            assert int(reason.split()[1].rstrip(":")) >= 2
+
+
+def parse(bridge: MT4FileBridge, data: bytes):
+    path = bridge.fills_dir / "fills_case.csv"
+    path.write_bytes(data)
+    return bridge._parse_fills(path)
 
 
 @given(fill_rows())
-def test_written_fills_come_back_exactly(rows) -> None:
-    batch, reasons = poll(encode_csv(FILL_COLUMNS, rows))
-    assert reasons == [] and batch.last_file_seq == int(rows[0]["file_seq"])
+def test_written_fills_come_back_exactly(bridge, rows) -> None:
+    file_seq, events = parse(bridge, encode_csv(FILL_COLUMNS, rows))
+    assert file_seq == int(rows[0]["file_seq"])
     assert [(e.client_order_id, e.fill_id, e.lots, e.price, e.commission, e.ts, e.broker_order_id)
-            for e in batch.events if isinstance(e, Filled)] == [
+            for e in events if isinstance(e, Filled)] == [
         (r["client_order_id"], r["fill_id"], Decimal(r["lots"]), Decimal(r["price"]), Decimal(r["commission"]),
          datetime.fromisoformat(r["timestamp"]), r["ticket"]) for r in rows]
 
 
 @given(fill_rows(), st.data())
-def test_a_bad_row_quarantines_the_file_naming_its_line(rows, data) -> None:
+def test_a_bad_row_is_refused_naming_its_line(bridge, rows, data) -> None:
     index = data.draw(st.integers(0, len(rows) - 1))
     column = data.draw(st.sampled_from(["timestamp", "lots", "price", "status", "client_order_id"]))
     rows[index][column] = data.draw(st.sampled_from(["", "x", "-1", "1e3", "NaN", "2025-13-01T00:00:00Z", "1.123"]))
     rows[index]["checksum_sha256"] = row_checksum(rows[index])  # a well-formed row with a bad value
-    batch, reasons = poll(encode_csv(FILL_COLUMNS, rows))
-    if batch.quarantined:
-        assert reasons[0].startswith(f"line {index + 2}: "), reasons
+    try:
+        parse(bridge, encode_csv(FILL_COLUMNS, rows))
+    except FillsFileError as exc:
+        assert str(exc).startswith(f"line {index + 2}: "), str(exc)
