@@ -17,6 +17,7 @@ from service.pipeline_env import FIRES_EVERY_BAR
 
 LIMIT = 240.0  # seconds: a guard against hanging, never a timing assertion
 UP_LINE = re.compile(r"gui-gateway (http://\S+)/ .* admin key is in (\S+)\); logs in (\S+)/logs")
+SERVICE_LINE = re.compile(r"^  (\S+) +(http://\S+)/$")
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Up:
     workdir: Path
     data: Path
     output: list[str] = field(default_factory=list)
+    services: dict[str, str] = field(default_factory=dict)  # name -> base URL, as `eafix up` prints them
     returncode: int | None = None  # once stopped
 
     @property
@@ -52,7 +54,8 @@ def platform_up(tmp_path: Path, *, speed: int, bars: int, strategy_yaml: str = F
                 break
         found = UP_LINE.search(lines[-1] if lines else "")
         assert found, "".join(lines)
-        up = Up(found.group(1), Path(found.group(2)), Path(found.group(3)), data, lines)
+        urls = dict(m.groups() for m in map(SERVICE_LINE.match, lines) if m)
+        up = Up(found.group(1), Path(found.group(2)), Path(found.group(3)), data, lines, urls)
         yield up
     finally:
         proc.send_signal(signal.SIGINT)
