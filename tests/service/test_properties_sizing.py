@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from eafix.contracts import PriceTick, RiskRejectReason
-from eafix.instruments import DEFAULT_INSTRUMENTS, QuoteBook, Quoted
+from eafix.contracts.primitives import Lots
+from eafix.instruments import DEFAULT_INSTRUMENTS, InstrumentError, QuoteBook, Quoted
 from eafix.risk_manager.config import MAX_RISK_CAP_PERCENT, RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.sizing import floor_to_step, pip_value_per_lot, size_position
@@ -125,6 +127,26 @@ def test_pip_value_is_pip_times_contract_at_the_mid(symbol, account, bid, spread
     mid = (Fraction(bid) + Fraction(bid + spread)) / 2
     rate = 1 / mid if inverse else mid  # account units per unit of the quote currency
     assert Fraction(num) / Fraction(den) == Fraction(instrument.pip_size) * Fraction(instrument.contract_size) * rate
+
+
+lot_fields = st.sampled_from(["0.001", "0.010", "0.05", "0.1", "1", "1E+1", "2.5", "9999.99", "10000", "0.015"])
+LOTS = TypeAdapter(Lots)
+
+
+@given(st.fixed_dictionaries({}, optional={"min_lot": lot_fields, "lot_step": lot_fields, "max_lot": lot_fields}),
+       balances, stops)
+@example({"min_lot": "0.001", "lot_step": "0.001"}, Decimal("10000"), Decimal("23"))  # sized 0.869: no OrderIntent
+@example({"lot_step": "0.010"}, Decimal("10000"), Decimal("23"))  # sized 0.870: no OrderIntent either
+def test_sized_lots_of_any_accepted_lot_table_fit_the_order_contract(fields, balance, sl) -> None:
+    try:
+        instruments = DEFAULT_INSTRUMENTS.with_overrides({"EURUSD": fields})
+    except InstrumentError:
+        return
+    engine = RiskEngine(RiskConfig(), TestClock(T0), instruments=instruments)
+    engine.on_tick(PriceTick(symbol="EURUSD", ts=T0, bid=Decimal("1.1"), ask=Decimal("1.1001"), volume=None))
+    result = engine.position_size("EURUSD", sl, balance=balance)
+    assert result.sizing is not None, result.details
+    assert LOTS.validate_python(result.sizing.lots) == result.sizing.lots
 
 
 @given(decimals("0.001", "0.009", 3), stops)
