@@ -5,9 +5,13 @@ host list; with PostgreSQL outside the mesh every host gets its plaintext Destin
 from __future__ import annotations
 
 import pytest
+import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from conftest import render_profile
+from eafix.platform.profiles import REPO
 from eafix.platform.render import RenderError
+from eafix.platform.summary import infra_budget
 from eafix.runtime.settings import Settings
 
 FAILOVER = {"global": {"postgres": {"host": "postgresql-primary", "failoverHosts": ["postgresql-read"]}}}
@@ -49,3 +53,22 @@ def test_outside_the_mesh_every_host_gets_a_plaintext_destination_rule(render_wi
 def test_a_bad_failover_host_list_is_refused_naming_the_path(render_with, bad):
     with pytest.raises(RenderError, match="failoverHosts"):
         render_with({"global": {"postgres": {"failoverHosts": bad}}})
+
+
+def test_eafix_infra_ha_scenario_and_the_trading_values_that_match_it(render_with):
+    """charts/eafix-infra/ci/ha-values.yaml: a synchronous read replica; the backup dumps the primary's
+    Service, and eafix-trading pointed at both Bitnami Services gets the failover URL."""
+    values = yaml.safe_load((REPO / "charts/eafix-infra/ci/ha-values.yaml").read_text())
+    pg = values["postgresql"]
+    assert pg["architecture"] == "replication" and pg["replication"]["synchronousCommit"] == "on"
+    assert pg["replication"]["numSynchronousReplicas"] == pg["readReplicas"]["replicaCount"] == 1
+    cron = render_profile("eafix-infra:ci-ha").one("CronJob", "eafix-backup-postgres")
+    env = {e["name"]: e.get("value") for e in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    assert env["PGHOST"] == "postgresql-primary"
+    budget = infra_budget({"postgresql": {"enabled": True, **pg}})
+    # two pods; only the replica's 4 CPU counted, ha-values leaves the primary's resources to the overlay
+    assert budget.pods == 2 and budget.limits_cpu == 4 and any("primary" in u for u in budget.uncounted)
+    url = render_with({"global": {"postgres": {"host": "postgresql-primary", "failoverHosts": ["postgresql-read"]}}}
+                      ).one("ConfigMap", "risk-manager-config")["data"]["SERVICE_POSTGRES_URL"]
+    assert url.startswith("postgresql://postgresql-primary:5432,postgresql-read:5432/")
