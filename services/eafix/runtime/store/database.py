@@ -48,10 +48,9 @@ class Database:
 
     def __init__(self, conninfo: str, *, credentials: Mapping[str, str] | None = None, min_size: int = 1,
                  max_size: int = 4, timeout: float = 10.0, application_name: str | None = None,
-                 reconnect_timeout: float = 60.0, backoff: Backoff | None = None) -> None:
+                 reconnect_timeout: float = 60.0) -> None:
         kwargs: dict[str, str | int] = dict(credentials or {})
         self.reconnect_timeout = reconnect_timeout  # seconds a block waits for a server that accepts writes
-        self.backoff = backoff or Backoff(0.1, 2.0)
         if application_name:
             kwargs["application_name"] = application_name
         self.conninfo = conninfo
@@ -99,7 +98,7 @@ class Database:
         """A pooled connection, waiting with backoff while no server accepts one (see the module docstring)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.reconnect_timeout
-        backoff = Backoff(self.backoff.base, self.backoff.cap, self.backoff.rng)
+        backoff = Backoff(0.1, 2.0)  # on top of the pool's own wait (`timeout`) per attempt
         while True:
             try:
                 return await self.pool.getconn()
