@@ -269,13 +269,16 @@ def test_vector_waits_for_its_bar_and_redelivery_is_ignored():
     assert engine.stats["stale_vectors"] == 1
 
 
-def test_a_newer_vector_replaces_one_still_waiting_for_its_bar():
+def test_vectors_waiting_for_their_bars_are_all_evaluated_in_time_order():
+    # a backlog after an outage: the vectors of three bars before any of those bars
     engine = SignalEngine(config("x: {type: rsi_mean_reversion, on_cross: false}"), TestClock(T0))
-    engine.on_indicators(vector(T0, rsi_14=20.0))
-    engine.on_indicators(vector(T0 + BAR, rsi_14=20.0))
-    assert engine.on_bar(bar(T0, "1.1")) == []  # its vector was replaced
-    assert only(engine.on_bar(bar(T0 + BAR, "1.1"))).ts == T0 + BAR
-    assert engine.stats["vectors_replaced_before_bar"] == 1
+    for i in (0, 2, 1):  # one out of order too
+        assert engine.on_indicators(vector(T0 + i * BAR, rsi_14=20.0)) == []
+    assert engine.on_bar(bar(T0 + BAR, "1.1")) == []  # bar 0 not seen yet: bar 1's vector keeps waiting
+    assert [o.ts for o in engine.on_bar(bar(T0, "1.1"))] == [T0, T0 + BAR]
+    assert [o.ts for o in engine.on_bar(bar(T0 + 2 * BAR, "1.1"))] == [T0 + 2 * BAR]
+    assert engine.on_indicators(vector(T0 + BAR, rsi_14=20.0)) == []  # redelivered: stale now
+    assert engine.stats["stale_vectors"] == 1 and engine.stats["vectors_dropped_waiting"] == 0
 
 
 def test_replay_gives_identical_outputs():

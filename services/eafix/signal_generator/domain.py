@@ -9,9 +9,11 @@ Pure: no I/O, no wall clock (the injected Clock gives "now"), no logging per eve
 
 IndicatorVector carries no price, so the engine pairs each vector with the Bar of the same
 symbol/timeframe/close time. Bars and vectors travel on different streams; whichever arrives second
-triggers the evaluation (one vector per symbol/timeframe waits for its bar; a newer vector replaces
-it). A vector not newer than the last one evaluated for its symbol/timeframe is ignored (redelivery,
-out of order), so strategy state advances once per bar.
+triggers the evaluation. Vectors waiting for their bars (a backlog after an outage may bring the
+vectors of several bars before those bars) are evaluated in time order as the bars come, none
+skipped, so a catch-up trades what a replay trades; at most _WAITING_KEPT wait per symbol/timeframe
+(the oldest beyond that is dropped, counted). A vector not newer than the last one evaluated for its
+symbol/timeframe is ignored (redelivery, out of order), so strategy state advances once per bar.
 
 Gates, in order, for every strategy that triggers on a vector:
 
@@ -53,6 +55,7 @@ __all__ = ["Output", "RiskOffState", "SignalEngine", "signal_id_for"]
 Output = Signal | SignalSuppressed
 _DETAIL_MAX = 500  # SignalSuppressed.detail maxLength
 _BARS_KEPT = 8  # recent closes kept per symbol/timeframe (to meet a late vector)
+_WAITING_KEPT = 256  # vectors waiting for their bars per symbol/timeframe
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +85,13 @@ class SignalEngine:
         self._blackout = blackout
         self._strategies: tuple[Strategy, ...] = build_strategies(config)
         self._closes: dict[tuple[str, str], OrderedDict[datetime, Decimal]] = {}
-        self._pending: dict[tuple[str, str], IndicatorVector] = {}
+        self._pending: dict[tuple[str, str], OrderedDict[datetime, IndicatorVector]] = {}
         self._last_ts: dict[tuple[str, str], datetime] = {}
         self._last_emitted: dict[tuple[str, str, Direction], datetime] = {}
         self._risk_off: RiskOffState | None = None
         self._recent: deque[Output] = deque(maxlen=recent_limit)
         self.stats: dict[str, int] = {"vectors": 0, "signals": 0, "suppressed": 0, "stale_vectors": 0,
-                                      "vectors_replaced_before_bar": 0}
+                                      "vectors_dropped_waiting": 0}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -140,11 +143,7 @@ class SignalEngine:
         closes[bar.ts_close] = bar.close
         while len(closes) > _BARS_KEPT:
             closes.popitem(last=False)
-        pending = self._pending.get(key)
-        if pending is not None and pending.ts == bar.ts_close:
-            del self._pending[key]
-            return self._evaluate(pending, bar.close)
-        return []
+        return self._evaluate_waiting(key)
 
     def on_indicators(self, vector: IndicatorVector) -> list[Output]:
         self.stats["vectors"] += 1
@@ -153,21 +152,29 @@ class SignalEngine:
         if last is not None and vector.ts <= last:
             self.stats["stale_vectors"] += 1
             return []
+        waiting = self._pending.setdefault(key, OrderedDict())
+        newest = next(reversed(waiting), None)
+        waiting[vector.ts] = vector
+        if newest is not None and newest > vector.ts:  # arrived out of time order
+            self._pending[key] = waiting = OrderedDict(sorted(waiting.items()))
+        while len(waiting) > _WAITING_KEPT:
+            waiting.popitem(last=False)
+            self.stats["vectors_dropped_waiting"] += 1
+        return self._evaluate_waiting(key)
+
+    def _evaluate_waiting(self, key: tuple[str, str]) -> list[Output]:
+        """Evaluate the waiting vectors, oldest first, while their bars are known."""
+        waiting = self._pending.get(key)
         closes = self._closes.get(key)
-        close = closes.get(vector.ts) if closes is not None else None
-        if close is None:
-            waiting = self._pending.get(key)
-            if waiting is not None and waiting.ts != vector.ts:
-                if vector.ts < waiting.ts:
-                    self.stats["stale_vectors"] += 1
-                    return []
-                self.stats["vectors_replaced_before_bar"] += 1
-            self._pending[key] = vector
-            return []
-        pending = self._pending.get(key)
-        if pending is not None and pending.ts <= vector.ts:
-            del self._pending[key]
-        return self._evaluate(vector, close)
+        outputs: list[Output] = []
+        while waiting and closes is not None:
+            ts, vector = next(iter(waiting.items()))
+            close = closes.get(ts)
+            if close is None:
+                break
+            del waiting[ts]
+            outputs.extend(self._evaluate(vector, close))
+        return outputs
 
     # -- evaluation ----------------------------------------------------------------------------
 
