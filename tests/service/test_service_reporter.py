@@ -111,3 +111,7 @@ async def test_the_report_draws_candles_suppressions_and_levels_from_the_bus(env
     # SHORT at 1.10100: SL 20 pips above (1.10300), TP 40 below (1.09700), from open to close
     assert traces["SL"]["y"] == [1.103, 1.103, None] and traces["TP"]["y"] == [1.097, 1.097, None]
     assert traces["SL"]["x"] == ["2026-01-05 10:05", "2026-01-05 10:10", None]
+    async with started(env.app("reporter")) as client:  # the order's pips come back from PostgreSQL
+        page = (await client.get("/api/v1/reports/report.html?from=2026-01-05&to=2026-01-05")).text
+    found = re.search(r'<div id="timeline".*?<script type="application/json">(.*?)</script>', page)
+    assert {t["name"]: t for t in json.loads(found.group(1))["data"]}["TP"]["y"] == [1.097, 1.097, None]

@@ -24,10 +24,10 @@ class ReportContent:
     breakdowns: Mapping[str, Sequence[GroupFigures]] = field(default_factory=dict)
     reentry: Sequence[ReentryDecision] = ()
     bars: Sequence[Bar] = ()  # the replayed bars, resampled for the price chart
-    candles: Sequence[Candles] = ()  # or candles already resampled (reporter's)
     suppressed: Sequence[SignalSuppressed] = ()
     levels: Mapping[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # trade id -> (SL, TP) price
     counts: Mapping[str, int] = field(default_factory=dict)  # signals, orders, ... of a backtest run
+    candles: Sequence[Candles] = ()  # instead of bars: candles already resampled (reporter's)
 
 
 def trade_levels(trade: TradeClosed, sl_pips: Decimal, tp_pips: Decimal,
