@@ -6,6 +6,7 @@ import re
 import struct
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from eafix.contracts import Bar, SignalSuppressed, TradeClosed
 from eafix.reporting.breakdown import DIMENSIONS, breakdown
@@ -18,6 +19,7 @@ from eafix.reporting.picture import write_png
 from eafix.reporting.render import report_json
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def bar(hour: int, o: str, h: str, lo: str, c: str) -> Bar:
@@ -130,7 +132,9 @@ def test_html_is_one_offline_file_with_the_statistics_charts_and_tables():
     page = render_html(content())
     assert "cdn" not in re.sub(r"<script>.*?</script>", "", page, flags=re.S).lower()
     head = page.split("</head>")[0]
-    assert "plotly.js (finance - minified) v4.1.0" in head  # the pinned partial bundle, not the full 4.8 MB
+    pinned = json.loads((REPO / "ci/plotly-js/package.json").read_text())["dependencies"]
+    # the partial bundle at the version pinned (a stale copy in the package fails here), not the full 4.8 MB
+    assert f"plotly.js (finance - minified) v{pinned['plotly.js-finance-dist-min']}" in head
     assert len(head) < 1_500_000
     figures = re.findall(r'<div id="(\w+)" class="figure" style="height:(\d+)px"></div>'
                          r'<script type="application/json">(.*?)</script>', page, flags=re.S)

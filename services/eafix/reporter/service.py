@@ -31,6 +31,7 @@ from eafix.reporter.book import ReportBook
 from eafix.reporter.market import MarketView
 from eafix.reporter.repository import InMemoryLedgerRepository, LedgerRepository, PostgresLedgerRepository
 from eafix.reporter.stage import ReporterStage
+from eafix.reporting.page import require_plotly_js
 from eafix.runtime.clock import WallClock
 from eafix.runtime.service import (
     PipelineSettings,
@@ -62,6 +63,7 @@ SETTINGS = ReporterSettings
 
 
 def build(settings: ReporterSettings) -> ServiceParts:
+    require_plotly_js()  # report.html inlines it: a build without it stops here, not at the first report
     parts = ServiceParts()
     clock = WallClock()
     config = settings.reporter

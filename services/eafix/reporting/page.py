@@ -17,6 +17,7 @@ import html
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,13 +42,18 @@ class ReportAssetMissing(RuntimeError):
     """The plotly.js bundle is not in the package (a checkout where `make plotly-js` has not run)."""
 
 
-@cache
-def plotly_js() -> str:
+def require_plotly_js() -> Traversable:
+    """The bundle's place in the package, or ReportAssetMissing (reporter checks it at start)."""
     bundle = resources.files("eafix.reporting") / "static" / PLOTLY_JS
     if not bundle.is_file():
         raise ReportAssetMissing(f"{bundle} is missing: `make plotly-js` fetches the pinned plotly.js bundle "
                                  "(ci/plotly-js) into the package")
-    return bundle.read_text(encoding="utf-8")
+    return bundle
+
+
+@cache
+def plotly_js() -> str:
+    return require_plotly_js().read_text(encoding="utf-8")
 
 
 @cache
