@@ -17,6 +17,7 @@ from eafix.reporting.metrics import summarize
 from eafix.reporting.page import MAX_TABLE_ROWS, render_html
 from eafix.reporting.picture import write_png
 from eafix.reporting.render import report_json
+from eafix.reporting.returns_table import monthly_table
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -179,6 +180,9 @@ def test_monthly_returns_are_a_table_coloured_by_return():
     assert '<td style="background:rgba(207,34,46,0.36)" title="2026 Mar: -2.00%">' in table
     assert '<td style="background:transparent" title="2026 Feb: +0.00%">' in table
     assert '<td style="background:rgba(26,127,55,0.48)" title="2026: +2.90%">' in table
+    assert monthly_table(content(trades), max_years=1).startswith(
+        '<h2>Monthly returns (%)</h2><p>The last 1 of 2 years.</p><table class="monthly"><thead><tr><th></th><th>Jan'
+    ) and "<th>2026</th>" not in monthly_table(content(trades), max_years=1)
 
 
 def test_long_tables_show_their_last_rows():

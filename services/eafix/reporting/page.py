@@ -127,7 +127,7 @@ def render_html(content: ReportContent) -> str:
 <div class="row"><div><h2>Statistics</h2><table class="stats"><tbody>{stats}</tbody></table>
 <p>{html.escape(counts)}</p></div><div>{_figure(distribution(content), "distribution")}</div></div>
 {_figure(timeline(content), "timeline")}
-{monthly_table(content)}{groups}{_chains_table(content.reentry)}
+{monthly_table(content, MAX_TABLE_ROWS)}{groups}{_chains_table(content.reentry)}
 <h2>Trades ({len(trades)})</h2>{note}<table><thead><tr><th>trade</th><th>closed</th><th>symbol</th><th>direction</th>
 <th>lots</th><th>open</th><th>close</th><th>pips</th><th>P&amp;L</th><th>reason</th></tr></thead><tbody>{rows}</tbody>
 </table><script>{loader_js()}</script></body></html>

@@ -39,17 +39,20 @@ def _cell(value: float | None, scale: float, title: str) -> str:
             f"{value * 100:+.2f}</td>")
 
 
-def monthly_table(content: ReportContent) -> str:
+def monthly_table(content: ReportContent, max_years: int = 500) -> str:
+    """The table of the last `max_years` years (a note says so when there are more)."""
     returns = monthly_returns(equity_curve(content.trades, content.summary.start_balance),
                               content.summary.start_balance)
     if not returns:
         return "<h2>Monthly returns (%)</h2><p>No closed trades.</p>"
     scale = max(abs(r) for _, _, r in returns)
+    years = list(by_year(returns).items())
+    note = f"<p>The last {max_years} of {len(years):,} years.</p>" if len(years) > max_years else ""
     rows = []
-    for year, months in by_year(returns).items():
+    for year, months in years[-max_years:]:
         cells = "".join(_cell(v, scale, f"{year} {MONTHS[m]}") for m, v in enumerate(months))
         total = prod(1 + v for v in months if v is not None) - 1
         rows.append(f"<tr><th>{year}</th>{cells}{_cell(total, scale, str(year))}</tr>")
     head = "".join(f"<th>{m}</th>" for m in ("", *MONTHS, "year"))
-    return (f'<h2>Monthly returns (%)</h2><table class="monthly"><thead><tr>{head}</tr></thead>'
+    return (f'<h2>Monthly returns (%)</h2>{note}<table class="monthly"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>\n")
