@@ -87,9 +87,10 @@ demo: venv crd-validate
 	$(BIN)/eafix backtest --data out/sample/EURUSD_H1.csv --out out/backtest --reentry \
 		--calendar out/sample/EURUSD_H1_calendar.csv
 	@echo
-	@echo "The operator web UI on this machine: run 'make up' (the ten services on throwaway Redis and"
-	@echo "PostgreSQL, replaying out/sample/EURUSD_H1.csv as a live feed), open http://127.0.0.1:8080/ and log"
-	@echo "in with the admin API key in the file 'make up' prints (its 'admin key is in ...'); Ctrl-C stops it all."
+	@echo "The operator web UI against this demo's data: run 'make up' (= eafix up --data out/sample/EURUSD_H1.csv:"
+	@echo "'eafix serve gui-gateway' and its nine peers as processes on throwaway Redis and PostgreSQL, the sample"
+	@echo "replayed as a live feed), open http://127.0.0.1:8080/ and log in with the admin API key in the file it"
+	@echo "prints ('admin key is in ...'); Ctrl-C stops it all. The report of this backtest: out/backtest/report.html"
 
 # The ten services on throwaway Redis/PostgreSQL with a replayed feed; Ctrl-C stops and removes it all.
 up: packages venv

@@ -154,7 +154,8 @@ async def test_outcomes_say_what_failed(env, migrated_db):
     assert closed["details"][0].startswith("open positions not listed: execution-engine")
     assert stopped["result"] == "partial"  # the latch went out, the closes did not
     assert stopped["details"][0] == "risk-off latched (signal-generator suppresses new signals)"
-    assert unknown.status_code == 404 and "halt-everything" in unknown.text
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["path", "action"]
+    assert "'pause', 'resume', 'stop-all' or 'close-all'" in unknown.json()["detail"][0]["msg"]
     assert blank.status_code == 422 and "reason must not be blank" in blank.text
     assert missing.status_code == 422 and "reason" in missing.text
 

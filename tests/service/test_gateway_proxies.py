@@ -67,3 +67,21 @@ async def test_an_unreachable_peer_is_a_502_naming_it(monkeypatch):
         reports = await client.get("/api/v1/reports/summary", headers={"X-API-Key": key})
     assert orders.status_code == 502 and orders.json()["detail"].startswith("execution-engine: ConnectError")
     assert reports.status_code == 502 and "SERVICE_REPORTER_URL" in reports.json()["detail"]
+
+
+async def test_a_path_parameter_stays_one_segment_of_the_peer_path(monkeypatch):
+    key, line = key_pair("ops", Role.ADMIN)
+    with served(compliance_app()) as compliance_url:
+        httpx.post(f"{compliance_url}/webhook/alertmanager", json=notification(alert(LIMIT, "fp-2")),
+                   headers={"Authorization": f"Bearer {SECRET}"})
+        gateway = gateway_app(monkeypatch, SERVICE_API_KEYS=line, SERVICE_COMPLIANCE_MONITOR_URL=compliance_url,
+                              SERVICE_INDICATOR_ENGINE_URL=f"http://127.0.0.1:{free_port()}")
+        async with client_for(gateway) as client:
+            # decoded, "1?x" would be approval 1 (and a query) if pasted into the peer's path as it is
+            climbed = await client.post("/api/v1/compliance/approvals/1%3Fx", headers={"X-API-Key": key})
+            pending = await client.get("/api/v1/compliance/approvals", headers={"X-API-Key": key})
+            # control characters cannot make the peer URL invalid (that was a 500): the peer is called
+            odd = await client.get("/api/v1/indicators/%06%05%F3%98%BB%B9", headers={"X-API-Key": key})
+    assert climbed.status_code == 422  # the peer's answer: "1?x" is no approval id
+    assert [p["id"] for p in pending.json()["pending"]] == [1]  # approval 1 untouched
+    assert odd.status_code == 502 and odd.json()["detail"].startswith("indicator-engine: ConnectError")

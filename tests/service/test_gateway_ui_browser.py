@@ -1,9 +1,10 @@
 """gui-gateway's web UI in a real headless browser (Playwright driving Debian's /usr/bin/chromium, never a
 downloaded one) against the whole platform as `eafix up` runs it (ten services, throwaway Redis and
-PostgreSQL, a replayed feed, a strategy that fires on every bar): log in with the generated admin key,
-see a price move and a position appear as ticks flow through the pipeline, pause trading behind the
-confirmation, see the status change and find the audit entry. The page must load nothing the
-Content-Security-Policy refuses.
+PostgreSQL, a replayed feed, a strategy that fires on every bar with stops too far for the feed to
+reach): log in with the generated admin key, see a price move and a position appear and its P&L move
+as ticks flow through the pipeline, pause trading behind the confirmation, see the status change,
+close the position with close-all, see it as a closed trade on the equity curve and find both
+controls in the audit. The page must load nothing the Content-Security-Policy refuses.
 
 A screenshot per page goes to out/ui-browser/; with EAFIX_UI_SCREENSHOT_TO_DOCS=1 the positions
 page is also written to docs/images/ui-positions.png (the README shows it)."""
@@ -15,12 +16,17 @@ import re
 import shutil
 from pathlib import Path
 
+from service.pipeline_env import FIRES_EVERY_BAR
 from service.up_process import platform_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "ui-browser"
 WAIT_MS = 120_000
+# the every-bar strategy with a 1000-pip stop and a 1500-pip target: the 3000-bar sample never reaches
+# them, so the position risk-manager admits (one per symbol) stays open until close-all
+FAR_STOPS = FIRES_EVERY_BAR.replace("min_pips: 10, max_pips: 40, fallback_pips: 20",
+                                    "min_pips: 1000, max_pips: 1000, fallback_pips: 1000")
 
 
 def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
@@ -29,7 +35,8 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     refused: list[str] = []
-    with platform_up(tmp_path, speed=20, bars=3000) as up, sync_playwright() as p:
+    assert FAR_STOPS != FIRES_EVERY_BAR
+    with platform_up(tmp_path, speed=20, bars=3000, strategy_yaml=FAR_STOPS) as up, sync_playwright() as p:
         gateway, key = up.gateway, up.key
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1360, "height": 820})
@@ -55,13 +62,12 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
         expect(bid).to_have_text(re.compile(r"^\d+\.\d+$"))
         first = bid.inner_text()
         expect(bid).not_to_have_text(first)  # the next tick through the pipeline moved it
-        # the every-bar strategy's positions: at 20 bars/s their stops are hit within a few bars, so the one
-        # seen may already be in the closed table; one still open shows its live P&L
-        expect(page.locator("#positions tr, #trades tr").first).to_be_visible()
-        # the equity chart draws reporter's curve (opening balance + one point per closed trade)
-        expect(page.locator("#equity")).to_have_attribute("data-points", re.compile(r"^([2-9]|[1-9]\d+)$"))
-        if page.locator("#positions tr").count():
-            expect(page.locator("#positions tr td.pnl").first).to_have_text(re.compile(r"^-?\d+\.\d{2}$"))
+        position = page.locator("#positions tr").first
+        expect(position.locator("td.pnl")).to_have_text(re.compile(r"^-?\d+\.\d{2}$"))
+        position_id = position.get_attribute("data-position")
+        pnl = position.locator("td.pnl").inner_text()
+        expect(position.locator("td.pnl")).not_to_have_text(pnl)  # live: the next ticks moved it
+        expect(page.locator("#equity-range")).to_have_text("no closed trade yet")
         page.screenshot(path=OUT / "positions.png")
 
         for name, rows in (("signals", "#signals tr"), ("orders", "#orders tr")):
@@ -89,10 +95,24 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
         expect(page.locator("#trading-state")).to_have_text("TRADING PAUSED")
         page.screenshot(path=OUT / "controls.png")
 
+        page.click("button[data-control=close-all]")
+        page.fill("#confirm-reason", "browser drill: flatten")
+        page.click("#confirm-ok")
+        expect(page.locator("#control-outcome")).to_contain_text("close-all: ok")
+
+        page.click("#nav button[data-page=positions]")
+        expect(page.locator("#positions tr")).to_have_count(0)
+        opened = page.locator(f"#trades tr[data-position='{position_id}']")
+        expect(opened).to_be_visible()  # the position closed is the one seen open
+        # the equity chart draws reporter's curve: the opening balance, then the closed trade
+        expect(page.locator("#equity")).to_have_attribute("data-points", "2")
+        page.screenshot(path=OUT / "closed.png")
+
         page.click("#nav button[data-page=audit]")
-        entry = page.locator("#audit tr[data-action=pause]").first
-        expect(entry).to_contain_text("browser drill")
-        expect(entry).to_contain_text("apikey:admin")
+        for action, reason in (("pause", "browser drill"), ("close-all", "browser drill: flatten")):
+            entry = page.locator(f"#audit tr[data-action={action}]").first
+            expect(entry).to_contain_text(reason)
+            expect(entry).to_contain_text("apikey:admin")
         page.screenshot(path=OUT / "audit.png")
         page.click("#nav button[data-page=status]")
         expect(page.locator("#risk-off")).to_contain_text("browser drill")
@@ -100,6 +120,6 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
     assert not refused, refused
     shots = sorted(f.name for f in OUT.glob("*.png"))
     assert shots == sorted(["login.png", "positions.png", "signals.png", "orders.png", "calendar.png", "status.png",
-                            "controls-confirm.png", "controls.png", "audit.png"])
+                            "controls-confirm.png", "controls.png", "closed.png", "audit.png"])
     if os.environ.get("EAFIX_UI_SCREENSHOT_TO_DOCS") == "1":
         shutil.copyfile(OUT / "positions.png", ROOT / "docs" / "images" / "ui-positions.png")

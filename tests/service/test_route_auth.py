@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from eafix import services
+from eafix.gui_gateway.proxy_routes import PROXY_ROUTES
 from eafix.gui_gateway.security import AUTH_MARKER
 from eafix.platform.policy.flow_matrix import declared
 from eafix.platform.profiles import profiles
@@ -199,3 +200,11 @@ def test_an_ingress_route_to_an_internal_service_would_be_caught(matrix):
     exposed = replace(row, src="istio-ingressgateway", methods=(), paths=("/api/v1/x",))
     assert outside_callers([*matrix.rows, exposed], row.dst) == [
         f"istio-ingressgateway -> {row.dst} any method ('/api/v1/x',)"]
+
+
+def test_every_gateway_proxy_reaches_a_route_its_peer_has():
+    # a peer route renamed or removed would leave the gateway answering the peer's 404 forever
+    routes = {name: {(m, p) for m, p, _ in endpoints(app_of(name))} for name in {r.peer for r in PROXY_ROUTES}}
+    missing = [(r.path, r.peer, r.method, r.peer_path) for r in PROXY_ROUTES
+               if (r.method, r.peer_path) not in routes[r.peer]]
+    assert not missing

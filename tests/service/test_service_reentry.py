@@ -76,7 +76,10 @@ async def test_a_closed_trade_is_decided_and_its_reentry_published_as_a_signal(e
         signals = await eventually(lambda: _reentry_signals(env, n), "the re-entry signal")
         chain = (await client.get(f"/api/v1/reentry/chains/T-{n}")).json()
         matrix = (await client.get("/api/v1/reentry/matrix")).json()
+        metrics = (await client.get("/metrics")).text
     d = decision.data
+    # the trade closed was an original (O): the decision counted by its action and that generation
+    assert 'eafix_reentry_decisions_total{action="SAME_TRADE",generation="O"} 1.0' in metrics
     assert (d.outcome, d.duration, d.proximity, d.action, d.tier) == ("O5", "LONG", "NONE", "SAME_TRADE", 2)
     assert d.approved and d.refusal is None and d.parameter_set == "PS-go@2.1.0"
     assert d.size_multiplier == Decimal("0.8") and d.reentry_signal_id == f"RE-T-{n}"

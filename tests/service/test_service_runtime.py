@@ -47,7 +47,7 @@ BUSINESS_PATHS = {
                     "/api/v1/indicators/{symbol}", "/api/v1/signals", "/api/v1/risk-off", "/api/v1/risk/portfolio",
                     "/api/v1/calendar/events", "/api/v1/calendar/blackouts",
                     "/api/v1/reentry/chains/{trade_id}", "/api/v1/reentry/matrix", "/api/v1/reports/daily-pnl",
-                    "/api/v1/reports/summary", "/api/v1/reports/equity.svg", "/api/v1/reports/equity.csv",
+                    "/api/v1/reports/summary", "/api/v1/reports/equity.csv",
                     "/api/v1/reports/report.html", "/api/v1/compliance/audit", "/api/v1/compliance/approvals",
                     "/api/v1/compliance/policy", "/api/v1/compliance/approvals/{approval_id}"},
 }

@@ -1,4 +1,4 @@
-"""`eafix up` as a subprocess for the tests: the every-bar strategy, free ports, a replayed sample;
+"""`eafix up` as a subprocess for the tests: the every-bar strategy (or the one given), free ports, a replayed sample;
 the context yields what its "EAFIX is up" line names and sends Ctrl-C (SIGINT) at the end."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from service.pipeline_env import FIRES_EVERY_BAR
 
 LIMIT = 240.0  # seconds: a guard against hanging, never a timing assertion
 UP_LINE = re.compile(r"gui-gateway (http://\S+)/ .* admin key is in (\S+)\); logs in (\S+)/logs")
+SERVICE_LINE = re.compile(r"^  (\S+) +(http://\S+)/$")
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Up:
     workdir: Path
     data: Path
     output: list[str] = field(default_factory=list)
+    services: dict[str, str] = field(default_factory=dict)  # name -> base URL, as `eafix up` prints them
     returncode: int | None = None  # once stopped
 
     @property
@@ -34,9 +36,9 @@ class Up:
 
 
 @contextmanager
-def platform_up(tmp_path: Path, *, speed: int, bars: int) -> Iterator[Up]:
-    strategy = tmp_path / "every-bar.yaml"
-    strategy.write_text(FIRES_EVERY_BAR)
+def platform_up(tmp_path: Path, *, speed: int, bars: int, strategy_yaml: str = FIRES_EVERY_BAR) -> Iterator[Up]:
+    strategy = tmp_path / "strategies.yaml"
+    strategy.write_text(strategy_yaml)
     data = tmp_path / "EURUSD_H1.csv"
     proc = subprocess.Popen([sys.executable, "-m", "eafix", "up", "--free-ports", "--speed", str(speed), "--bars",
                              str(bars), "--data", str(data), "--strategy", str(strategy)],
@@ -52,7 +54,8 @@ def platform_up(tmp_path: Path, *, speed: int, bars: int) -> Iterator[Up]:
                 break
         found = UP_LINE.search(lines[-1] if lines else "")
         assert found, "".join(lines)
-        up = Up(found.group(1), Path(found.group(2)), Path(found.group(3)), data, lines)
+        urls = dict(m.groups() for m in map(SERVICE_LINE.match, lines) if m)
+        up = Up(found.group(1), Path(found.group(2)), Path(found.group(3)), data, lines, urls)
         yield up
     finally:
         proc.send_signal(signal.SIGINT)

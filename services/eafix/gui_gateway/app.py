@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -68,18 +69,14 @@ def build_router(auth: Authenticator, controls_for: ControlsFor, peers: Peers, s
     async def whoami(principal: Principal = viewer) -> dict[str, Any]:
         return {"principal": principal.name, "roles": principal.role_labels.split(","), "via": principal.via}
 
-    @router.post("/trading/{action}", summary="Emergency control: pause, resume, stop-all or close-all (admin)",
-                 responses={404: {"description": "Unknown control"}})
-    async def control(action: str, body: ControlBody, request: Request,
+    @router.post("/trading/{action}", summary="Emergency control: pause, resume, stop-all or close-all (admin)")
+    async def control(action: Control, body: ControlBody, request: Request,
                       principal: Principal = admin) -> dict[str, Any]:
-        try:
-            which = Control(action)
-        except ValueError:
-            raise HTTPException(404, f"unknown control {action!r} (pause, resume, stop-all, close-all)") from None
-        outcome = await controls_for(principal).apply(which, body.reason, source_id(principal))
-        record = await auth.record(request, which.value, outcome.result, principal.name, principal.role_labels,
+        # an unknown control is FastAPI's 422 naming the path parameter and the four allowed
+        outcome = await controls_for(principal).apply(action, body.reason, source_id(principal))
+        record = await auth.record(request, action.value, outcome.result, principal.name, principal.role_labels,
                                    reason=body.reason, detail={"details": outcome.details})
-        return {"action": which.value, "result": outcome.result, "details": outcome.details,
+        return {"action": action.value, "result": outcome.result, "details": outcome.details,
                 "audit_id": str(record.id), "correlation_id": record.correlation_id}
 
     @router.get("/audit", summary="The operator audit, oldest first (admin)")
@@ -107,13 +104,15 @@ def _add_proxy(router: APIRouter, route: ProxyRoute, peers: Peers, auth: Authent
 
     async def proxy(request: Request, principal: Principal = caller) -> Response:
         params = [(k, v) for k, v in request.query_params.multi_items() if k in route.params] + list(route.fixed)
-        path = route.peer_path.format(**request.path_params)
+        # each path parameter stays one segment of the peer's path: percent-encoded whole, so a `/`, `..` or
+        # `?` in it can reach no other route of the peer (nor make an invalid URL)
+        path = route.peer_path.format(**{k: quote(str(v), safe="") for k, v in request.path_params.items()})
         headers = identity_headers(principal, correlation_id.get() or "")
         try:
             if route.method == "POST":
                 answer = await peers.post(route.peer, path, headers)
             else:
-                answer = await peers.get(route.peer, path, params, headers)
+                answer = await peers.get(route.peer, path, params, headers, route.timeout_s)
         except PeerError as exc:
             if route.audit_action:
                 await auth.record(request, route.audit_action, "failed", principal.name, principal.role_labels,

@@ -44,10 +44,11 @@ class Peers:
             return {"ready": False, "version": None, "error": f"{type(exc).__name__}: {exc}"}
         return {"ready": response.status_code == 200, "version": body.get("version"), "checks": body.get("checks")}
 
-    async def get(self, peer: str, path: str, params: Any, headers: Mapping[str, str]
+    async def get(self, peer: str, path: str, params: Any, headers: Mapping[str, str], timeout_s: float | None = None
                   ) -> httpx.Response:
+        timeout = TIMEOUT if timeout_s is None else httpx.Timeout(timeout_s, connect=TIMEOUT.connect)
         try:
-            return await self._client.get(self.url(peer, path), params=params, headers=headers)
+            return await self._client.get(self.url(peer, path), params=params, headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
             raise PeerError(f"{peer}: {type(exc).__name__}: {exc}") from None
 

@@ -1,6 +1,7 @@
 """What gui-gateway proxies, as data: (gateway path, role, peer, peer path, query parameters passed
-through, method). Pure. Path parameters `{name}` are copied into the peer path. A POST is an
-operator action: it needs admin here and is written to the operator audit (`audit_action`)."""
+through, method). Pure. Path parameters `{name}` are copied into the peer path, each as one
+percent-encoded segment. A POST is an operator action: it needs admin here and is written to the
+operator audit (`audit_action`). A peer answer slower than `timeout_s` is a 502 naming the peer."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ class ProxyRoute:
     method: str = "GET"
     audit_action: str | None = None  # the audit's `action` of a POST
     fixed: tuple[tuple[str, str], ...] = ()  # query parameters always sent (the caller cannot override them)
+    timeout_s: float = 5.0  # reads of stored state answer at once; only a drawn report takes seconds
+
+
+# reporter draws the whole ledger's report (Plotly) per request: seconds for a long ledger on a busy node
+REPORT_TIMEOUT_S = 60.0
 
 
 V = Role.VIEWER
@@ -50,9 +56,9 @@ PROXY_ROUTES: tuple[ProxyRoute, ...] = (
                "The re-entry matrix in force"),
     ProxyRoute("/api/v1/reports/daily-pnl", V, "reporter", "/api/v1/reports/daily-pnl", ("date",), "Daily P&L"),
     ProxyRoute("/api/v1/reports/summary", V, "reporter", "/api/v1/reports/summary", RANGE, "Trading summary"),
-    ProxyRoute("/api/v1/reports/equity.svg", V, "reporter", "/api/v1/reports/equity.svg", RANGE, "Equity curve"),
     ProxyRoute("/api/v1/reports/equity.csv", V, "reporter", "/api/v1/reports/equity.csv", RANGE, "Equity series"),
-    ProxyRoute("/api/v1/reports/report.html", V, "reporter", "/api/v1/reports/report.html", RANGE, "HTML report"),
+    ProxyRoute("/api/v1/reports/report.html", V, "reporter", "/api/v1/reports/report.html", RANGE, "HTML report",
+               timeout_s=REPORT_TIMEOUT_S),
     ProxyRoute("/api/v1/compliance/audit", Role.ADMIN, "compliance-monitor", "/api/v1/compliance/audit",
                ("after", "limit"), "Compliance audit trail"),
     ProxyRoute("/api/v1/compliance/approvals", V, "compliance-monitor", "/api/v1/compliance/approvals", (),

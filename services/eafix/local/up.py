@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -86,8 +87,8 @@ def ports(free: bool) -> dict[str, int]:
 
 
 def keys(secrets_dir: Path, workdir: Path) -> tuple[Path, str]:
-    """gui-gateway's first admin and compliance-monitor's key; returns the admin key's file and
-    compliance-monitor's key (its setting)."""
+    """gui-gateway's first admin, compliance-monitor's key and its webhook secret; returns the admin key's
+    file and compliance-monitor's key (its setting)."""
     from eafix.gui_gateway.api_keys import Role, new_key
 
     admin_key, admin_line = new_key("admin", [Role.ADMIN])
@@ -97,6 +98,9 @@ def keys(secrets_dir: Path, workdir: Path) -> tuple[Path, str]:
     key_id, _roles, hashed = admin_line.split(" ")  # the bootstrap file names no roles: it is the admin
     (gateway / "SERVICE_BOOTSTRAP_ADMIN").write_text(f"{key_id} {hashed}\n")
     (gateway / "SERVICE_API_KEYS").write_text(compliance_line + "\n")
+    compliance = secrets_dir / "compliance-monitor"  # the webhook's shared secret: Alertmanager would send it
+    compliance.mkdir(parents=True)
+    (compliance / "SERVICE_ALERTMANAGER_WEBHOOK_SECRET").write_text(secrets.token_urlsafe(24) + "\n")
     key_file = workdir / ADMIN_KEY_FILE
     key_file.touch(mode=0o600)
     key_file.write_text(admin_key + "\n")
@@ -198,6 +202,8 @@ def up(args: argparse.Namespace) -> int:
                 p.start()
             wait_ready(procs)
             gateway = next(p for p in procs if p.name == "gui-gateway")
+            for p in procs:  # the services' own APIs, for curl (the UI needs only the gateway)
+                print(f"  {p.name:<20} {p.url}/", flush=True)
             print(f"EAFIX is up: gui-gateway {gateway.url}/ (API key header X-API-Key, the admin key is in "
                   f"{key_file}); logs in {workdir / 'logs'}; Ctrl-C stops everything", flush=True)
             feed(next(p for p in procs if p.name == "data-ingestor"), bars, args.speed,

@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eafix.contracts import CalendarGate, CalendarSignal, TradeClosed
@@ -113,7 +114,10 @@ def build(settings: ReentrySettings) -> ServiceParts:
     replica = ActiveReplica(TradeClosed.TOPIC, GROUP, guard.reload)
     bus = pipeline_bus(settings, parts, on_acquired=replica.on_acquired)
     replica.attach(bus)
-    stage = ReentryStage(new_engine(), Messenger(bus, settings.name, clock), repo, calendar=calendar)
+    registry = CollectorRegistry()
+    parts.collectors.append(registry)
+    stage = ReentryStage(new_engine(), Messenger(bus, settings.name, clock), repo, calendar=calendar,
+                         registry=registry)
     subscriptions = Subscriptions(bus, guard.wrap, follow={CalendarSignal.TOPIC})
     stage.subscribe(subscriptions)
     subscriptions.run_in(parts)

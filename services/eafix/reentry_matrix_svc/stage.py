@@ -17,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
+from prometheus_client import CollectorRegistry
+
 from eafix.contracts import CalendarGate, CalendarSignal, OrderIntent, PriceTick, Signal, TradeClosed
 from eafix.contracts.messaging import Messenger, decode
 from eafix.reentry_matrix_svc.engine import ReentryEngine, ReentrySignal
 from eafix.reentry_matrix_svc.matrix import Generation
 from eafix.reentry_matrix_svc.repository import InMemoryReentryRepository, ReentryRepository
 from eafix.reentry_matrix_svc.wire import closed_trade, decision_event, reentry_signal
+from eafix.runtime import metric_names as mn
 from eafix.runtime.bus.base import Subscriber
 
 Message = dict[str, Any]
@@ -35,10 +38,12 @@ class ReentryStage:
     repo: ReentryRepository | None = None
     group: str = "reentry-matrix-svc"
     calendar: CalendarGate | None = None  # fed from eafix.calendar.signals: the engine's proximity source
+    registry: CollectorRegistry | None = None
 
     def __post_init__(self) -> None:
         if self.repo is None:
             self.repo = InMemoryReentryRepository()
+        self.metrics = mn.stage_metrics(self.registry, mn.REENTRY_DECISIONS)
 
     def subscribe(self, bus: Subscriber) -> None:
         bus.subscribe(PriceTick.TOPIC, self.group, self.on_tick)
@@ -83,6 +88,8 @@ class ReentryStage:
         verdict = self.engine.on_trade_closed(closed_trade(cast(TradeClosed, env.data)))
         await self._repo.save_verdict(verdict, self.engine.scheduled(verdict.reentry_signal_id))
         await self.messenger.publish([decision_event(verdict)], env)
+        if self.metrics is not None:
+            self.metrics[mn.REENTRY_DECISIONS].labels(verdict.action.value, verdict.generation.value).inc()
 
     async def on_clock(self) -> list[ReentrySignal]:
         """Publish the re-entries due now; returns them."""
