@@ -13,7 +13,7 @@ PYTEST_ARGS ?= -n 2
 PLOTLY_JS := services/eafix/reporting/static/plotly-finance.min.js
 
 # (`up` too)
-.PHONY: all venv tools crd-validate plotly-js packages demo up bench-peers test test-chart test-service lint policy format docs schemas manifests clean
+.PHONY: all venv tools crd-validate plotly-js packages demo up bench bench-peers test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -95,6 +95,11 @@ demo: venv crd-validate
 # The ten services on throwaway Redis/PostgreSQL with a replayed feed; Ctrl-C stops and removes it all.
 up: packages venv
 	$(BIN)/eafix up
+
+# Every benchmark under bench/ (bench/run.py): bench/results/bench.json + bench.md, and the table in
+# docs/performance.md. 10-15 min on 2 cores; `make bench QUICK=1` 3-5 min (docs left alone). Not in `make test`.
+bench: packages venv
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--docs)
 
 # EAFIX against backtesting.py 0.6.6 (installed from PyPI into out/peers/venv, never into .venv) on its
 # EURUSD H1 sample: entries compared one by one, bars/s of both (docs/backtest.md). Not in `make test`.

@@ -9,6 +9,11 @@ are printed and written to bench/results/bus_throughput.json. Scenarios (Redis):
   consume        a backlog of N, one consumer, no-op handler (ack per read batch)
   end_to_end     producer and consumer running together until the last message is handled
   latency        one-hop publish -> handler latency at a fixed rate (p50/p99/max, ms)
+and the floors the bus is held against, measured in the same run on the same server:
+  raw_pipelined_xadd  redis-py pipelines of XADD (MAXLEN ~) of the same envelopes, JSON-encoded
+                      before the clock starts, `--chunk` per round trip: what Redis and the client
+                      library can take without the bus (publish_many / this = the bus's ratio)
+  round_trip          PING round trips on loopback, one at a time (p50/p99 ms): the floor of one hop
 and in memory: publish + drain with an async and with a sync handler, and a two-hop chain.
 """
 
@@ -101,6 +106,9 @@ async def redis_scenarios(url: str, n: int, latency_rate: int, latency_seconds: 
     await publisher.publish_many(messages)
     results["redis.publish_many"] = rate(n, time.perf_counter() - start)
 
+    floors = await redis_floors(publisher.redis, new_topic("raw_xadd"), n, chunk, config.maxlen_for("x"))
+    results["redis.raw_pipelined_xadd"] = floors.pop("raw_pipelined_xadd")
+
     single = min(n, 10_000)
     single_topic = new_topic("publish")
     start = time.perf_counter()
@@ -176,7 +184,29 @@ async def redis_scenarios(url: str, n: int, latency_rate: int, latency_seconds: 
     await publisher.redis.delete(*[key for t in topics for key in (f"eafix:bus:lease:bench:{t}",
                                                                    f"eafix:bus:members:bench:{t}")])
     await publisher.stop()
+    latency["round_trip"] = floors["round_trip"]
     return results, latency
+
+
+async def redis_floors(client, topic: str, n: int, chunk: int, maxlen: int) -> dict:
+    """Pipelined XADD of pre-encoded envelopes, and one-at-a-time PING round trips."""
+    payloads = [json.dumps(tick(i), separators=(",", ":")) for i in range(n)]
+    start = time.perf_counter()
+    for first in range(0, n, chunk):
+        pipe = client.pipeline(transaction=False)
+        for payload in payloads[first:first + chunk]:
+            pipe.xadd(topic, {"envelope": payload}, maxlen=maxlen, approximate=True)
+        await pipe.execute()
+    xadd = rate(n, time.perf_counter() - start)
+    pings = []
+    for _ in range(2000):
+        t0 = time.perf_counter_ns()
+        await client.ping()
+        pings.append((time.perf_counter_ns() - t0) / 1e6)
+    pings.sort()
+    return {"raw_pipelined_xadd": xadd,
+            "round_trip": {"pings": len(pings), "p50_ms": round(statistics.median(pings), 3),
+                           "p99_ms": round(pings[int(0.99 * (len(pings) - 1))], 3)}}
 
 
 async def memory_scenarios(n: int) -> dict:
@@ -258,6 +288,10 @@ def main() -> None:
               f"({figures['messages']:,} in {figures['seconds']} s)")
     print(f"{'redis.latency':<{width}}  p50 {latency['p50_ms']} ms  p99 {latency['p99_ms']} ms  "
           f"max {latency['max_ms']} ms at {latency['rate_per_s']} msg/s")
+    trip = latency["round_trip"]
+    print(f"{'redis.round_trip':<{width}}  p50 {trip['p50_ms']} ms  p99 {trip['p99_ms']} ms (PING on loopback)")
+    ratio = results["redis.publish_many"]["msgs_per_s"] / results["redis.raw_pipelined_xadd"]["msgs_per_s"]
+    print(f"bus publish_many / raw pipelined XADD: {ratio:.2f}")
     print(f"machine: {report['machine']}; written to {args.output}")
 
 

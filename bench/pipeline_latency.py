@@ -18,6 +18,9 @@ clock when it published) - tick ts_init (data-ingestor's clock when it published
 clock; also with the OrderIntent's stream entry time (Redis clock, ms). Intents whose bar the
 indicator-engine's one-second flush closed (no tick caused it) have no tick to measure from and are
 counted apart. p50/p99/max are printed and written to bench/results/pipeline_latency.json.
+
+`--profile DIR` runs each service under pyinstrument and writes DIR/<service>.txt (self time per
+function) when it stops; the profiler's overhead inflates the latencies of that run.
 """
 
 from __future__ import annotations
@@ -72,8 +75,9 @@ def summary(values: list[float]) -> dict:
 
 
 class Services:
-    def __init__(self, workdir: Path, rds: servers.RedisServer, pg: servers.PostgresServer) -> None:
-        self.workdir, self.rds, self.pg = workdir, rds, pg
+    def __init__(self, workdir: Path, rds: servers.RedisServer, pg: servers.PostgresServer,
+                 profile: Path | None = None) -> None:
+        self.workdir, self.rds, self.pg, self.profile = workdir, rds, pg, profile
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
 
@@ -92,8 +96,10 @@ class Services:
         for name in PIPELINE:
             self.ports[name] = servers.free_port()
             log = (self.workdir / f"{name}.log").open("w")
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "eafix", "serve", name], env=self.env(name),
-                                                stdout=log, stderr=subprocess.STDOUT)
+            wrap = ["-m", "pyinstrument", "-r", "text", "-p", "flat=true", "-o", str(self.profile / f"{name}.txt")
+                    ] if self.profile else []
+            self.procs[name] = subprocess.Popen([sys.executable, *wrap, "-m", "eafix", "serve", name],
+                                                env=self.env(name), stdout=log, stderr=subprocess.STDOUT)
             log.close()
         deadline = time.monotonic() + 60
         for name in PIPELINE:
@@ -109,13 +115,22 @@ class Services:
                     raise SystemExit(f"{name} did not become ready")
                 time.sleep(0.1)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU seconds each service process has used so far (/proc/<pid>/stat)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, proc in self.procs.items():
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15)
+        return used
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def stop(self) -> None:
         for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if proc.poll() is None:  # pyinstrument writes its report on SIGINT, not on SIGTERM
+                proc.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=30)
@@ -198,18 +213,23 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="ticks per second (default 1000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="feed duration (default 20)")
     parser.add_argument("--ticks-per-bar", type=int, default=50, help="ticks per M1 bar (default 50)")
+    parser.add_argument("--profile", type=Path, help="run the services under pyinstrument; reports in this directory")
     args = parser.parse_args()
     ticks = make_ticks(int(args.rate * args.seconds), args.ticks_per_bar)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="eafix-bench-pipeline-") as tmp, \
             servers.redis_server() as rds, servers.postgres_server() as pg:
-        services = Services(Path(tmp), rds, pg)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        services = Services(Path(tmp), rds, pg, args.profile)
         try:
             services.start()
+            cpu_before = services.cpu_seconds()
             fed = feed(services.url("data-ingestor"), ticks, args.rate)
             load_during = os.getloadavg()
             r = redis.Redis.from_url(rds.url, password=rds.password, decode_responses=True)
             wait_quiet(r)
+            cpu_after = services.cpu_seconds()
             latency = measure(r)
             counts = {topic: r.xlen(topic) for topic in ("eafix.price.bars", "eafix.signals.generated",
                                                           "eafix.risk.rejected", "eafix.orders.validated",
@@ -229,6 +249,10 @@ def main() -> None:
         "parameters": {"rate": args.rate, "seconds": args.seconds, "ticks_per_bar": args.ticks_per_bar,
                        "batch_period_s": BATCH_PERIOD, "timeframe": "M1", "broker": "paper"},
         "feed": fed, "stream_counts": counts, "results": latency,
+        # CPU each service spent on the run (including its idle loops and the quiet wait), per fed tick:
+        # unlike the latencies, not inflated by other processes competing for the cores
+        "cpu_ms_per_tick": {name: round(1000 * (cpu_after[name] - cpu_before[name]) / len(ticks), 4)
+                            for name in PIPELINE},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
@@ -240,6 +264,9 @@ def main() -> None:
           f"{counts['eafix.orders.validated']} ({latency['caused_by_the_flush_timer']} from flushed bars), "
           f"rejections {counts['eafix.risk.rejected']}, orders stored {counts['orders_rows']}, "
           f"trades {counts['trades_rows']}")
+    cpu = document["cpu_ms_per_tick"]
+    print("CPU ms per tick: " + ", ".join(f"{name} {ms}" for name, ms in cpu.items())
+          + f" (sum {sum(cpu.values()):.3f})")
     for name in ("tick_to_order_intent_ts_init", "tick_to_order_intent_stream_entry"):
         s = latency[name]
         if s["count"]:

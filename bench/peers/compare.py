@@ -10,6 +10,8 @@
    `finalize_trades=True`), so every entry is a row of trades.csv.
 4. The entries (bar time and side) are compared one by one; both tools' bars/s are printed, each
    timed around its own run only (data already loaded, process start-up excluded).
+5. The same `eafix backtest` again with `--batch` (the fast path): its entries must be the same,
+   its bars/s is the batch figure of `make bench`.
 
 Not part of `make test`: it needs PyPI. docs/backtest.md explains the P&L differences.
 """
@@ -98,17 +100,18 @@ def run_peer(python: Path, data_csv: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_eafix(data_csv: Path, out: Path) -> dict:
+def run_eafix(data_csv: Path, out: Path, batch: bool = False) -> dict:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = out / ("eafix-batch" if batch else "eafix")
     started = time.perf_counter()
     result = _run([sys.executable, "-m", "eafix", "backtest", "--data", str(data_csv), "--strategy", str(STRATEGY),
                    "--timeframe", "H1", "--symbol", "EURUSD", "--spread-pips", "0", "--close-at-end",
-                   "--out", str(out / "eafix")],
+                   "--out", str(out), *(["--batch"] if batch else [])],
                   env=env)
     wall = time.perf_counter() - started
     first = result.stdout.splitlines()[0]  # "backtest EURUSD H1: 5000 bars in 0.53 s (9,353 bars/s)"
     seconds = float(first.split(" bars in ")[1].split(" s ")[0])
-    with (out / "eafix" / "trades.csv").open() as f:
+    with (out / "trades.csv").open() as f:
         rows = list(csv.DictReader(f))
     rows.sort(key=lambda r: r["open_time"])
     entries = [[r["open_time"], r["direction"]] for r in rows]
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     python = peer_venv(args.out)
     peer = run_peer(python, data_csv)
     ours = run_eafix(data_csv, args.out)
+    batch = run_eafix(data_csv, args.out, batch=True)
     equal, diffs = compare(peer["entries"], ours["entries"])
     bars = peer["bars"]
     print(f"data: backtesting.test.EURUSD, {bars} H1 bars ({data_csv})")
@@ -140,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({bars / peer['seconds']:,.0f} bars/s), return {peer['return_pct']:.2f} %")
     print(f"eafix backtest sma_cross.yaml: {len(ours['entries'])} entries, {ours['seconds']:.3f} s "
           f"({bars / ours['seconds']:,.0f} bars/s; {ours['wall']:.2f} s with process start-up)")
+    print(f"eafix backtest --batch: {len(batch['entries'])} entries, {batch['seconds']:.3f} s "
+          f"({bars / batch['seconds']:,.0f} bars/s = {peer['seconds'] / batch['seconds']:.2f}x backtesting.py); "
+          f"entries {'the same' if batch['entries'] == ours['entries'] else 'DIFFERENT'} as the event-driven run")
     print(f"entries equal (bar time and side): {equal} of {len(peer['entries'])}")
     same_exit = sum(1 for a, b in zip(peer["exits"], ours["exits"], strict=False) if abs(a - b) < 5e-6)
     print(f"exit prices equal: {same_exit} of {len(peer['exits'])}")
@@ -150,9 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     report = {"bars": bars, "peer_entries": len(peer["entries"]), "eafix_entries": len(ours["entries"]),
               "equal": equal, "exits_equal": same_exit, "peer_bars_per_s": bars / peer["seconds"],
-              "eafix_bars_per_s": bars / ours["seconds"]}
+              "eafix_bars_per_s": bars / ours["seconds"], "eafix_batch_bars_per_s": bars / batch["seconds"],
+              "batch_entries_equal_event_driven": batch["entries"] == ours["entries"],
+              "peer": BACKTESTING, "command": "make bench-peers (bench/peers/compare.py)"}
     (args.out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if equal == len(peer["entries"]) == len(ours["entries"]) else 1
+    same = equal == len(peer["entries"]) == len(ours["entries"]) and batch["entries"] == ours["entries"]
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -94,3 +94,48 @@ def test_parquet_input_gives_the_csv_bars_and_the_same_errors(tmp_path):
     (tmp_path / "bad.parquet").write_text("timestamp,open\n")
     with pytest.raises(DataError, match="bad.parquet: not a readable Parquet file"):
         load(tmp_path / "bad.parquet")
+
+
+def rows_only(monkeypatch):
+    """Make `load` read row by row (the reader every unusual file goes through)."""
+    import eafix.backtest.data as data
+
+    monkeypatch.setattr(data, "read_bars", lambda *args: None)
+
+
+def exact(bars) -> list[tuple]:
+    return [(b.symbol, b.timeframe, b.ts_open.isoformat(), b.ts_open.tzinfo is UTC, b.ts_close.isoformat(),
+             *(str(getattr(b, p)) for p in ("open", "high", "low", "close")), b.volume) for b in bars]
+
+
+def test_the_column_wise_reader_gives_the_row_readers_bars(tmp_path, monkeypatch):
+    import polars as pl
+
+    from eafix.backtest.bars_frame import read_bars
+
+    two = write(tmp_path, "timestamp,Symbol,open,high,low,close,volume\n"
+                          "2026-01-05T00:00:00Z,eurusd,1.10000,1.1010,1.0990,1.1005,100\n"
+                          "2026-01-05T00:00:00+00:00,USDJPY,150.125,150.5,150,150.25,\n"
+                          "2026-01-05T01:00:00Z,EURUSD,1.1005,1.1020,1.1,1.1015,7.9\n", "two.csv")
+    sample = write_sample(tmp_path / "s.csv", seed=9, bars=700)
+    pl.read_csv(sample, try_parse_dates=True).write_parquet(tmp_path / "s.parquet")
+    files = [two, sample, tmp_path / "s.parquet"]
+    assert all(read_bars(f, "EURUSD", "H1") is not None for f in files)  # the column-wise path takes them
+    fast = [load(f) for f in files]
+    rows_only(monkeypatch)
+    slow = [load(f) for f in files]
+    for a, b in zip(fast, slow, strict=True):
+        assert a == b
+        assert exact(a.events) == exact(b.events)
+    assert [(b.symbol, str(b.open), b.volume) for b in fast[0].events] == [
+        ("EURUSD", "1.10000", 100), ("USDJPY", "150.125", 0), ("EURUSD", "1.1005", 7)]
+
+
+@pytest.mark.parametrize(("cell", "read"), [(" 1.1000", "1.1000"), ("1.1e0", "1.1"), ("01.1", "1.1"),
+                                            ("1.123456789", "1.12345679")])
+def test_unusual_cells_go_row_by_row(tmp_path, cell, read):
+    from eafix.backtest.bars_frame import read_bars
+
+    p = write(tmp_path, f"timestamp,open,high,low,close\n2026-01-05T00:00:00Z,{cell},1.2,1.0,1.1\n")
+    assert read_bars(p, "EURUSD", "H1") is None
+    assert str(load(p).events[0].open) == read  # the row reader's reading (strip, exponent, 8 places)

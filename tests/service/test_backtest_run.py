@@ -107,6 +107,13 @@ def test_the_result_keeps_bars_suppressions_and_levels_for_the_report(result):
         assert (sl < t.open_price < tp) if t.direction == "LONG" else (tp < t.open_price < sl)
 
 
+def test_the_result_repr_counts_instead_of_listing_every_bar(result):
+    # asyncio.run formats the finished task's repr (its result included) when it restores SIGINT
+    text = repr(result)
+    assert text == (f"BacktestResult(inputs=3000, signals={result.signals}, orders={result.orders}, "
+                    f"trades={len(result.trades)}, bars=3000)")
+
+
 def test_sample_data_command_is_reproducible(tmp_path, capsys):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     assert cli.main(["sample-data", "--out", str(a), "--bars", "500", "--seed", "3"]) == 0

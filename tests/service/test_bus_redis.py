@@ -558,3 +558,29 @@ def test_the_consumer_reconnects_with_backoff_after_an_outage(redis_server: Redi
         await proxy.close()
 
     run(scenario())
+
+
+def test_handled_gives_what_the_group_acknowledged_newest_first_not_what_is_pending_or_unread(
+        redis_server: RedisServer, topic: str) -> None:
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        admin = admin_client(redis_server)
+        await admin.xgroup_create(topic, GROUP, id="0", mkstream=True)
+        for i in range(8):
+            await admin.xadd(topic, {"envelope": json.dumps(envelope(i))})
+        await admin.xadd(topic, {"envelope": "{not json"})  # 8th entry: dead-lettered when consumed
+        await admin.xadd(topic, {"envelope": json.dumps(envelope(8))})
+        await admin.xadd(topic, {"envelope": json.dumps(envelope(9))})
+        read = await admin.xreadgroup(GROUP, "pod-1", {topic: ">"}, count=10)  # 0-7, the bad one, 8
+        ids = [entry_id for entry_id, _ in read[0][1]]
+        await admin.xack(topic, GROUP, *(ids[:5] + ids[6:]))  # 5 stays pending; 9 was never read
+        bus = make_bus(redis_server, "pod-2")
+        everything = [seq_of(e) for e in await bus.handled(topic, GROUP, 100)]
+        newest_three = [seq_of(e) for e in await bus.handled(topic, GROUP, 3)]
+        other_group = [seq_of(e) for e in await bus.handled(topic, "nobody", 100)]
+        await admin.aclose()
+        return everything, newest_three, other_group
+
+    everything, newest_three, other_group = run(scenario())
+    assert everything == [8, 7, 6, 4, 3, 2, 1, 0]
+    assert newest_three == [8, 7, 6]
+    assert other_group == []

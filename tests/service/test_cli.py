@@ -171,3 +171,21 @@ def test_serve_runs_until_sigterm(tmp_path, redis_server, migrated_db):
     assert started["peers"] == {"execution-engine": "http://127.0.0.1:1"}
     assert postgres_server.password not in err
     assert not redis_server.password or redis_server.password not in err
+
+
+def test_backtest_starts_without_the_service_and_tooling_libraries(tmp_path):
+    # `eafix backtest` builds only its own parser and the in-memory parts: redis, psycopg, httpx and
+    # the `up`/chart tooling stay unimported (they were ~0.3 s of CPU of every start; docs/performance.md)
+    script = (
+        "import sys\n"
+        "from eafix import cli\n"
+        f"cli.main(['sample-data', '--out', {str(tmp_path / 'bars.csv')!r}, '--bars', '30'])\n"
+        f"code = cli.main(['backtest', '--data', {str(tmp_path / 'bars.csv')!r}, '--out', {str(tmp_path)!r},"
+        " '--format', 'json'])\n"
+        "heavy = ['redis', 'psycopg', 'psycopg_pool', 'httpx', 'eafix.local.up', 'eafix.platform.cli']\n"
+        "print(code, [m for m in heavy if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
+    assert (tmp_path / "report.json").exists() and (tmp_path / "trades.csv").exists()

@@ -417,6 +417,29 @@ def test_timestamps_are_utc():
         PriceTick.model_validate({**TICK, "ts": datetime(2025, 1, 6, 12, 0)})  # naive
 
 
+def test_timestamp_and_uuid_strings_at_their_edges():
+    ts = TypeAdapter(DEFS["Timestamp"])
+    assert ts.validate_python("2025-01-06T12:00:00.5Z") == datetime(2025, 1, 6, 12, 0, 0, 500000, tzinfo=UTC)
+    assert ts.validate_python("2024-02-29T23:59:59.000001Z") == datetime(2024, 2, 29, 23, 59, 59, 1, tzinfo=UTC)
+    assert ts.validate_python("0999-01-06T12:00:00Z").year == 999
+    for bad in ("2025-02-30T12:00:00Z", "2025-01-06T12:00:00Z\n", "2025-01-06T12:00:60Z", "2025-01-06T24:00:00Z",
+                "\uff12025-01-06T12:00:00Z", "2025-01-06t12:00:00Z"):
+        with pytest.raises(ValidationError):
+            ts.validate_python(bad)
+    # the wire form: six fraction digits when there is a fraction, none otherwise; four year digits
+    half = datetime(2025, 1, 6, 12, 0, 0, 500000, tzinfo=UTC)
+    assert ts.dump_python(half, mode="json") == "2025-01-06T12:00:00.500000Z"
+    assert ts.dump_python(datetime(2025, 1, 6, 13, 0, tzinfo=timezone(timedelta(hours=1))),
+                          mode="json") == "2025-01-06T12:00:00Z"
+    assert ts.dump_python(datetime(999, 1, 6, 12, 0, tzinfo=UTC), mode="json") == "0999-01-06T12:00:00Z"
+    uid = TypeAdapter(DEFS["Uuid"])
+    assert uid.validate_python("5f0c2b8e-6a1d-4c3e-9b7a-1d2e3f4a5b6c") == UUID("5f0c2b8e-6a1d-4c3e-9b7a-1d2e3f4a5b6c")
+    for bad in ("5f0c2b8e-6a1d-4c3e-9b7a-1d2e3f4a5b6c\n", "5F0C2B8E-6A1D-4C3E-9B7A-1D2E3F4A5B6C",
+                "{5f0c2b8e-6a1d-4c3e-9b7a-1d2e3f4a5b6c}", "5f0c2b8e6a1d4c3e9b7a1d2e3f4a5b6c"):
+        with pytest.raises(ValidationError):
+            uid.validate_python(bad)
+
+
 def test_enums_are_python_enums():
     signal = Signal.model_validate(SCHEMAS["signal.v1.schema.json"]["examples"][0])
     assert signal.direction is Direction.LONG

@@ -13,8 +13,9 @@ reporter both render with it; it belongs to no service, so any package may impor
 service package's `stage`, `app`, `service`,
 `repository`, `gateway` and `mt4_bridge` modules (and gui-gateway's `jwks`, `peers`, `guards`,
 `security`, `bus_status`), and `eafix.backtest.*`; cli = `eafix.cli`,
-`eafix.__main__`, `eafix.backtest.cli`, the chart tooling `eafix.platform.*` and the platform on one
-machine `eafix.local.*` (throwaway servers and `eafix up`, which starts the services as processes).
+`eafix.__main__`, `eafix.backtest.cli`, `eafix.backtest.optimize_cli`, the chart tooling `eafix.platform.*`
+and the platform on one machine `eafix.local.*` (throwaway servers and `eafix up`, which starts the
+services as processes).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PACKAGES = {spec.module for spec in services.SERVICES if (ROOT / "eafix" / spec.
 ADAPTER_MODULES = {"stage", "app", "service", "repository", "gateway", "mt4_bridge",
                    "jwks", "peers", "guards", "security", "bus_status",
                    "ws_routes", "ui_routes", "feed_reader"}  # gui-gateway's HTTP/WebSocket/Redis adapters
+CLI_MODULES = {"eafix.cli", "eafix.__main__", "eafix.backtest.cli", "eafix.backtest.optimize_cli"}
 KERNEL = {"eafix", "eafix.services", "eafix.instruments", "eafix.timestamps"}
 LAYERS = ("kernel", "runtime", "contracts", "domains", "adapters", "cli")
 HEAVY = ("polars", "numpy", "talib", "plotly", "matplotlib")
@@ -55,7 +57,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if module in KERNEL:
         return "kernel"
-    if module in ("eafix.cli", "eafix.__main__", "eafix.backtest.cli") or parts[1] in ("platform", "local"):
+    if module in CLI_MODULES or parts[1] in ("platform", "local"):
         return "cli"
     if parts[1] == "runtime":
         return "runtime"
@@ -149,7 +151,8 @@ def test_a_service_process_loads_only_its_own_package(service):
 def test_the_backtest_replays_are_the_only_modules_that_wire_stages():
     wiring = {module for module, path in MODULES.items()
               if len({package(t) for t in imports(path)} & PACKAGES) > 1}
-    # the event-driven replay (every stage) and the batch path (engines and a subset of the stages)
-    assert wiring == {"eafix.backtest.runner", "eafix.backtest.batch"}
+    # the event-driven replay (every stage), the batch path (engines and a subset of the stages) and
+    # its whole-series evaluation (indicator-engine's computations, signal-generator's strategies)
+    assert wiring == {"eafix.backtest.runner", "eafix.backtest.batch", "eafix.backtest.vectorized"}
     stages = {f"eafix.{p}.stage" for p in PACKAGES if f"eafix.{p}.stage" in MODULES}
     assert stages <= imports(MODULES["eafix.backtest.runner"])

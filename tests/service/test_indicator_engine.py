@@ -383,3 +383,28 @@ def test_strength_configuration_is_checked():
         v = engine.on_bar(Bar(symbol="EURUSD", timeframe="M1", ts_open=T0 + timedelta(minutes=minute - 1),
                               ts_close=T0 + timedelta(minutes=minute), open=c, high=c, low=c, close=c, volume=1))
     assert v.currency_strength == pytest.approx({"EUR": 1.0, "USD": -1.0}, abs=1e-9)
+
+
+@pytest.mark.parametrize("cut", [1, 37, 120, 450])
+def test_restored_open_bars_continue_as_if_the_builder_had_never_stopped(cut):
+    import random
+
+    rng = random.Random(cut)
+    ticks = [tick("EURUSD" if i % 3 else "GBPUSD", f"{1.1 + rng.uniform(-0.01, 0.01):.5f}",
+                  at=T0 + timedelta(seconds=17 * i)) for i in range(600)]  # ~2.8 h: M1, M5 and H1 bars
+    timeframes = ("M1", "M5", "H1")
+    through = BarBuilder(timeframes)
+    for t in ticks[:cut]:
+        through.on_tick(t)
+    expected_after = [b for t in ticks[cut:] for b in through.on_tick(t)]
+
+    restarted = BarBuilder(timeframes)
+    used = restarted.restore(ticks[:cut])  # the ticks handled before the restart
+    after = [b for t in ticks[cut:] for b in restarted.on_tick(t)]
+    assert after == expected_after and after
+    # from the start of the newest tick's H1 bar per symbol, not the whole history
+    starts = {s: bar_start(max(t.ts for t in ticks[:cut] if t.symbol == s), "H1") for s in ("EURUSD", "GBPUSD")
+              if any(t.symbol == s for t in ticks[:cut])}
+    assert used == sum(1 for t in ticks[:cut] if t.ts >= starts[t.symbol])
+    fresh = BarBuilder(timeframes)  # without the restore the first bars after the cut come out otherwise
+    assert [b for t in ticks[cut:] for b in fresh.on_tick(t)] != expected_after

@@ -34,22 +34,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import pytest
-import redis
 
 from service import pipeline_env, servers
 from service.pipeline_env import AROUND, PIPELINE
+from service.pipeline_procs import (
+    WAIT,
+    Pipeline,
+    Service,
+    envelopes,
+    quiet,
+    ready,
+    settled,
+    wait_for,
+)
 from service.servers import free_port
 
-WAIT = 60.0  # seconds: a guard against hangs, never a performance assertion
 SYMBOL = "EURUSD"
 TICKS_PER_BAR = 10
 PIP = 0.0001
@@ -65,61 +70,6 @@ def bar_ticks(start: datetime, bar: int) -> list[dict]:
         ticks.append({"symbol": SYMBOL, "ts": ts.isoformat().replace("+00:00", "Z"),
                       "bid": f"{bid:.5f}", "ask": f"{bid + PIP:.5f}"})
     return ticks
-
-
-@dataclass
-class Service:
-    name: str
-    port: int
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen | None = None
-    runs: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.runs += 1
-        out = self.log.with_suffix(f".{self.runs}.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "eafix", "serve", self.name], env=self.env,
-                                     stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def logs(self) -> str:
-        return "".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log.parent.glob(
-            f"{self.log.stem}.*.log")))
-
-
-@dataclass
-class Pipeline:
-    redis_url: str
-    redis_password: str | None
-    pg_url: str
-    pg_user: str
-    pg_password: str
-    workdir: Path
-    services: dict[str, Service] = field(default_factory=dict)
-
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url, password=self.redis_password, decode_responses=True)
-
-    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
-        with psycopg.connect(self.pg_url, user=self.pg_user, password=self.pg_password) as conn:
-            return conn.execute(query, params).fetchall()
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {name} ---\n{svc.logs()}" for name, svc in self.services.items())
 
 
 def base_env(pipeline: Pipeline) -> dict[str, str]:
@@ -138,28 +88,6 @@ def service_env(pipeline: Pipeline, name: str, port: int) -> dict[str, str]:
                                     risk={"account_id": "e2e", "daily_drawdown_limit_percent": "100",
                                           "max_positions_per_symbol": 10, "currency_exposure_cap_percent": "100"},
                                     extra=extra)  # room for re-entries beside the strategy's positions
-
-
-def wait_for(check: Callable[[], object], what: str, pipeline: Pipeline, timeout: float = WAIT) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        for svc in pipeline.services.values():
-            if svc.proc is not None and svc.proc.poll() is not None:
-                raise AssertionError(f"{svc.name} exited ({svc.proc.returncode}) while waiting for {what}\n"
-                                     f"{pipeline.diagnostics()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}\n{pipeline.diagnostics()}")
-        time.sleep(0.1)
-
-
-def ready(svc: Service) -> bool:
-    try:
-        return httpx.get(f"{svc.url}/readyz", timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -215,49 +143,6 @@ def post_bars(pipeline: Pipeline, start: datetime, bars: range, pause: float = 0
             assert response.status_code == 200, response.text
             assert response.json()["accepted"] == TICKS_PER_BAR
             time.sleep(pause)
-
-
-def settled(pipeline: Pipeline) -> bool:
-    """Every consumer group has read and acknowledged every entry of every stream."""
-    r = pipeline.redis()
-    try:
-        for stream in r.scan_iter(match="eafix.*", _type="stream"):
-            for group in r.xinfo_groups(stream):
-                if group["pending"] or group["lag"]:
-                    return False
-    finally:
-        r.close()
-    return True
-
-
-TIMED = ("eafix.calendar.",)  # published on calendar-ingestor's refresh timer, whatever else happens
-
-
-def stream_lengths(pipeline: Pipeline) -> dict[str, int]:
-    r = pipeline.redis()
-    try:
-        return {stream: r.xlen(stream) for stream in r.scan_iter(match="eafix.*", _type="stream")
-                if not stream.startswith(TIMED)}
-    finally:
-        r.close()
-
-
-def quiet(pipeline: Pipeline) -> bool:
-    """Settled, and nothing published for longer than the timers' period (the flush may close a last bar;
-    the calendar's gates are left out: they are republished every refresh)."""
-    before = stream_lengths(pipeline)
-    if not settled(pipeline):
-        return False
-    time.sleep(1.5)
-    return settled(pipeline) and stream_lengths(pipeline) == before
-
-
-def envelopes(pipeline: Pipeline, topic: str) -> list[dict]:
-    r = pipeline.redis()
-    try:
-        return [json.loads(fields["envelope"]) for _, fields in r.xrange(topic)]
-    finally:
-        r.close()
 
 
 def test_ticks_become_orders_and_trades_and_redelivery_never_doubles_an_order(pipeline: Pipeline) -> None:

@@ -1,6 +1,8 @@
 """Backtest input: OHLCV bars or ticks from CSV or Parquet, and a seeded sample data set.
 
 A bad file stops the run with one line naming the file, the row and the problem (`DataError`).
+A clean OHLCV file is read column-wise with polars (bars_frame.py); any other goes row by row here,
+which gives the same bars or the error.
 OHLCV rows are stamped by their *open* time in the file (the usual export format); the Bar events
 built from them carry `ts_open` and `ts_close = ts_open + timeframe`, and a strategy sees a bar only
 at its close.
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from eafix.backtest.bars_frame import read_bars
 from eafix.contracts import Bar, PriceTick
 from eafix.instruments import DEFAULT_INSTRUMENTS
 from eafix.timestamps import parse_timestamp
@@ -121,6 +124,10 @@ def load(path: str | Path, *, symbol: str = "EURUSD", timeframe: str = "H1") -> 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    if timeframe in TIMEFRAMES:
+        clean = read_bars(path, symbol, timeframe)  # polars, column-wise; None: anything unusual
+        if clean is not None:
+            return Dataset("bars", *clean)
     columns, rows = _rows(path)
     if all(c in columns for c in TICK_COLUMNS):
         return _load_ticks(path, columns, rows)

@@ -78,6 +78,7 @@ PATTERNS: dict[str, str] = {
 }
 
 _RX = {name: re.compile(pattern) for name, pattern in PATTERNS.items()}
+_TIMESTAMP, _UUID = _RX["Timestamp"], _RX["Uuid"]
 
 
 def _matches(name: str, value: str) -> bool:
@@ -158,14 +159,16 @@ def _format_decimal(value: Decimal) -> str:
 
 def _timestamp(value: Any) -> datetime:
     if isinstance(value, str):
-        if not _matches("Timestamp", value) or not is_rfc3339_datetime(value):
-            raise ValueError(f"Timestamp: {value!r} is not a UTC RFC 3339 time like 2025-01-06T12:00:00Z")
-        date, _, clock = value.partition("T")
-        clock = clock.rstrip("Z")
-        hms, _, fraction = clock.partition(".")
-        year, month, day = (int(p) for p in date.split("-"))
-        hour, minute, second = (int(p) for p in hms.split(":"))
-        return datetime(year, month, day, hour, minute, second, int(fraction.ljust(6, "0")), tzinfo=UTC)
+        # The pattern fixes every character's place (ASCII digits, hours <= 23, no leap second, Z);
+        # datetime() refuses the dates the calendar lacks (02-30): that is all is_rfc3339_datetime
+        # adds. fullmatch, because `$` of `search` would let a trailing newline through.
+        if _TIMESTAMP.fullmatch(value) is not None:
+            try:
+                return datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                                int(value[14:16]), int(value[17:19]), int(value[20:-1].ljust(6, "0")), tzinfo=UTC)
+            except ValueError:
+                pass
+        raise ValueError(f"Timestamp: {value!r} is not a UTC RFC 3339 time like 2025-01-06T12:00:00Z")
     if isinstance(value, datetime):
         offset = value.utcoffset()
         if offset is None:
@@ -175,18 +178,15 @@ def _timestamp(value: Any) -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """The wire form of a timestamp: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (UTC)."""
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    """The wire form of a timestamp: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (UTC). isoformat() writes the
+    fraction only when there is one, as the wire form wants, and is several times faster than strftime."""
+    return value.astimezone(UTC).isoformat()[:-6] + "Z"  # [:-6]: its "+00:00"
 
 
 def _uuid(value: Any) -> UUID:
     if isinstance(value, UUID):
         return value
-    if isinstance(value, str) and _matches("Uuid", value) and is_uuid(value):
+    if isinstance(value, str) and _UUID.fullmatch(value) is not None:  # canonical: what is_uuid checks, and more
         return UUID(value)
     raise ValueError("Uuid: expected a canonical lower-case UUID string")
 

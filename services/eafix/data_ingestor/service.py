@@ -56,10 +56,17 @@ class ObservedPipeline(TickPipeline):
         result = await super().submit(raws, naive_utc=naive_utc)
         source = "mt4" if naive_utc else "api"
         now = self._clock.now()
+        # one labels() lookup per symbol and batch, not three per tick (they were a tenth of a tick's cost)
+        received: dict[str, int] = {}
+        last: dict[str, float] = {}
+        observe = self.metrics[mn.PRICE_FEED_LATENCY].labels(source).observe
         for tick in result.accepted:
-            self.metrics[mn.TICKS_RECEIVED].labels(tick.symbol, source).inc()
-            self.metrics[mn.PRICE_FEED_LATENCY].labels(source).observe(max((now - tick.ts).total_seconds(), 0.0))
-            self.metrics[mn.LAST_TICK].labels(tick.symbol).set(tick.ts.timestamp())
+            received[tick.symbol] = received.get(tick.symbol, 0) + 1
+            observe(max((now - tick.ts).total_seconds(), 0.0))
+            last[tick.symbol] = tick.ts.timestamp()
+        for symbol, count in received.items():
+            self.metrics[mn.TICKS_RECEIVED].labels(symbol, source).inc(count)
+            self.metrics[mn.LAST_TICK].labels(symbol).set(last[symbol])
         for rejection in result.rejected:
             self.metrics[mn.TICKS_REJECTED].labels(source, rejection.reason.value).inc()
         return result

@@ -21,12 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any, Protocol
-
-import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eafix.contracts import Envelope, parse_envelope
 from eafix.contracts.messaging import LocalEnvelope, document, partition_key
@@ -42,6 +37,9 @@ from eafix.execution_engine.domain import (
     Trade,
     Transition,
 )
+
+if TYPE_CHECKING:  # psycopg is imported by the PostgreSQL repository only: the backtest starts without it
+    from psycopg_pool import AsyncConnectionPool
 
 MAX_LIMIT = 1000
 
@@ -359,6 +357,8 @@ class PostgresExecutionRepository:
         self._pool = pool
 
     async def _fetch(self, query: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        from psycopg.rows import dict_row
+
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, tuple(params))
             return await cur.fetchall()
@@ -366,6 +366,9 @@ class PostgresExecutionRepository:
     async def apply(self, changes: ChangeSet, outbox: Sequence[OutboxMessage] = ()) -> list[int]:
         if not changes and not outbox:
             return []
+        import psycopg
+        from psycopg.types.json import Jsonb
+
         ids: list[int] = []
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:

@@ -197,6 +197,21 @@ class BarBuilder:
             closed.sort(key=lambda b: (b.ts_close, TIMEFRAME_SECONDS[b.timeframe]))
         return closed
 
+    def restore(self, ticks: Iterable[PriceTick]) -> int:
+        """Rebuild the open bars from the ticks taken in before a restart, oldest first, from the start
+        of the longest timeframe's bar on: the bars they close were published back then, so they are
+        dropped here. Returns how many ticks were used."""
+        newest: dict[str, datetime] = {}
+        kept = list(ticks)
+        for tick in kept:
+            newest[tick.symbol] = max(tick.ts, newest.get(tick.symbol, tick.ts))
+        longest = max(self.timeframes, key=lambda tf: TIMEFRAME_SECONDS[tf])
+        start = {symbol: bar_start(ts, longest) for symbol, ts in newest.items()}
+        used = [tick for tick in kept if tick.ts >= start[tick.symbol]]
+        for tick in used:
+            self.on_tick(tick)
+        return len(used)
+
     def flush(self, now: datetime) -> list[Bar]:
         """Close every open bar whose period ended at or before `now` (clock time)."""
         limit = _to_us(now)

@@ -10,6 +10,9 @@ Settings (besides the runtime's):
                           it); the parameterized indicators its enabled strategies declare are
                           computed besides the fixed set. Unset: the fixed set only (all that the
                           shipped strategies read). Bad strategies stop start-up naming the setting.
+    SERVICE_BAR_CLOSE_GRACE_SECONDS  the timer closes a bar only this long after its end (default 0);
+                          a replay of history sets it beyond its span, so that only the next tick
+                          closes a bar, as in `eafix backtest` (the fault suite compares the two)
 
 A timer flushes every second, so a bar closes on time in a quiet market (no tick after its end).
 Ticks and the timer go through one lock: bars and their vectors leave in close-time order.
@@ -18,8 +21,11 @@ Warm-up: whenever this replica starts consuming the ticks (at start, and when it
 over from another replica), the bars this service published are read back from the bar stream (the
 newest SERVICE_WARMUP_HISTORY, all partitions) into a polars frame and run through the incremental
 indicators (`IndicatorEngine.warm_up`), so the series continue where they stopped instead of warming
-up again; bars already in a series are skipped. Bars still open at a takeover are lost (the new
-owner starts them with its first tick).
+up again; bars already in a series are skipped. Then the bars still open are rebuilt from the ticks
+this group had handled (acknowledged) before, the newest SERVICE_RESTORE_TICKS (default 100000), from
+the start of the longest timeframe's bar: a restart or a takeover continues the open bars instead of
+starting them again with the next tick (ticks still pending come again and are handled as usual). A
+bar that began before the oldest restored tick is continued from that tick.
 
 Replicas: the tick topic is consumed by one replica (ordered, one partition); the others stand by,
 and only the consuming replica flushes (one that lost its lease keeps open bars it must not close).
@@ -28,6 +34,7 @@ and only the consuming replica flushes (one that lost its lease keeps open bars 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,6 +67,8 @@ log = logging.getLogger(__name__)
 
 class IndicatorSettings(PipelineSettings):
     warmup_history: int = Field(20_000, ge=0, le=1_000_000)
+    restore_ticks: int = Field(100_000, ge=0, le=1_000_000)
+    bar_close_grace_seconds: float = Field(0.0, ge=0)
     strategy_config: str | None = None  # JSON text of the strategies document (signal-generator's setting)
     strategies_file: Path | None = None
     timeframes: Annotated[list[Timeframe], Field(min_length=1)] = Field(
@@ -94,6 +103,18 @@ def warm_up(engine: IndicatorEngine, bars: list[dict[str, Any]]) -> int:
     return len(groups)
 
 
+def ticks_of(envelopes: list[dict[str, Any]]) -> list[PriceTick]:
+    """The ticks of tick envelopes read newest first (per partition: a symbol's ticks are in one), oldest
+    first; an entry that is no valid tick was dead-lettered when it was consumed and is skipped."""
+    ticks = []
+    for envelope in reversed(envelopes):
+        try:
+            ticks.append(PriceTick.model_validate(envelope["data"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return ticks
+
+
 def declared_indicators(settings: IndicatorSettings) -> frozenset[IndicatorSpec]:
     """What the configured strategies read; a SettingsError naming the setting if they are invalid."""
     setting = "strategy_config" if settings.strategy_config else "strategies_file"
@@ -117,6 +138,10 @@ def build(settings: IndicatorSettings) -> ServiceParts:
         if settings.warmup_history:
             warmed = warm_up(engine, await bus.history(Bar.TOPIC, settings.warmup_history))
             log.info("indicators warmed up from the bar stream", extra={"series": warmed})
+        if settings.restore_ticks:
+            handled = await bus.handled(PriceTick.TOPIC, IndicatorStage.group, settings.restore_ticks)
+            restored = engine.bars.restore(ticks_of(handled))
+            log.info("open bars rebuilt from the ticks handled before", extra={"ticks": restored})
 
     guard = StageGuard(reload)  # also orders the tick handler and the flush timer
     replica = ActiveReplica(PriceTick.TOPIC, IndicatorStage.group, guard.reload)
@@ -126,9 +151,11 @@ def build(settings: IndicatorSettings) -> ServiceParts:
     parts.collectors.append(stage_registry)
     stage = IndicatorStage(engine, Messenger(bus, settings.name, clock), registry=stage_registry)
 
+    grace = timedelta(seconds=settings.bar_close_grace_seconds)
+
     async def flush() -> None:
         if replica.active():
-            await stage.flush()
+            await stage.flush(clock.now() - grace)
 
     stage.subscribe(Subscriptions(bus, guard.wrap))
     parts.every("bar-flush", FLUSH_SECONDS, guard.wrap(flush))

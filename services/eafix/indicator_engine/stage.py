@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
@@ -60,9 +61,10 @@ class IndicatorStage:
             await self.messenger.publish([vector], env)
             self._observe((), (vector,))
 
-    async def flush(self) -> None:
-        """Close bars whose period ended without a new tick (a timer calls this)."""
-        out = self.engine.flush()
+    async def flush(self, now: datetime | None = None) -> None:
+        """Close bars whose period ended by `now` (default: the engine's clock) without a new tick (a timer
+        calls this)."""
+        out = self.engine.flush(now)
         if out.bars or out.vectors:
             await self.messenger.publish([*out.bars, *out.vectors])
             self._observe(out.bars, out.vectors)

@@ -184,6 +184,13 @@ class SignalEngine:
         self._recent.extend(outputs)
         return outputs
 
+    def gate(self, strategy: Strategy, vector: IndicatorVector, close: Decimal, candidate: Candidate) -> Output:
+        """The gates on a candidate found elsewhere (the backtest's batch path evaluates the strategies
+        over the whole series at once); `vector` needs symbol, timeframe, ts and values.atr_14."""
+        output = self._gate(strategy, vector, close, candidate)
+        self._recent.append(output)
+        return output
+
     def _suppress(self, strategy: Strategy, vector: IndicatorVector, reason: SuppressionReason,
                   candidate: Candidate, detail: str, *, with_direction: bool = True) -> SignalSuppressed:
         self.stats["suppressed"] += 1

@@ -165,6 +165,12 @@ class MaCrossover(Strategy):
         self._sign[key] = sign
         if previous is None or previous == sign:
             return None
+        return self.crossed(values, fast, slow)
+
+    def crossed(self, values: IndicatorValues, fast: float, slow: float) -> Candidate | None:
+        """The candidate of a bar on which fast - slow (non-zero) changed sign (also the batch path's)."""
+        diff = fast - slow
+        sign = 1 if diff > 0 else -1
         direction = Direction.LONG if sign > 0 else Direction.SHORT
         atr = values.atr_14
         indicators: dict[str, float] = {self._fast_name: fast, self._slow_name: slow}
@@ -197,6 +203,10 @@ class RsiMeanReversion(Strategy):
             return None
         previous = self._previous.get(key)
         self._previous[key] = rsi
+        return self.judge(values, rsi, previous)
+
+    def judge(self, values: IndicatorValues, rsi: float, previous: float | None) -> Candidate | None:
+        """The candidate of a bar given its RSI and the previous bar's (also the batch path's)."""
         if rsi <= self._low:
             direction, depth = Direction.LONG, (self._low - rsi) / self._low
             entered = previous is not None and previous > self._low
@@ -236,6 +246,14 @@ class BollingerBreakout(Strategy):
         side = 1 if price > upper else -1 if price < lower else 0
         previous = self._previous.get(key)
         self._previous[key] = side
+        return self.judge(values, close, (upper, middle, lower), side, previous)
+
+    def judge(self, values: IndicatorValues, close: Decimal, bands: tuple[float, float, float], side: int,
+              previous: int | None) -> Candidate | None:
+        """The candidate of a bar closing on `side` of the bands (-1 below, 0 inside, +1 above), the
+        previous bar's side given (also the batch path's)."""
+        upper, middle, lower = bands
+        price = float(close)
         width = upper - lower
         if side == 0 or width <= 0:
             return None

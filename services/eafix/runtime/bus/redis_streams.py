@@ -132,6 +132,15 @@ return {redis.call('ZCARD', KEYS[1]), lost}
 """
 
 
+def _decoded(fields: dict) -> Envelope | None:
+    """The entry's envelope; None if it is not a JSON object (dead-lettered when it was consumed)."""
+    try:
+        envelope = json.loads(fields.get(_FIELD_BYTES, fields.get(FIELD)) or b"")
+    except ValueError:
+        return None
+    return envelope if isinstance(envelope, dict) else None
+
+
 def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -359,16 +368,46 @@ class RedisStreamsBus(Bus):
             while len(found) < limit:
                 page = await self.redis.xrevrange(stream, newest, "-", count=min(1000, limit - len(found)))
                 for _, fields in page:
-                    try:
-                        envelope = json.loads(fields.get(_FIELD_BYTES, fields.get(FIELD)) or b"")
-                    except ValueError:
-                        continue  # an undecodable entry was dead-lettered when it was consumed
-                    if isinstance(envelope, dict):
+                    envelope = _decoded(fields)
+                    if envelope is not None:
                         found.append(envelope)
                 if len(page) < 1000:
                     break
                 newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
         return found
+
+    async def handled(self, topic: str, group: str, limit: int) -> list[Envelope]:
+        found: list[Envelope] = []
+        for stream in stream_names(topic, self.config.partitions_for(topic)):
+            position = await self._delivered(stream, group)
+            if position is None:
+                continue
+            # entries delivered but not acknowledged come again: they are not "handled"
+            pending = {_str(row["message_id"]) for row in await self.redis.xpending_range(
+                stream, group, "-", position, count=limit + 10_000)}
+            newest = position
+            while len(found) < limit:
+                page = await self.redis.xrevrange(stream, newest, "-", count=1000)
+                for entry_id, fields in page:
+                    if len(found) < limit and _str(entry_id) not in pending:
+                        envelope = _decoded(fields)
+                        if envelope is not None:
+                            found.append(envelope)
+                if len(page) < 1000:
+                    break
+                newest = "(" + _str(page[-1][0])
+        return found
+
+    async def _delivered(self, stream: str, group: str) -> str | None:
+        """The id of the last entry `group` was given on `stream`; None without that group."""
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream
+            return None
+        for g in groups:
+            if _str(g["name"]) == group:
+                return _str(g["last-delivered-id"])
+        return None
 
     async def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
         letters = []

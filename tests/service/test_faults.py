@@ -1,0 +1,337 @@
+"""The fault suite: a seeded workload of ticks through the five pipeline services as processes on a
+real Redis and PostgreSQL, a fault injected mid-run, and at the end the ledger (signals, risk
+decisions, orders, fills, trades) compared with the in-process replay of the same ticks: equal,
+nothing lost, nothing duplicated (fault_ledger.py says what is compared and why the workload is
+shaped as it is).
+
+The feed is closed-loop so that the live order of events is the replay's: each bar's first tick
+(the one that closes the previous bar and may bring a signal) is posted alone and the bus left to
+settle (every group has read and acknowledged every entry, `pipeline_procs.at_rest`), then the
+bar's other ticks, settle again. indicator-engine's timer closes no bar of this history (SERVICE_BAR_CLOSE_GRACE_SECONDS
+beyond its age), so only the next tick closes a bar, as in the replay. Waits are guarded against
+hangs; nothing asserts speed."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from service import pipeline_env, servers
+from service.fault_ledger import Ledger, reference, risk_env, services_ledger, workload
+from service.pipeline_env import PIPELINE, WEEK
+from service.pipeline_procs import WAIT, Pipeline, Service, at_rest, ready, wait_for
+from service.servers import free_port
+
+BARS = 1000  # 10,000 ticks
+SEED = 20261204
+STARTUP = 240.0  # seconds: a hang guard for five interpreters importing on a busy 2-core machine
+
+
+def start_of_history() -> datetime:
+    """Midnight two days ago: the 1,000 M1 bars stay within that day (risk's daily figures)."""
+    return (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def service_env(p: Pipeline, name: str, port: int) -> dict[str, str]:
+    # a replica that dies holding entries: its lease lapses and its entries are reclaimed after 2 s
+    extra = {"SERVICE_BUS": json.dumps({"block_ms": 50, "lease_ms": 2000, "min_idle_ms": 2000})}
+    if name == "indicator-engine":
+        extra["SERVICE_BAR_CLOSE_GRACE_SECONDS"] = str(WEEK)
+    base = pipeline_env.base_env(redis_url=p.redis_url, redis_password=p.redis_password, pg_url=p.pg_url,
+                                 pg_user=p.pg_user, pg_password=p.pg_password, workdir=p.workdir)
+    return pipeline_env.service_env(base, name, port, p.workdir, risk=risk_env(), extra=extra)
+
+
+@dataclass
+class AofRedis:
+    """redis-server with eafix-infra's persistence settings (AOF fsync every second, RDB snapshots, no
+    eviction), restartable on its port and directory as a pod restart would."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+             "--requirepass", self.password, "--appendonly", "yes", "--appendfsync", "everysec",
+             "--save", "900 1 300 10 60 10000", "--maxmemory-policy", "noeviction",
+             "--logfile", str(self.workdir / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP
+        while True:
+            try:
+                with redis.Redis(port=self.port, password=self.password, socket_timeout=1) as r:
+                    r.ping()
+                return
+            except redis.RedisError:
+                assert time.monotonic() < deadline and self.proc.poll() is None, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:  # SIGTERM: Redis writes the AOF out and exits, as when its pod stops
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(timeout=WAIT)
+
+
+@contextmanager
+def redis_for(aof: bool, workdir: Path) -> Iterator[Any]:
+    if not aof:
+        with servers.redis_server() as rds:
+            yield rds
+        return
+    workdir.mkdir()
+    server = AofRedis(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
+
+
+@pytest.fixture
+def pipeline(request, tmp_path) -> Iterator[Pipeline]:
+    """The five services; with `standbys` (indirect) a standby replica `<name>-1` of those named, with
+    `aof` Redis as eafix-infra runs it (`pipeline.redis_server`, restartable)."""
+    options = getattr(request, "param", {})
+    with redis_for(options.get("aof", False), tmp_path / "redis") as rds, servers.postgres_server() as pg:
+        p = Pipeline(rds.url, rds.password, pg.url, pg.user, pg.password, tmp_path)
+        p.redis_server = rds  # type: ignore[attr-defined]
+        migrate = subprocess.run([sys.executable, "-m", "eafix", "migrate"], capture_output=True, text=True,
+                                 timeout=WAIT, env=service_env(p, "reporter", free_port()))
+        assert migrate.returncode == 0, migrate.stderr
+        try:
+            for name in PIPELINE:
+                port = free_port()
+                p.services[name] = Service(name, port, service_env(p, name, port), tmp_path / name)
+                p.services[name].start()
+            for name in options.get("standbys", ()):
+                port = free_port()
+                env = {**service_env(p, name, port), "SERVICE_CONSUMER_NAME": f"{name}-1"}
+                p.services[f"{name}-1"] = Service(name, port, env, tmp_path / f"{name}-1")
+                p.services[f"{name}-1"].start()
+            for svc in p.services.values():
+                wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready", p, timeout=STARTUP)
+            yield p
+        finally:
+            for svc in p.services.values():
+                svc.kill(signal.SIGTERM)
+            for svc in p.services.values():
+                svc.kill()
+
+
+def settle(p: Pipeline) -> None:
+    deadline = time.monotonic() + WAIT
+    while not at_rest(p):
+        if time.monotonic() > deadline:
+            wait_for(lambda: at_rest(p), "the bus to settle", p, timeout=0)  # raises with the services' logs
+        time.sleep(0.005)
+
+
+def feed(p: Pipeline, bars: list[list[dict]], before_bar: Callable[[int], None] = lambda k: None,
+         after_first_tick: Callable[[int], None] = lambda k: None) -> None:
+    url = f"{p.services['data-ingestor'].url}/api/v1/ticks"
+    with httpx.Client(timeout=WAIT) as client:
+        for k, ticks in enumerate(bars):
+            before_bar(k)
+            for part in (ticks[:1], ticks[1:]):
+                response = client.post(url, json=part)
+                assert response.status_code == 200 and response.json()["accepted"] == len(part), response.text
+                if len(part) == 1:
+                    after_first_tick(k)
+                settle(p)
+
+
+def ledger_of(p: Pipeline) -> Ledger:
+    r = p.redis()
+    try:  # the signals published (not what a test wrote there itself, such as a poison message)
+        signals = sum(1 for _, fields in r.xrange("eafix.signals.generated") if signal_published(fields))
+    finally:
+        r.close()
+    return services_ledger(p.sql, signals)
+
+
+def signal_published(fields: dict) -> bool:
+    try:
+        envelope = json.loads(fields["envelope"])
+    except ValueError:
+        return False
+    return envelope.get("producer") == "signal-generator" and "signal_id" in envelope.get("data", {})
+
+
+def assert_same_ledger(p: Pipeline, expected: Ledger) -> None:
+    got = ledger_of(p)
+    assert got.differences(expected) == []
+    orders = p.sql("SELECT count(*), count(DISTINCT idempotency_key) FROM orders.orders")[0]
+    assert orders == (expected.approved, expected.approved)  # one order per approval, none twice
+    fills = p.sql("SELECT kind, count(*) FROM orders.fills GROUP BY kind")
+    opens = dict(fills).get("OPEN", 0)
+    assert opens == expected.approved and dict(fills).get("CLOSE", 0) == len(expected.trades)
+
+
+def test_without_a_fault_the_services_keep_the_replays_ledger(pipeline):
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    assert min(expected.approved, expected.rejected, len(expected.trades)) > BARS // 20  # a workload that trades
+    feed(pipeline, bars)
+    assert_same_ledger(pipeline, expected)
+
+
+def consumed_streams(p: Pipeline) -> dict[str, list[str]]:
+    """Every stream the services consume, with its consumer groups."""
+    r = p.redis()
+    try:
+        streams = {s: [g["name"] for g in r.xinfo_groups(s)] for s in r.scan_iter(match="eafix.*", _type="stream")
+                   if not s.endswith(".dlq")}
+    finally:
+        r.close()
+    return {s: groups for s, groups in sorted(streams.items()) if groups}
+
+
+def test_a_poison_message_on_every_input_stream_is_dead_lettered_and_the_flow_goes_on(pipeline):
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    poisoned: dict[str, list[str]] = {}
+
+    def poison(k: int) -> None:
+        if k != BARS // 3:
+            return
+        poisoned.update(consumed_streams(pipeline))
+        r = pipeline.redis()
+        try:
+            for stream in poisoned:
+                [(_, fields)] = r.xrevrange(stream, count=1)
+                envelope = json.loads(fields["envelope"])  # a real envelope of the topic, its data broken
+                envelope.update(event_id=str(uuid.uuid4()), data={"poison": True})
+                r.xadd(stream, {"envelope": json.dumps(envelope)})
+                r.xadd(stream, {"envelope": "{not json"})
+        finally:
+            r.close()
+
+    feed(pipeline, bars, before_bar=poison)
+    assert_same_ledger(pipeline, expected)  # the poison changed nothing and held nothing back
+    assert {"eafix.price.tick", "eafix.indicators.computed", "eafix.signals.generated", "eafix.orders.validated",
+            "eafix.trades.closed"} <= set(poisoned)
+    r = pipeline.redis()
+    try:
+        for stream, groups in poisoned.items():
+            letters = [fields for _, fields in r.xrange(f"{stream}.dlq")]
+            by_group = {g: [f for f in letters if f["group"] == g] for g in groups}
+            for group, mine in by_group.items():
+                assert len(mine) == 2, (stream, group, letters)  # each group dead-letters both, once
+                broken, undecodable = sorted(mine, key=lambda f: f["envelope"].startswith("{not"))
+                assert broken["deliveries"] == "5" and "validation error" in broken["error"], broken
+                assert undecodable["error"].startswith("undecodable entry"), undecodable
+    finally:
+        r.close()
+
+
+VICTIMS = ("indicator-engine", "signal-generator", "risk-manager", "execution-engine")
+
+
+def pending_of(p: Pipeline, consumer: str) -> int:
+    """Entries delivered to `consumer` and not acknowledged, over every stream and group."""
+    r = p.redis()
+    try:
+        return sum(c["pending"] for s in r.scan_iter(match="eafix.*", _type="stream") if not s.endswith(".dlq")
+                   for g in r.xinfo_groups(s) for c in r.xinfo_consumers(s, g["name"]) if c["name"] == consumer)
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("pipeline", [{"standbys": VICTIMS}], indirect=True)
+def test_sigkill_of_a_replica_holding_entries_another_replica_reclaims_them(pipeline):
+    """Each victim's consuming replica is SIGKILLed while a signal's chain is in flight, as soon as it
+    holds unacknowledged entries (or after 2 s); the standby takes the lease over and reclaims them
+    (the feed waits for that), then the killed one comes back as the new standby."""
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    when = {BARS * (i + 1) // (len(VICTIMS) + 1): name for i, name in enumerate(VICTIMS)}
+    held: dict[str, int] = {}
+
+    def kill(k: int) -> None:
+        name = when.get(k)
+        if name is None:
+            return
+        deadline = time.monotonic() + 2.0
+        while not (held_now := pending_of(pipeline, f"{name}-0")) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        held[name] = held_now
+        pipeline.services[name].kill(signal.SIGKILL)  # the feed then settles: the standby took over
+
+    def restart(k: int) -> None:
+        if k - 1 in when:
+            victim = pipeline.services[when[k - 1]]
+            victim.start()  # back, as the standby now
+            wait_for(lambda: ready(victim), f"{victim.name} to be ready again", pipeline, timeout=STARTUP)
+
+    feed(pipeline, bars, before_bar=restart, after_first_tick=kill)
+    assert set(held) == set(VICTIMS)
+    assert_same_ledger(pipeline, expected)
+    assert sum(1 for n in held.values() if n) >= 1, held  # at least one died holding entries
+
+
+@pytest.mark.parametrize("pipeline", [{"aof": True}], indirect=True)
+def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline):
+    """Redis stops (SIGTERM: the AOF is written out) while a signal's chain is in flight and comes back
+    on its port 3 s later; the services reconnect and go on from their groups' positions."""
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    restarted = []
+
+    def restart(k: int) -> None:
+        if k == BARS // 2:
+            pipeline.redis_server.stop()
+            time.sleep(3)  # the services meanwhile retry with backoff
+            pipeline.redis_server.start()
+            restarted.append(k)
+
+    feed(pipeline, bars, after_first_tick=restart)
+    assert restarted == [BARS // 2]
+    assert_same_ledger(pipeline, expected)
+
+
+def test_sigterm_of_every_service_mid_chain_finishes_in_flight_work_and_resumes(pipeline):
+    """All five get SIGTERM at once while a signal's chain is in flight (grace: they finish the message in
+    hand, acknowledge it and exit 0), then start again; nothing is lost or done twice."""
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    codes: list[int | None] = []
+
+    def stop_all(k: int) -> None:
+        if k == BARS // 2:
+            services = list(pipeline.services.values())
+            for svc in services:
+                assert svc.proc is not None
+                svc.proc.send_signal(signal.SIGTERM)
+            for svc in services:
+                assert svc.proc is not None
+                codes.append(svc.proc.wait(timeout=WAIT))
+            for svc in services:
+                svc.start()
+            for svc in services:
+                wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready again", pipeline, timeout=STARTUP)
+
+    feed(pipeline, bars, after_first_tick=stop_all)
+    assert codes == [0] * len(PIPELINE)  # each stopped within the grace, cleanly
+    assert_same_ledger(pipeline, expected)
