@@ -1,1 +1,17 @@
-"""Shared pytest setup: the `eafix` package is imported from the installed distribution."""
+"""Shared pytest setup: the `eafix` package is imported from the installed distribution.
+
+Hypothesis (the property tests, tests/service/test_properties_*.py) runs under the `eafix` profile:
+derandomized (the same examples on every run and machine, so CI never flakes on a new draw), a bounded
+number of examples so the whole set stays well under a minute on two shared cores, no deadline (a shared
+machine's pauses are not a property of the code) and no example database. `HYPOTHESIS_PROFILE=deep`
+searches harder and at random when hunting bugs locally.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("eafix", derandomize=True, max_examples=60, deadline=None, database=None,
+                          print_blob=True)
+settings.register_profile("deep", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "eafix"))

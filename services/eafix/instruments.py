@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "DEFAULT_INSTRUMENTS",
@@ -79,6 +79,10 @@ class Instrument:
 
 
 PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+# lot fields in the contracts' Lots form (OrderIntent.lots: 2 decimals, below 10,000): a finer step would
+# size orders no contract can carry
+LotSize = Annotated[Decimal, Field(gt=0, lt=10000, decimal_places=2, allow_inf_nan=False),
+                    AfterValidator(lambda lots: lots.quantize(Decimal("0.01")))]  # 0.010 -> 0.01, 1E+1 -> 10.00
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
@@ -91,9 +95,9 @@ class InstrumentOverride(BaseModel):
     quote: CurrencyCode | None = None
     pip_size: PositiveDecimal | None = None
     contract_size: PositiveDecimal | None = None
-    min_lot: PositiveDecimal | None = None
-    lot_step: PositiveDecimal | None = None
-    max_lot: PositiveDecimal | None = None
+    min_lot: LotSize | None = None
+    lot_step: LotSize | None = None
+    max_lot: LotSize | None = None
     price_precision: Annotated[int, Field(ge=0, le=8)] | None = None
 
     @model_validator(mode="before")
@@ -113,7 +117,12 @@ def _fx_instrument(symbol: str) -> Instrument:
 
 def _check(instrument: Instrument) -> Instrument:
     symbol = instrument.symbol
-    if instrument.min_lot % instrument.lot_step != 0:
+    try:
+        off_step = instrument.min_lot % instrument.lot_step != 0
+    except InvalidOperation:  # the quotient has more digits than the decimal context holds
+        raise InstrumentError(f"{symbol}: min_lot ({instrument.min_lot}) and lot_step ({instrument.lot_step}) are "
+                              f"too far apart to be a lot table") from None
+    if off_step:
         raise InstrumentError(f"{symbol}: min_lot ({instrument.min_lot}) must be a multiple of lot_step "
                               f"({instrument.lot_step})")
     if instrument.max_lot < instrument.min_lot:

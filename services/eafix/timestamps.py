@@ -53,7 +53,10 @@ def _iso(text: str, m: re.Match[str], naive_utc: bool) -> datetime:
         hours, minutes = int(offset[1:3]), int(offset[4:6])
         if hours > 23 or minutes > 59:
             raise ValueError(f"time {text!r}: bad UTC offset")
-        ts -= sign * timedelta(hours=hours, minutes=minutes)
+        try:
+            ts -= sign * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 at UTC
+            raise ValueError(f"time {text!r} is out of range at UTC (years 1-9999)") from None
     return ts
 
 

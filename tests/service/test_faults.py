@@ -162,6 +162,19 @@ def feed(p: Pipeline, bars: list[list[dict]], before_bar: Callable[[int], None] 
                 settle(p)
 
 
+FIGURES = Path(__file__).resolve().parents[2] / "out" / "faults"
+
+
+def recovered(p: Pipeline, fault: str, since: float, **facts: Any) -> float:
+    """Wait until the bus is at rest again; write how long that took after `since` (monotonic) to
+    out/faults/<fault>.json (measured for the record, never asserted)."""
+    wait_for(lambda: at_rest(p), f"recovery from {fault}", p, timeout=STARTUP)
+    seconds = round(time.monotonic() - since, 2)
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    (FIGURES / f"{fault}.json").write_text(json.dumps({"recovery_seconds": seconds, **facts}, indent=1) + "\n")
+    return seconds
+
+
 def ledger_of(p: Pipeline) -> Ledger:
     r = p.redis()
     try:  # the signals published (not what a test wrote there itself, such as a poison message)
@@ -249,46 +262,73 @@ def test_a_poison_message_on_every_input_stream_is_dead_lettered_and_the_flow_go
 VICTIMS = ("indicator-engine", "signal-generator", "risk-manager", "execution-engine")
 
 
-def pending_of(p: Pipeline, consumer: str) -> int:
-    """Entries delivered to `consumer` and not acknowledged, over every stream and group."""
+def others_at_rest(p: Pipeline, group: str) -> bool:
+    """Every consumer group but `group` has read and acknowledged everything (two equal passes)."""
     r = p.redis()
     try:
-        return sum(c["pending"] for s in r.scan_iter(match="eafix.*", _type="stream") if not s.endswith(".dlq")
-                   for g in r.xinfo_groups(s) for c in r.xinfo_consumers(s, g["name"]) if c["name"] == consumer)
+        def one_pass() -> dict[str, int] | None:
+            lengths = {}
+            for stream in r.scan_iter(match="eafix.*", _type="stream"):
+                lengths[stream] = r.xlen(stream)
+                if any(g["pending"] or g["lag"] for g in r.xinfo_groups(stream) if g["name"] != group):
+                    return None
+            return lengths
+
+        first = one_pass()
+        return first is not None and one_pass() == first
+    finally:
+        r.close()
+
+
+def take_as(p: Pipeline, group: str, consumer: str) -> int:
+    """Read, as `consumer` of `group`, everything still waiting for the group, so that it is pending and
+    held by that consumer exactly as if it had read it and died before acknowledging; returns all the
+    consumer holds (a read it had blocked in when it was stopped may have taken some already)."""
+    r = p.redis()
+    try:
+        held = 0
+        for stream in r.scan_iter(match="eafix.*", _type="stream"):
+            if any(g["name"] == group for g in r.xinfo_groups(stream)):
+                r.xreadgroup(group, consumer, {stream: ">"}, count=10_000)
+                held += sum(c["pending"] for c in r.xinfo_consumers(stream, group) if c["name"] == consumer)
+        return held
     finally:
         r.close()
 
 
 @pytest.mark.parametrize("pipeline", [{"standbys": VICTIMS}], indirect=True)
 def test_sigkill_of_a_replica_holding_entries_another_replica_reclaims_them(pipeline):
-    """Each victim's consuming replica is SIGKILLed while a signal's chain is in flight, as soon as it
-    holds unacknowledged entries (or after 2 s); the standby takes the lease over and reclaims them
-    (the feed waits for that), then the killed one comes back as the new standby."""
+    """For each victim in turn, at a bar of its own: its consuming replica is stopped (SIGSTOP) before
+    the bar's first tick, the chain runs up to it (every other group at rest), the entries the chain
+    brought it are taken into its pending list (as its own read would), and it is SIGKILLed holding
+    them. The standby takes the lease over once it lapses and reclaims them (the feed waits for that);
+    then the killed one comes back as the new standby."""
     bars = workload(SEED, BARS, start_of_history())
     expected = reference(bars)
     when = {BARS * (i + 1) // (len(VICTIMS) + 1): name for i, name in enumerate(VICTIMS)}
     held: dict[str, int] = {}
 
-    def kill(k: int) -> None:
-        name = when.get(k)
-        if name is None:
-            return
-        deadline = time.monotonic() + 2.0
-        while not (held_now := pending_of(pipeline, f"{name}-0")) and time.monotonic() < deadline:
-            time.sleep(0.001)
-        held[name] = held_now
-        pipeline.services[name].kill(signal.SIGKILL)  # the feed then settles: the standby took over
-
-    def restart(k: int) -> None:
-        if k - 1 in when:
+    def freeze(k: int) -> None:
+        if k - 1 in when:  # the one killed at the previous bar comes back, as the standby now
             victim = pipeline.services[when[k - 1]]
-            victim.start()  # back, as the standby now
+            victim.start()
             wait_for(lambda: ready(victim), f"{victim.name} to be ready again", pipeline, timeout=STARTUP)
+        if k in when:
+            proc = pipeline.services[when[k]].proc
+            assert proc is not None
+            proc.send_signal(signal.SIGSTOP)
 
-    feed(pipeline, bars, before_bar=restart, after_first_tick=kill)
-    assert set(held) == set(VICTIMS)
+    def kill(k: int) -> None:
+        if k in when:
+            name = when[k]
+            wait_for(lambda: others_at_rest(pipeline, name), f"the chain to reach {name}", pipeline)
+            held[name] = take_as(pipeline, name, f"{name}-0")
+            pipeline.services[name].kill(signal.SIGKILL)
+            recovered(pipeline, f"sigkill-{name}", time.monotonic(), held=held[name], bar=k)
+
+    feed(pipeline, bars, before_bar=freeze, after_first_tick=kill)
+    assert set(held) == set(VICTIMS) and all(held.values()), held  # each died holding entries
     assert_same_ledger(pipeline, expected)
-    assert sum(1 for n in held.values() if n) >= 1, held  # at least one died holding entries
 
 
 @pytest.mark.parametrize("pipeline", [{"aof": True}], indirect=True)
@@ -305,6 +345,7 @@ def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline)
             time.sleep(3)  # the services meanwhile retry with backoff
             pipeline.redis_server.start()
             restarted.append(k)
+            recovered(pipeline, "redis-restart", time.monotonic(), down_seconds=3, bar=k)
 
     feed(pipeline, bars, after_first_tick=restart)
     assert restarted == [BARS // 2]
@@ -313,13 +354,15 @@ def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline)
 
 def test_sigterm_of_every_service_mid_chain_finishes_in_flight_work_and_resumes(pipeline):
     """All five get SIGTERM at once while a signal's chain is in flight (grace: they finish the message in
-    hand, acknowledge it and exit 0), then start again; nothing is lost or done twice."""
+    hand, acknowledge it and exit; uvicorn re-raises the SIGTERM once shut down, so the exit status is
+    -SIGTERM, not a kill), then start again; nothing is lost or done twice."""
     bars = workload(SEED, BARS, start_of_history())
     expected = reference(bars)
     codes: list[int | None] = []
 
     def stop_all(k: int) -> None:
         if k == BARS // 2:
+            since = time.monotonic()
             services = list(pipeline.services.values())
             for svc in services:
                 assert svc.proc is not None
@@ -331,7 +374,8 @@ def test_sigterm_of_every_service_mid_chain_finishes_in_flight_work_and_resumes(
                 svc.start()
             for svc in services:
                 wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready again", pipeline, timeout=STARTUP)
+            recovered(pipeline, "sigterm-all", since, bar=k)
 
     feed(pipeline, bars, after_first_tick=stop_all)
-    assert codes == [0] * len(PIPELINE)  # each stopped within the grace, cleanly
+    assert codes == [-signal.SIGTERM] * len(PIPELINE)  # each stopped by itself within the guard
     assert_same_ledger(pipeline, expected)

@@ -66,8 +66,10 @@ def test_overrides_replace_fields_and_add_symbols():
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"XAUUSD": {"pip_size": -1}}, "XAUUSD.pip_size: Input should be greater than 0"),
     ({"XAUUSD": {"lots": 1}}, "XAUUSD.lots: Extra inputs are not permitted"),
-    ({"XAUUSD": {"min_lot": "0.015"}}, "XAUUSD: min_lot (0.015) must be a multiple of lot_step (0.01)"),
-    ({"XAUUSD": {"max_lot": "0.001", "min_lot": "0.01"}}, "XAUUSD: max_lot (0.001) must be >= min_lot (0.01)"),
+    ({"XAUUSD": {"min_lot": "0.15", "lot_step": "0.1"}}, "XAUUSD: min_lot (0.15) must be a multiple of lot_step"),
+    ({"XAUUSD": {"max_lot": "0.01", "min_lot": "0.02"}}, "XAUUSD: max_lot (0.01) must be >= min_lot (0.02)"),
+    ({"XAUUSD": {"lot_step": "0.001"}}, "XAUUSD.lot_step: Decimal input should have no more than 2 decimal places"),
+    ({"XAUUSD": {"max_lot": "10000"}}, "XAUUSD.max_lot: Input should be less than 10000"),
     ({"EURUSD": {"pip_size": "0.000001"}}, "EURUSD: pip_size (0.000001) is finer than its price precision"),
     ({"eurusd": {}}, "'eurusd': an instrument symbol is six upper-case letters"),
 ])

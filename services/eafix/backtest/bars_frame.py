@@ -111,6 +111,8 @@ def read_bars(path: Path, default_symbol: str, timeframe: str) -> tuple[list[Bar
         return None
     checked = checked.sort(["us", "symbol"], maintain_order=True)  # data's order: (ts_close, symbol), stable
     step = timedelta(seconds={"M1": 60, "M5": 300, "M15": 900, "H1": 3600, "H4": 14400, "D1": 86400}[timeframe])
+    if checked["us"].max() > (datetime.max.replace(tzinfo=UTC) - step - _EPOCH) // timedelta(microseconds=1):
+        return None  # a bar that would close after year 9999: the row-by-row reader names its line
     tf = Timeframe(timeframe)
     symbols = checked["symbol"].to_list()
     bars = []

@@ -56,12 +56,17 @@ def _price(text: str, column: str, where: str) -> Decimal:
         raise DataError(f"{where}: {column} must be a positive number, got {text!r}")
     # the contracts carry at most 8 decimal places
     exponent = value.as_tuple().exponent  # an int for a finite value
-    return value.quantize(Decimal("1e-8")) if isinstance(exponent, int) and exponent < -8 else value
+    if isinstance(exponent, int) and exponent < -8:
+        try:
+            return value.quantize(Decimal("1e-8"))
+        except InvalidOperation:  # more digits than the context holds: far beyond any price
+            raise DataError(f"{where}: {column} {text!r} is out of range") from None
+    return value
 
 
-def _header(reader: Iterator[list[str]], path: Path) -> dict[str, int]:
+def _header(reader: Iterator[tuple[int, list[str]]], path: Path) -> dict[str, int]:
     try:
-        header = next(reader)
+        _, header = next(reader)
     except StopIteration:
         raise DataError(f"{path}:1: the file is empty") from None
     return {name.strip().lower(): i for i, name in enumerate(header)}
@@ -98,17 +103,42 @@ def _parquet_rows(path: Path) -> tuple[dict[str, int], Iterator[tuple[int, list[
 def _rows(path: Path) -> tuple[dict[str, int], Iterator[tuple[int, list[str]]]]:
     if path.suffix.lower() == ".parquet":
         return _parquet_rows(path)
-    handle = path.open(newline="")
-    reader = csv.reader(handle)
+    reader = _csv_lines(path)
     columns = _header(reader, path)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        with handle:
-            for row_no, row in enumerate(reader, start=2):
-                if row and any(cell.strip() for cell in row):
-                    yield row_no, row
+        for line, row in reader:
+            if row and any(cell.strip() for cell in row):
+                yield line, row
 
     return columns, rows()
+
+
+def _csv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line, row) of each CSV row of a UTF-8 file (a BOM tolerated), `line` where the row starts (a
+    quoted cell may span lines); text that is not UTF-8 or not CSV is a DataError naming its line."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        start = 1
+        try:
+            for row in reader:
+                yield start, row
+                start = reader.line_num + 1
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}:{_first_undecodable_line(path)}: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise DataError(f"{path}:{start}: not valid CSV ({exc})") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    # the text reader decodes in chunks, so its position does not say which line broke: look again
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def _cell(row: list[str], columns: dict[str, int], name: str, where: str) -> str:
@@ -116,6 +146,17 @@ def _cell(row: list[str], columns: dict[str, int], name: str, where: str) -> str
     if index >= len(row) or not row[index].strip():
         raise DataError(f"{where}: empty {name}")
     return row[index]
+
+
+def _volume(row: list[str], columns: dict[str, int], where: str) -> int | None:
+    """The optional volume cell (a float's whole part: exports write 120.0); None when absent."""
+    index = columns.get("volume")
+    if index is None or index >= len(row) or not row[index].strip():
+        return None
+    try:
+        return int(float(row[index]))
+    except (ValueError, OverflowError):  # OverflowError: inf
+        raise DataError(f"{where}: volume {row[index]!r} is not a finite number") from None
 
 
 def load(path: str | Path, *, symbol: str = "EURUSD", timeframe: str = "H1") -> Dataset:
@@ -161,12 +202,9 @@ def _load_bars(path: Path, columns: dict[str, int], rows, default_symbol: str, t
         o, h, lo, c = (_price(_cell(row, columns, k, where), k, where) for k in ("open", "high", "low", "close"))
         if h < max(o, c, lo) or lo > min(o, c, h):
             raise DataError(f"{where}: high {h} / low {lo} do not bracket open {o} and close {c}")
-        volume = 0
-        if "volume" in columns and columns["volume"] < len(row) and row[columns["volume"]].strip():
-            try:
-                volume = int(float(row[columns["volume"]]))
-            except ValueError:
-                raise DataError(f"{where}: volume {row[columns['volume']]!r} is not a number") from None
+        volume = _volume(row, columns, where) or 0
+        if ts_open > datetime.max.replace(tzinfo=UTC) - step:
+            raise DataError(f"{where}: timestamp {ts_open.isoformat()}: the bar would close after year 9999")
         try:
             bars.append(Bar(symbol=symbol, timeframe=timeframe, ts_open=ts_open, ts_close=ts_open + step,
                             open=o, high=h, low=lo, close=c, volume=max(volume, 0)))
@@ -190,9 +228,7 @@ def _load_ticks(path: Path, columns: dict[str, int], rows) -> Dataset:
         ask = _price(_cell(row, columns, "ask", where), "ask", where)
         if ask < bid:
             raise DataError(f"{where}: ask {ask} is below bid {bid}")
-        volume = None
-        if "volume" in columns and columns["volume"] < len(row) and row[columns["volume"]].strip():
-            volume = int(float(row[columns["volume"]]))
+        volume = _volume(row, columns, where)
         try:
             ticks.append(PriceTick(symbol=symbol, ts=ts, bid=bid, ask=ask, volume=volume))
         except ValueError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -102,8 +103,8 @@ def source_zone(name: str) -> ZoneInfo:
 
 def read_calendar_csv(text: str, source_timezone: str = DEFAULT_SOURCE_TIMEZONE) -> Intake:
     zone = source_zone(source_timezone)
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
+    records = _records(text.lstrip("\ufeff"))
+    _, header = next(records, (1, None))
     if header is None:
         raise IntakeError("the file is empty (no header line)")
     columns = _columns(header)
@@ -111,8 +112,8 @@ def read_calendar_csv(text: str, source_timezone: str = DEFAULT_SOURCE_TIMEZONE)
     skipped: list[RowProblem] = []
     rejected: list[RowProblem] = []
     seen: dict[tuple[datetime, str, str], int] = {}
-    for number, values in enumerate(reader, start=2):
-        if number - 1 > MAX_ROWS:
+    for count, (number, values) in enumerate(records, start=1):
+        if count > MAX_ROWS:
             raise IntakeError(f"more than {MAX_ROWS} rows")
         if not any(v.strip() for v in values):
             continue  # a blank line is not a row
@@ -128,6 +129,19 @@ def read_calendar_csv(text: str, source_timezone: str = DEFAULT_SOURCE_TIMEZONE)
         seen[key] = number
         rows.append(row)
     return Intake(tuple(rows), tuple(skipped), tuple(rejected))
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each CSV record, `line` where it starts (a quoted cell may span lines; a bare
+    CR ends a line as the CSV reader sees it); malformed CSV is an IntakeError naming the line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for values in reader:
+            yield start, values
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise IntakeError(f"line {start}: not valid CSV ({exc})") from None
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -190,7 +204,12 @@ def _when(cells: dict[str, str], zone: ZoneInfo) -> datetime:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             raise _RowError(f"date-time {raw!r} is not ISO 8601") from None
-        return parsed.astimezone(UTC) if parsed.tzinfo else _localize(parsed, zone)
+        if not parsed.tzinfo:
+            return _localize(parsed, zone)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 at UTC
+            raise _RowError(f"date-time {raw!r} is out of range at UTC (years 1-9999)") from None
     raw_date, raw_time = cells.get("date", ""), cells.get("time", "")
     if not raw_date:
         raise _RowError("missing date")
@@ -220,8 +239,12 @@ def _localize(naive: datetime, zone: ZoneInfo) -> datetime:
     """The UTC instant of a wall-clock time in `zone`. In the repeated hour after DST ends the first
     occurrence (fold 0) is meant; a time inside the gap when DST starts does not exist."""
     local = naive.replace(tzinfo=zone)
-    as_utc = local.astimezone(UTC)
-    if as_utc.astimezone(zone).replace(tzinfo=None) != naive:
+    try:
+        as_utc = local.astimezone(UTC)
+        back = as_utc.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # 12-31-9999 11pm in New York is in year 10000 at UTC
+        raise _RowError(f"{naive:%Y-%m-%d %H:%M} in {zone.key} is out of range at UTC (years 1-9999)") from None
+    if back != naive:
         raise _RowError(f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks skip it when DST starts)")
     return as_utc
 

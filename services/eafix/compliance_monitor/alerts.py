@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eafix.compliance_monitor.policy import AlertFacts
 
@@ -38,3 +39,22 @@ class Notification(BaseModel):
     commonAnnotations: dict[str, str] = Field(default_factory=dict)  # noqa: N815
     externalURL: str = ""  # noqa: N815
     alerts: list[Alert]
+
+
+class PayloadError(ValueError):
+    """A webhook body that is not a v4 notification; str() names the field (or says it is not JSON)."""
+
+
+def parse_notification(body: bytes) -> Notification:
+    """The notification in a webhook body; PayloadError (a 422) for anything else."""
+    try:
+        document = json.loads(body)
+    except RecursionError:  # [[[[... past the recursion limit
+        raise PayloadError("body: not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise PayloadError(f"body: not JSON: {exc}") from None
+    try:
+        return Notification.model_validate(document)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PayloadError(f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}") from None

@@ -12,15 +12,13 @@ as `X-Eafix-Roles` (comma-separated); the mesh admits only gui-gateway to these 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from eafix.compliance_monitor.alerts import Notification
+from eafix.compliance_monitor.alerts import PayloadError, parse_notification
 from eafix.compliance_monitor.monitor import ApprovalError, ComplianceMonitor
 from eafix.compliance_monitor.webhook_auth import check
 
@@ -46,11 +44,6 @@ def admin(who: Annotated[tuple[str, set[str]], Depends(_principal)]) -> str:
     return who[0]
 
 
-def _field_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-
-
 def build_router(monitor: ComplianceMonitor, secret: Callable[[], str | None],
                  rejected: Callable[[str], None]) -> APIRouter:
     router = APIRouter()
@@ -67,11 +60,10 @@ def build_router(monitor: ComplianceMonitor, secret: Callable[[], str | None],
             return JSONResponse({"detail": f"unauthorized: {problem.value}"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            notification = Notification.model_validate(json.loads(body))
-        except ValueError as exc:
+            notification = parse_notification(body)
+        except PayloadError as exc:
             rejected("malformed_body")
-            detail = _field_error(exc) if isinstance(exc, ValidationError) else f"body: not JSON: {exc}"
-            return JSONResponse({"detail": detail}, status_code=422)
+            return JSONResponse({"detail": str(exc)}, status_code=422)
         return JSONResponse({"alerts": await monitor.handle(notification)})
 
     @router.get(f"{PREFIX}/audit", tags=["compliance"], summary="Audit trail, oldest first")

@@ -16,6 +16,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from eafix.runtime.yaml_text import safe_load
+
 DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
 COMPLIANCE_TEAMS = frozenset({"compliance", "risk-management"})
 CRITICAL_SEVERITIES = frozenset({"critical", "high"})  # any other severity is handled as a warning
@@ -86,7 +88,11 @@ class PolicyError(ValueError):
 
 def load_policy(path: Path) -> PolicyDocument:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    try:
+        raw = safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: not YAML: {exc}") from None
     try:

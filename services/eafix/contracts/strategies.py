@@ -54,6 +54,7 @@ from pydantic import (
 
 from eafix.contracts.indicator_specs import IndicatorRef, IndicatorSpec, parse_reference
 from eafix.contracts.primitives import PATTERNS, Symbol, Timeframe
+from eafix.runtime.yaml_text import safe_load
 
 __all__ = [
     "STRATEGY_TYPES",
@@ -372,7 +373,7 @@ def parse_strategies(data: Any, source: str = "<strategies>") -> SignalGenerator
 
 def load_strategies_text(text: str, source: str = "<strategies>") -> SignalGeneratorConfig:
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "<document>"

@@ -88,12 +88,16 @@ def render_bridge_csv(file_seq: int, rows: Iterable[Mapping[str, Any]]) -> str:
     header = [FILE_SEQ, CHECKSUM, "ts", "symbol", "bid", "ask", *extra]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # the minimal quoting leaves a cell with a bare \r unquoted (only "\n" is the line end here), and a
+    # reader takes that \r for a line end: such a row is written fully quoted
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(header)
     for r in rows:
         fields = {name: r.get(name, "") for name in header if name not in (FILE_SEQ, CHECKSUM)}
         fields[FILE_SEQ] = str(file_seq)
         fields[CHECKSUM] = row_checksum(fields)
-        writer.writerow([fields[name] for name in header])
+        values = [fields[name] for name in header]
+        (quoted if any("\r" in v for v in values) else writer).writerow(values)
     return out.getvalue()
 
 
@@ -185,11 +189,12 @@ def parse_bridge_csv(text: str) -> ParsedFile:
             result.error = f"missing column(s) {', '.join(missing)} (header: {', '.join(names)})"
             return result
         row_no = 0
+        next_line = reader.line_num + 1
         for cells in reader:
+            line, next_line = next_line, reader.line_num + 1  # where the row starts: a quoted cell may span lines
             if not any(cell.strip() for cell in cells):
                 continue
             row_no += 1
-            line = reader.line_num
 
             def reject(reason: str, detail: str, row: int = row_no, line: int = line) -> None:
                 result.rejected.append(RowRejection(row, line, reason, detail))

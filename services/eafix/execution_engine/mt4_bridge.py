@@ -46,7 +46,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -116,6 +116,18 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.close(fd)
     os.replace(tmp, path)
     fsync_directory(path.parent)
+
+
+def _records(reader: csv.DictReader) -> Iterator[tuple[int, dict]]:
+    """(line, row) of each row, `line` where it starts (a quoted cell may span lines); malformed CSV (a
+    field over the csv module's size limit, an unclosed quote) is a FillsFileError naming the line."""
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise FillsFileError(f"line {start}: not valid CSV ({exc})") from None
 
 
 def encode_csv(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> bytes:
@@ -360,11 +372,15 @@ class MT4FileBridge:
         except UnicodeDecodeError as exc:
             raise FillsFileError(f"not UTF-8: {exc}") from None
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        if reader.fieldnames is None or sorted(reader.fieldnames) != sorted(FILL_COLUMNS):
-            raise FillsFileError(f"header {reader.fieldnames} is not the fills columns {list(FILL_COLUMNS)}")
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise FillsFileError(f"line 1: not valid CSV ({exc})") from None
+        if fieldnames is None or sorted(fieldnames) != sorted(FILL_COLUMNS):
+            raise FillsFileError(f"header {fieldnames} is not the fills columns {list(FILL_COLUMNS)}")
         file_seq = 0
         events: list[BrokerEvent] = []
-        for number, row in enumerate(reader, start=2):
+        for number, row in _records(reader):
             try:
                 seq, event = self._parse_row(row)
             except FillsFileError as exc:

@@ -34,7 +34,7 @@ def feed_message(topic: str, fields: Any) -> dict[str, Any] | None:
     raw = fields.get(FIELD.encode(), fields.get(FIELD))
     try:
         envelope = json.loads(raw or b"")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         return None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
         return None

@@ -77,13 +77,15 @@ def parse_jwks(document: Any) -> dict[str, PyJWK]:
     """kid -> key for the signature keys of algorithms we accept; anything else is skipped."""
     keys: dict[str, PyJWK] = {}
     for jwk in document.get("keys", []) if isinstance(document, dict) else []:
-        if not isinstance(jwk, dict) or not jwk.get("kid") or jwk.get("use", "sig") != "sig":
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str) or not jwk["kid"] \
+                or jwk.get("use", "sig") != "sig":
             continue
         if jwk.get("kty") not in ("RSA", "EC"):  # never symmetric ("oct") keys
             continue
         try:
             key = PyJWK(jwk)
-        except (PyJWKError, InvalidKeyError, ValueError):  # a malformed key is skipped, not fatal
+        # a malformed key is skipped, not fatal (TypeError: PyJWT looks a non-string `alg` up in a dict)
+        except (PyJWKError, InvalidKeyError, ValueError, TypeError):
             continue
         if key.algorithm_name in ASYMMETRIC:
             keys[jwk["kid"]] = key

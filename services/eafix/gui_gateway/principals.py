@@ -23,10 +23,17 @@ class Role(IntEnum):
 
     @classmethod
     def parse(cls, name: str) -> Role:
-        try:
-            return cls[name.strip().upper()]
-        except KeyError:
-            raise ValueError(f"unknown role {name!r} (roles: viewer, trader, admin)") from None
+        found = cls.named(name)
+        if found is None:
+            raise ValueError(f"unknown role {name!r} (roles: viewer, trader, admin)")
+        return found
+
+    @classmethod
+    def named(cls, name: str) -> Role | None:
+        """The role spelled `name` (any case, surrounding spaces), or None. ASCII only: str.upper()
+        maps look-alikes onto the names (`admın` with a dotless i is ADMIN), which must grant nothing."""
+        text = name.strip()
+        return cls.__members__.get(text.upper()) if text.isascii() else None
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,7 @@ def roles_from_claim(claims: dict[str, Any], path: str) -> frozenset[Role]:
         value = re.split(r"[\s,]+", value)
     if not isinstance(value, list):
         return frozenset()
-    roles = set()
-    for item in value:
-        if isinstance(item, str) and item.strip().upper() in Role.__members__:
-            roles.add(Role[item.strip().upper()])
-    return frozenset(roles)
+    return frozenset(role for item in value if isinstance(item, str) and (role := Role.named(item)) is not None)
 
 
 def parse_roles(names: Iterable[str]) -> frozenset[Role]:

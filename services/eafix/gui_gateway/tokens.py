@@ -52,7 +52,7 @@ async def verify_token(token: str, config: OidcConfig, lookup: KeyLookup) -> Pri
     except jwt.InvalidTokenError as exc:
         raise AuthError(401, "malformed_token", f"malformed token: {exc}") from None
     alg, kid = header.get("alg"), header.get("kid")
-    if alg not in config.algorithms:
+    if not isinstance(alg, str) or alg not in config.algorithms:  # a list is not hashable: never ask the set
         raise AuthError(401, "algorithm_refused",
                         f"token algorithm {alg!r} not accepted (accepted: {', '.join(sorted(config.algorithms))})")
     if not isinstance(kid, str) or not kid:

@@ -452,6 +452,14 @@ class IndicatorEngine:
     def symbols(self) -> list[str]:
         return sorted({sym for sym, _ in self._series})
 
+    def clear(self, *, series: bool) -> None:
+        """Forget the open bars (and, with `series`, every indicator series) before a reload rebuilds
+        them from the streams: what a failed handler left in memory must not survive it."""
+        self.bars = BarBuilder(self.bars.timeframes)
+        if series:
+            for symbol in self.symbols():
+                self.reset(symbol)
+
     def reset(self, symbol: str, timeframe: Timeframe | str | None = None) -> None:
         """Drop the indicator state of `symbol` (one timeframe or all); the next bar re-seeds it
         under a new window_version."""

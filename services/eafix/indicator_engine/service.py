@@ -18,7 +18,7 @@ A timer flushes every second, so a bar closes on time in a quiet market (no tick
 Ticks and the timer go through one lock: bars and their vectors leave in close-time order.
 
 Warm-up: whenever this replica starts consuming the ticks (at start, and when it takes the lease
-over from another replica), the bars this service published are read back from the bar stream (the
+over from another replica), and after a handler failed (what it changed in memory is dropped), the bars this service published are read back from the bar stream (the
 newest SERVICE_WARMUP_HISTORY, all partitions) into a polars frame and run through the incremental
 indicators (`IndicatorEngine.warm_up`), so the series continue where they stopped instead of warming
 up again; bars already in a series are skipped. Then the bars still open are rebuilt from the ticks
@@ -135,6 +135,9 @@ def build(settings: IndicatorSettings) -> ServiceParts:
                              indicators=declared_indicators(settings))
 
     async def reload() -> None:  # `bus` and `guard` are bound below, before the bus can call this
+        # at a takeover, and after a handler failed (a bar it closed may not have been published):
+        # rebuilt from what the streams hold, never continued from memory
+        engine.clear(series=bool(settings.warmup_history))
         if settings.warmup_history:
             warmed = warm_up(engine, await bus.history(Bar.TOPIC, settings.warmup_history))
             log.info("indicators warmed up from the bar stream", extra={"series": warmed})

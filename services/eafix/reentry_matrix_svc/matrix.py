@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eafix.reentry_matrix_svc.classify import Duration, Outcome
+from eafix.runtime.yaml_text import safe_load
 
 DEFAULT_MATRIX = Path(__file__).with_name("matrix.default.yaml")
 
@@ -157,7 +158,7 @@ class MatrixError(ValueError):
 
 def parse_matrix(text: str, source: str = "matrix") -> Matrix:
     try:
-        document = yaml.safe_load(text)
+        document = safe_load(text)
     except yaml.YAMLError as exc:
         raise MatrixError(f"{source}: not YAML ({str(exc).splitlines()[0]})") from None
     try:
@@ -168,4 +169,8 @@ def parse_matrix(text: str, source: str = "matrix") -> Matrix:
 
 
 def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:
-    return parse_matrix(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatrixError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    return parse_matrix(text, str(path))

@@ -60,7 +60,14 @@ from eafix.risk_manager.rules import (
     correlation_table,
     rule_name,
 )
-from eafix.risk_manager.sizing import MONEY_PLACES, MissingQuoteError, Sizing, pip_value_per_lot, size_position
+from eafix.risk_manager.sizing import (
+    MONEY_PLACES,
+    MissingQuoteError,
+    Sizing,
+    cap_below_min_lot_detail,
+    pip_value_per_lot,
+    size_position,
+)
 from eafix.runtime.clock import Clock
 
 _TENTH = Decimal("0.1")
@@ -270,6 +277,8 @@ class RiskEngine:
             return result(None, (RiskRejectReason.SAFETY_FAIL,), str(exc))
         except Exception as exc:
             return result(None, (RiskRejectReason.SAFETY_FAIL,), f"internal error: {type(exc).__name__}: {exc}")
+        if sizing.cap_below_min_lot:
+            return result(sizing, (RiskRejectReason.PER_TRADE_RISK_EXCEEDED,), cap_below_min_lot_detail(sizing))
         if sizing.exceeds_target:
             return result(sizing, (RiskRejectReason.PER_TRADE_RISK_EXCEEDED,),
                           f"minimum lot {sizing.lots} risks {sizing.actual_risk_percent} % > "

@@ -33,7 +33,7 @@ from eafix.contracts import RiskRejectReason, Signal
 from eafix.instruments import Instruments, QuoteBook
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.portfolio import Portfolio, Position
-from eafix.risk_manager.sizing import Sizing
+from eafix.risk_manager.sizing import Sizing, cap_below_min_lot_detail
 
 PERCENT_PLACES = Decimal("0.0001")  # 4 decimals, the Percent wire form
 
@@ -91,7 +91,9 @@ def rule_daily_drawdown(ev: Evaluation) -> None:
 
 def rule_per_trade_risk(ev: Evaluation) -> None:
     sizing = ev.need_sizing()
-    if sizing.exceeds_target:
+    if sizing.cap_below_min_lot:
+        ev.reject(RiskRejectReason.PER_TRADE_RISK_EXCEEDED, cap_below_min_lot_detail(sizing))
+    elif sizing.exceeds_target:
         ev.reject(RiskRejectReason.PER_TRADE_RISK_EXCEEDED,
                   f"risk {sizing.actual_risk_percent.quantize(PERCENT_PLACES, ROUND_UP)} % of minimum lot "
                   f"{sizing.lots} > limit {sizing.effective_risk_percent} %")

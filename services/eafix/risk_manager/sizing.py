@@ -5,7 +5,8 @@ rounded intermediate.
     effective_risk% = min(risk% x multiplier, 3.5)
     lots = floor_to_step(balance x effective_risk% / 100 / (sl_pips x pip_value_per_lot)),
            at least the instrument's min_lot, at most min(its max_lot, the policy's max_lot, a re-entry's
-           parent lots); a re-entry's size_multiplier multiplies the strategy's
+           parent lots); a re-entry's size_multiplier multiplies the strategy's. When that cap (floored to
+           the step) is below the min_lot no size fits: `cap_below_min_lot`, which the engine refuses.
     pip_value_per_lot = pip size x contract size in the quote currency (eafix.instruments),
            converted to the account currency at the mids of the latest quotes; a missing rate is
            a SAFETY_FAIL (fail closed).
@@ -45,7 +46,9 @@ def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Sizing:
-    """Result of the lot formula. `exceeds_target`: the minimum lot risks more than the effective risk."""
+    """Result of the lot formula. `exceeds_target`: the minimum lot risks more than the effective risk;
+    `cap_below_min_lot`: the lot cap is below the minimum lot (`lots` is then the minimum lot, above the
+    cap: the order must be refused, never sent)."""
 
     lots: Decimal
     effective_risk_percent: Decimal
@@ -56,6 +59,12 @@ class Sizing:
     min_lot_applied: bool
     max_lot_applied: bool
     exceeds_target: bool
+    cap_below_min_lot: bool = False
+
+
+def cap_below_min_lot_detail(sizing: Sizing) -> str:
+    return (f"the lot cap (instrument max_lot, policy max_lot or a re-entry's parent lots) is below the minimum "
+            f"lot {sizing.lots}: no size fits")
 
 
 def size_position(
@@ -81,9 +90,10 @@ def size_position(
         effective = min(risk_percent * multiplier, cap_percent)
         raw = balance * effective * pv_den / (Decimal(100) * sl_pips * pv_num)
         lots = floor_to_step(raw, lot_step)
-        max_applied = lots > max_lot
+        cap = floor_to_step(max_lot, lot_step)
+        max_applied = lots > cap
         if max_applied:
-            lots = floor_to_step(max_lot, lot_step)
+            lots = cap
         min_applied = lots < min_lot
         if min_applied:
             lots = min_lot
@@ -94,5 +104,5 @@ def size_position(
         pip_value_decimal = (pv_num / pv_den).quantize(MONEY_PLACES, ROUND_HALF_UP)
         risk_amount = (lots * risk_per_lot).quantize(MONEY_PLACES, ROUND_HALF_UP)
     return Sizing(lots, effective, actual, risk_amount, risk_per_lot, pip_value_decimal, min_applied, max_applied,
-                  exceeds)
+                  exceeds, cap < min_lot)
 

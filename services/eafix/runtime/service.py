@@ -462,7 +462,7 @@ class TopicFollower:
         raw = fields.get(FIELD.encode(), fields.get(FIELD))
         try:
             envelope = json.loads(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             return None
         return envelope if isinstance(envelope, dict) else None
 

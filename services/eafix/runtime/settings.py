@@ -115,6 +115,8 @@ class _ServiceEnvSource(PydanticBaseSettingsSource):
                     values[field] = json.loads(found[0])
                 except ValueError as exc:
                     raise SettingsError(f"{env_name(field)}: not valid JSON ({exc})") from None
+                except RecursionError:
+                    raise SettingsError(f"{env_name(field)}: not valid JSON (nested too deeply)") from None
         peers = {}
         for peer in services.NAMES:
             found = read_setting(peer_env_name(peer), environ, secrets_dir)

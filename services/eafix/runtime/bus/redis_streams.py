@@ -136,7 +136,7 @@ def _decoded(fields: dict) -> Envelope | None:
     """The entry's envelope; None if it is not a JSON object (dead-lettered when it was consumed)."""
     try:
         envelope = json.loads(fields.get(_FIELD_BYTES, fields.get(FIELD)) or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the JSON parser's depth
         return None
     return envelope if isinstance(envelope, dict) else None
 
@@ -415,7 +415,7 @@ class RedisStreamsBus(Bus):
             fields = {_str(k): v for k, v in raw_fields.items()}
             try:
                 envelope = json.loads(fields.get(FIELD) or b"")
-            except ValueError:
+            except (ValueError, RecursionError):
                 envelope = None
             if not isinstance(envelope, dict):  # what made it undecodable in the first place
                 envelope = None
@@ -599,7 +599,7 @@ class _Consumer:
             envelope = json.loads(raw if raw is not None else b"")
             if not isinstance(envelope, dict):
                 raise ValueError("the envelope is not a JSON object")
-        except (TypeError, ValueError) as exc:  # retrying cannot fix it
+        except (TypeError, ValueError, RecursionError) as exc:  # retrying cannot fix it (nor nesting too deep)
             await self._dead_letter(stream, msg_id, raw, None, f"undecodable entry: {error_text(exc)}", deliveries)
             return False
         limit = self.bus.config.max_deliveries
