@@ -41,6 +41,7 @@ class Facts:
     ingress: bool = False
     istio: bool = False
     postgres_ip: str | None = None  # PostgreSQL outside the cluster
+    sentinel: bool = False  # Redis under Sentinel: the services also reach port 26379
     extra: frozenset[Flow] = field(default_factory=frozenset)
 
 
@@ -49,7 +50,7 @@ FACTS = {
     "eafix-trading:defaults": Facts(),
     "eafix-trading:env-dev": Facts(),
     "eafix-trading:env-staging": Facts(ingress=True),
-    "eafix-trading:env-prod": Facts(istio=True),
+    "eafix-trading:env-prod": Facts(istio=True, sentinel=True),
     "eafix-trading:ci-hpa": Facts(),
     "eafix-trading:ci-minimal": Facts(services=frozenset(CORE)),
     "eafix-trading:ci-pinned": Facts(),
@@ -74,6 +75,8 @@ def expected(f: Facts) -> set[Flow]:
         out |= {Flow(p, "istiod", 15012) for p in pods}
         out |= {Flow("prometheus", s, port) for s in svcs for port in (15020, 15090)}
     out |= {Flow(s, "redis", 6379) for s in svcs}
+    if f.sentinel:
+        out |= {Flow(s, "redis", 26379) for s in svcs}
     out |= {Flow(s, "postgres", 5432) for s in (svcs & POSTGRES_USERS) | (pods & {"migrations"})}
     out |= {Flow(p, "dns", 53, proto) for p in pods for proto in ("UDP", "TCP")}
     return out | set(f.extra)
@@ -149,7 +152,9 @@ def world(r, f: Facts) -> tuple[list[Endpoint], dict[str, dict[str, str]]]:
 
 
 PORTS_TO_TRY = {
-    (p, proto) for p in [*PORTS.values(), 53, 443, 5432, 6379, 15012, 15020, 15090, 7777] for proto in ("TCP", "UDP")
+    (p, proto)
+    for p in [*PORTS.values(), 53, 443, 5432, 6379, 26379, 15012, 15020, 15090, 7777]
+    for proto in ("TCP", "UDP")
 }
 
 

@@ -53,8 +53,11 @@ def test_prod_platform_meets_the_documented_sizing_on_limits():
 
     trading = budget(render_profile("eafix-trading:env-prod"))
     infra = infra_budget(infra_values("prod"))
-    # Redis 2 CPU / 4 GiB and PostgreSQL 4 CPU / 8 GiB plus two exporters (200m / 128Mi each)
-    assert (infra.limits_cpu, infra.limits_memory) == (Decimal("6.4"), Decimal(12 * 1024**3 + 256 * 1024**2))
+    # three Redis nodes (1.5 CPU / 4 GiB each) with a sentinel (250m / 128Mi) and an exporter
+    # (200m / 128Mi) each, PostgreSQL 4 CPU / 8 GiB and its exporter
+    cpu = 3 * (Decimal("1.5") + Decimal("0.25") + Decimal("0.2")) + Decimal(4) + Decimal("0.2")
+    memory = 3 * (4 * 1024**3 + 128 * 1024**2 + 128 * 1024**2) + 8 * 1024**3 + 128 * 1024**2
+    assert (infra.limits_cpu, infra.limits_memory) == (cpu, Decimal(memory))
     totals = platform_totals(trading, infra)
     assert totals["limits_cpu"] >= PROD_MINIMUM["cpu"] and totals["limits_memory"] >= PROD_MINIMUM["memory"]
     assert totals["max_limits_cpu"] <= PROD_RECOMMENDED["cpu"]

@@ -144,3 +144,24 @@ async def test_a_connection_block_is_isolated_from_the_pool_after_an_error(db, t
     async with db.connection() as conn:
         cur = await conn.execute("SELECT 1")
         assert await cur.fetchone() == (1,)
+
+
+async def test_a_block_waits_for_a_writable_server_with_backoff_then_gives_up(caplog):
+    """Nothing listens on the port: the block's connection is retried (each retry logged, the URL
+    without credentials) until `reconnect_timeout`, then the pool's error reaches the caller."""
+    from eafix.local.servers import free_port
+
+    url = f"postgresql://127.0.0.1:{free_port()}/eafix_trading?sslmode=disable&connect_timeout=1"
+    db = Database(url, credentials={"user": "eafix", "password": "never-logged-7"}, timeout=0.2,
+                  reconnect_timeout=3)
+    await db.open(wait=False)
+    try:
+        with caplog.at_level("WARNING", logger="eafix.runtime.store.database"), \
+                pytest.raises(psycopg.OperationalError):
+            async with db.transaction():
+                pytest.fail("no server, so the block must not run")
+    finally:
+        await db.close()
+    waits = [r for r in caplog.records if "waiting for a server that accepts writes" in r.getMessage()]
+    assert len(waits) >= 2, "retried more than once before giving up"
+    assert all(r.store == url and "never-logged-7" not in str(r.__dict__) for r in waits)

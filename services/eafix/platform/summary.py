@@ -129,23 +129,33 @@ def _add(b: InfraBudget, label: str, replicas: int, resources: Mapping[str, Any]
                    f" {_gib(quantity(lim.get('memory', 0)))} each")
 
 
+def _add_redis(b: InfraBudget, redis: Mapping[str, Any]) -> None:
+    replica = redis.get("replica") or {}
+    sentinel = redis.get("sentinel") or {}
+    replicas = int(replica.get("replicaCount", 3)) if redis.get("architecture") == "replication" else 0
+    if replicas and sentinel.get("enabled"):
+        # Bitnami with Sentinel: one StatefulSet of `replica.*` nodes, a sentinel container in each
+        b.pods += replicas
+        _add(b, "redis node", replicas, replica.get("resources"))
+        _add(b, "redis sentinel", replicas, sentinel.get("resources"))
+        exporters = replicas
+    else:
+        b.pods += 1 + replicas
+        _add(b, "redis master", 1, (redis.get("master") or {}).get("resources"))
+        if replicas:
+            _add(b, "redis replica", replicas, replica.get("resources"))
+        exporters = 1 + replicas
+    if (redis.get("metrics") or {}).get("enabled"):
+        _add(b, "redis exporter", exporters, redis["metrics"].get("resources"))
+
+
 def infra_budget(values: Mapping[str, Any]) -> InfraBudget:
     """Steady-state pods of the Redis/PostgreSQL/monitoring subcharts from eafix-infra's merged values
     (backup CronJobs run for minutes a night and are not counted)."""
     b = InfraBudget()
     redis = values.get("redis") or {}
     if redis.get("enabled"):
-        b.pods += 1
-        _add(b, "redis master", 1, (redis.get("master") or {}).get("resources"))
-        if redis.get("architecture") == "replication":
-            replica = redis.get("replica") or {}
-            n = int(replica.get("replicaCount", 3))
-            b.pods += n
-            _add(b, "redis replica", n, replica.get("resources"))
-        if (redis.get("metrics") or {}).get("enabled"):
-            _add(b, "redis exporter", 1 + (int((redis.get("replica") or {}).get("replicaCount", 3))
-                                           if redis.get("architecture") == "replication" else 0),
-                 redis["metrics"].get("resources"))
+        _add_redis(b, redis)
     pg = values.get("postgresql") or {}
     if pg.get("enabled"):
         b.pods += 1

@@ -76,7 +76,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eafix.runtime.bus.base import (
@@ -101,6 +101,9 @@ log = logging.getLogger(__name__)
 FIELD = "envelope"
 _FIELD_BYTES = FIELD.encode()
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# A publish also retries READONLY: a demoted primary answers it until the client reaches the new one
+# (the Sentinel client turns it into a ConnectionError itself; a plain URL behind a moved name does not).
+PUBLISH_RETRIED = (*CONNECTION_ERRORS, ReadOnlyError)
 
 # redis-py drops XAUTOCLAIM's cursor when JUSTID is given; JUSTID matters (it does not count as a
 # delivery: the entry is counted when it is actually handed to the handler), so call it raw.
@@ -247,7 +250,7 @@ class RedisStreamsBus(Bus):
         for attempt in range(self.publish_retries + 1):
             try:
                 return await send()
-            except CONNECTION_ERRORS:
+            except PUBLISH_RETRIED:
                 if attempt == self.publish_retries:
                     raise
                 await asyncio.sleep(backoff.next())

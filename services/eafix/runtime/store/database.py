@@ -11,18 +11,32 @@ columns come back as `decimal.Decimal` and `Decimal` parameters are sent as `num
 default adapters, which this module never replaces), so money and prices never pass through float.
 Credentials come from `postgres_credentials()` (the secret files), never from the URL text that
 gets logged.
+
+Failover: `SERVICE_POSTGRES_URL` may name several hosts with `target_session_attrs=read-write`
+(libpq connects to the one that accepts writes). While none does (the primary died, the replica is
+not promoted yet) `connection()`/`transaction()` wait for a connection with jittered exponential
+backoff for up to `reconnect_timeout`: nothing of the block has run then, so waiting is always
+safe. A block that fails half-way is not repeated (its outcome may be unknown); its caller redoes it
+(the bus redelivers, handlers are idempotent). A pooled connection whose server turned into a
+standby (READ ONLY errors) is discarded, so the next block connects to the new primary.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 
 import psycopg
+from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
+from eafix.runtime.bus.base import Backoff, error_text
 from eafix.runtime.settings import Settings, env_name, postgres_conninfo, postgres_credentials, redact
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -33,8 +47,10 @@ class Database:
     """An `AsyncConnectionPool` with a transaction helper; open it before use, close it at shutdown."""
 
     def __init__(self, conninfo: str, *, credentials: Mapping[str, str] | None = None, min_size: int = 1,
-                 max_size: int = 4, timeout: float = 10.0, application_name: str | None = None) -> None:
+                 max_size: int = 4, timeout: float = 10.0, application_name: str | None = None,
+                 reconnect_timeout: float = 60.0) -> None:
         kwargs: dict[str, str | int] = dict(credentials or {})
+        self.reconnect_timeout = reconnect_timeout  # seconds a block waits for a server that accepts writes
         if application_name:
             kwargs["application_name"] = application_name
         self.conninfo = conninfo
@@ -78,16 +94,39 @@ class Database:
                         tb: TracebackType | None) -> None:
         await self.close()
 
+    async def _getconn(self) -> psycopg.AsyncConnection:
+        """A pooled connection, waiting with backoff while no server accepts one (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_timeout
+        backoff = Backoff(0.1, 2.0)  # on top of the pool's own wait (`timeout`) per attempt
+        while True:
+            try:
+                return await self.pool.getconn()
+            except psycopg.OperationalError as exc:  # PoolTimeout: no connection could be made in time
+                delay = backoff.next()
+                if self.pool.closed or loop.time() + delay > deadline:
+                    raise
+                log.warning("PostgreSQL unavailable; waiting for a server that accepts writes",
+                            extra={"store": redact(self.conninfo), "error": error_text(exc), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
         """A pooled connection (not autocommit): committed when the block ends, rolled back on an error."""
-        async with self.pool.connection() as conn:
-            yield conn
+        conn = await self._getconn()
+        try:
+            async with conn:  # a pooled connection is committed or rolled back here, not closed
+                yield conn
+        except errors.ReadOnlySqlTransaction:
+            await conn.close()  # its server is a standby now: the pool replaces the connection
+            raise
+        finally:
+            await self.pool.putconn(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection]:
         """One explicit transaction on a pooled connection: COMMIT at the end, ROLLBACK on an exception."""
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             yield conn
 
     async def ping(self) -> None:
