@@ -10,9 +10,10 @@ TOOLS := .tools
 UV_VERSION := 0.13.9
 UV := $(TOOLS)/uv/bin/uv
 PYTEST_ARGS ?= -n 2
+PLOTLY_JS := services/eafix/reporting/static/plotly-finance.min.js
 
 # (`up` too)
-.PHONY: all venv tools crd-validate packages demo up bench bench-peers test test-chart test-service lint policy format docs schemas manifests clean
+.PHONY: all venv tools crd-validate plotly-js packages demo up bench bench-peers test test-chart test-service lint policy format docs schemas manifests clean
 
 all: lint test
 
@@ -26,7 +27,7 @@ $(BIN)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --extra test --python $(PYTHON) --quiet
 	touch $@
 
-venv: $(BIN)/.installed
+venv: $(BIN)/.installed $(PLOTLY_JS)
 
 $(TOOLS)/checkov/.installed: ci/checkov/requirements.txt | $(UV)
 	test -x $(TOOLS)/checkov/bin/python || $(UV) venv --quiet --python $(PYTHON) $(TOOLS)/checkov
@@ -70,6 +71,15 @@ $(CRD_VALIDATE)/node_modules/.eafix-lock.json: $(CRD_VALIDATE)/package-lock.json
 	cp $(CRD_VALIDATE)/package-lock.json $@
 
 crd-validate: $(CRD_VALIDATE)/node_modules/.eafix-lock.json
+
+# The plotly.js report.html inlines: the finance partial bundle (every trace type the report draws),
+# pinned with its sha512 in ci/plotly-js/package-lock.json (npm ci checks it), copied into the package
+# (gitignored; docs/backtest.md says how to move the pin). A prerequisite of `venv`.
+$(PLOTLY_JS): ci/plotly-js/package-lock.json ci/plotly-js/package.json
+	npm ci --prefix ci/plotly-js --ignore-scripts --no-audit --no-fund
+	mkdir -p $(@D) && cp ci/plotly-js/node_modules/plotly.js-finance-dist-min/plotly-finance.min.js $@
+
+plotly-js: $(PLOTLY_JS)
 
 demo: venv crd-validate
 	$(BIN)/eafix charts summary

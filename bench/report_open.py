@@ -24,7 +24,8 @@ from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 EAFIX = str(Path(sys.executable).parent / "eafix")
-DRAWN = "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6"  # 3 charts, 2 svg layers each
+# every chart of the page drawn (a chart is drawn when its place nears the screen: the report's two are)
+DRAWN = "(f => f.length > 0 && f.every(d => d.classList.contains('drawn')))([...document.querySelectorAll('.figure')])"
 
 
 def backtest(bars: int, out: Path) -> tuple[Path, float]:

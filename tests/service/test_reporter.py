@@ -115,7 +115,7 @@ def test_api_reports_and_bad_dates():
     assert asyncio.run(get(app, "/api/v1/reports/equity.svg")).status_code == 404  # the report draws it
     page = asyncio.run(get(app, "/api/v1/reports/report.html")).text
     assert "<h2>By strategy</h2>" in page and page.split("<h2>Trades")[1].count("<tr>") == 4
-    assert page.count("Plotly.newPlot(") == 3 and "<td>net P&amp;L</td><td>130.00 USD" in page
+    assert page.count('class="figure"') == 2 and "<td>net P&amp;L</td><td>130.00 USD" in page
     for url, param in (("/api/v1/reports/daily-pnl?date=2026-02-30", "date"),
                        ("/api/v1/reports/summary?from=yesterday", "from"),
                        ("/api/v1/reports/summary?to=2026-1-5", "to"),

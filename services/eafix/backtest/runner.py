@@ -55,6 +55,7 @@ from eafix.reentry_matrix_svc.stage import ReentryStage
 from eafix.reentry_matrix_svc.wire import calendar_proximity
 from eafix.reporter.book import ReportBook
 from eafix.reporter.stage import ReporterStage
+from eafix.reporting.content import trade_levels
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
@@ -115,9 +116,7 @@ def _levels(events: dict[str, list], instruments: Instruments) -> dict[str, tupl
     for t in cast(list[TradeClosed], events[TradeClosed.TOPIC]):
         order = orders.get(t.client_order_id)
         if order is not None:
-            side = 1 if t.direction == "LONG" else -1
-            pip = instruments[t.symbol].distance
-            levels[t.trade_id] = (t.open_price - side * pip(order.sl_pips), t.open_price + side * pip(order.tp_pips))
+            levels[t.trade_id] = trade_levels(t, order.sl_pips, order.tp_pips, instruments)
     return levels
 
 

@@ -18,10 +18,11 @@ A timer flushes every second, so a bar closes on time in a quiet market (no tick
 Ticks and the timer go through one lock: bars and their vectors leave in close-time order.
 
 Warm-up: whenever this replica starts consuming the ticks (at start, and when it takes the lease
-over from another replica), and after a handler failed (what it changed in memory is dropped), the bars this service published are read back from the bar stream (the
-newest SERVICE_WARMUP_HISTORY, all partitions) into a polars frame and run through the incremental
-indicators (`IndicatorEngine.warm_up`), so the series continue where they stopped instead of warming
-up again; bars already in a series are skipped. Then the bars still open are rebuilt from the ticks
+over from another replica), and after a handler failed (what it changed in memory is dropped), the
+bars this service published are read back from the bar stream (the newest SERVICE_WARMUP_HISTORY,
+all partitions) into a polars frame and run through the incremental indicators
+(`IndicatorEngine.warm_up`), so the series continue where they stopped instead of warming up again;
+bars already in a series are skipped. Then the bars still open are rebuilt from the ticks
 this group had handled (acknowledged) before, the newest SERVICE_RESTORE_TICKS (default 100000), from
 the start of the longest timeframe's bar: a restart or a takeover continues the open bars instead of
 starting them again with the next tick (ticks still pending come again and are handled as usual). A

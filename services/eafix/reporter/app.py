@@ -8,7 +8,8 @@
     GET /api/v1/reports/equity.csv?from=&to=        equity curve (balance after each closed trade)
     GET /api/v1/reports/report.html?from=&to=       the HTML report the backtest writes, same renderer
                                                     (eafix.reporting.page: statistics, Plotly charts,
-                                                    breakdowns; no price candles: the book has no bars)
+                                                    breakdowns; the price as the candles and suppressed
+                                                    signals of `market` in the range, when given)
 
 A malformed date is FastAPI's 422 whose `detail[].loc` names the parameter; `from` after `to` is a 422
 naming `from`. Figures are defined in `eafix.reporting.metrics` (profit factor null without a losing
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -28,7 +29,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from eafix.reporter.book import ReportBook
-from eafix.reporter.reports import DailyPnl, Execution, RangeReport, daily_pnl, range_report
+from eafix.reporter.market import MarketView
+from eafix.reporter.reports import DailyPnl, Execution, RangeReport, daily_pnl, day_start, range_report
 from eafix.reporting.breakdown import GroupFigures
 from eafix.reporting.content import ReportContent
 from eafix.reporting.metrics import Summary
@@ -68,7 +70,7 @@ def _range(start: date | None, end: date | None) -> None:
                                    "msg": f"from ({start}) is after to ({end})"}])
 
 
-def build_router(book: Callable[[], ReportBook], clock: Clock) -> APIRouter:
+def build_router(book: Callable[[], ReportBook], clock: Clock, market: MarketView | None = None) -> APIRouter:
     router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
     @router.get("/daily-pnl", response_model=DailyPnl)
@@ -100,7 +102,10 @@ def build_router(book: Callable[[], ReportBook], clock: Clock) -> APIRouter:
     async def html(start: FromQuery = None, to: ToQuery = None) -> HTMLResponse:
         report = _report(start, to)  # read on the loop, which is where the stage writes the book
         span = f"{start or 'start'} to {to or 'now'}"
-        content = ReportContent(f"EAFIX report {span}", report.trades, report.summary, report.breakdowns)
+        candles, suppressed = market.price(day_start(start) if start else None,
+                                           day_start(to + timedelta(days=1)) if to else None) if market else ([], [])
+        content = ReportContent(f"EAFIX report {span}", report.trades, report.summary, report.breakdowns,
+                                candles=candles, suppressed=suppressed, levels=book().levels(report.trades))
         # drawing a long ledger takes a while: off the loop
         return HTMLResponse(await asyncio.to_thread(render_html, content))
 

@@ -4,7 +4,8 @@
 Entries (append-only, each stored once by id, so a redelivered event changes nothing):
 - SignalEntry    signal_id -> strategy (a trade's strategy: trade id = its order's client_order_id,
                  order -> signal_id -> strategy; resolved when asked, so arrival order does not matter);
-- OrderEntry     an OrderIntent: an order submitted, with its intended entry price (slippage reference);
+- OrderEntry     an OrderIntent: an order submitted, with its intended entry price (slippage reference)
+                 and its SL/TP pip distances (the report's levels; None on orders recorded before);
 - FillEntry      the first FILLED/PARTIAL ExecutionReport of an order (fill rate, slippage, open position);
 - TradeEntry     a TradeClosed: the ledger row the statistics run over.
 
@@ -26,6 +27,7 @@ from decimal import Decimal
 from eafix.contracts import Direction, ExecutionReport, ExecutionStatus, OrderIntent, PriceTick, Signal, TradeClosed
 from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments, QuoteBook
 from eafix.reporting.breakdown import UNKNOWN_STRATEGY
+from eafix.reporting.content import trade_levels
 
 _FILLS = (ExecutionStatus.FILLED, ExecutionStatus.PARTIAL)
 
@@ -47,6 +49,8 @@ class OrderEntry:
     lots: Decimal
     entry_price: Decimal
     submitted_at: datetime
+    sl_pips: Decimal | None = None
+    tp_pips: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class ReportBook:
         if order.client_order_id in self.orders:
             return None
         entry = OrderEntry(order.client_order_id, order.signal_id, order.symbol, Direction(order.direction),
-                           order.lots, order.entry_price, at)
+                           order.lots, order.entry_price, at, order.sl_pips, order.tp_pips)
         self.add(entry)
         return entry
 
@@ -166,6 +170,15 @@ class ReportBook:
             order = self.orders.get(trade.client_order_id)
             signal = self.signals.get(order.signal_id) if order else None
             out[trade_id] = signal.strategy if signal else UNKNOWN_STRATEGY
+        return out
+
+    def levels(self, trades: Iterable[TradeClosed]) -> dict[str, tuple[Decimal, Decimal]]:
+        """Trade id -> (SL, TP) price of the `trades` whose order and its pip distances the ledger holds."""
+        out = {}
+        for trade in trades:
+            order = self.orders.get(trade.client_order_id)
+            if order is not None and order.sl_pips is not None and order.tp_pips is not None:
+                out[trade.trade_id] = trade_levels(trade, order.sl_pips, order.tp_pips, self.instruments)
         return out
 
     def realized_total(self) -> Decimal:

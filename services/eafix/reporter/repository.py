@@ -50,7 +50,8 @@ class InMemoryLedgerRepository:
 _INSERT_SIGNAL = ("INSERT INTO reports.signals (signal_id, strategy, symbol, ts) VALUES (%s, %s, %s, %s) "
                   "ON CONFLICT (signal_id) DO NOTHING")
 _INSERT_ORDER = ("INSERT INTO reports.orders (client_order_id, signal_id, symbol, direction, lots, entry_price, "
-                 "submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (client_order_id) DO NOTHING")
+                 "submitted_at, sl_pips, tp_pips) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                 "ON CONFLICT (client_order_id) DO NOTHING")
 _INSERT_FILL = ("INSERT INTO reports.fills (client_order_id, symbol, filled_lots, avg_price, filled_at) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (client_order_id) DO NOTHING")
 _INSERT_TRADE = ("INSERT INTO reports.trades (trade_id, close_time, payload) VALUES (%s, %s, %s::jsonb) "
@@ -62,7 +63,7 @@ def _row(entry: Entry) -> tuple[str, tuple[Any, ...]]:
         return _INSERT_SIGNAL, (entry.signal_id, entry.strategy, entry.symbol, entry.ts)
     if isinstance(entry, OrderEntry):
         return _INSERT_ORDER, (entry.client_order_id, entry.signal_id, entry.symbol, entry.direction.value,
-                               entry.lots, entry.entry_price, entry.submitted_at)
+                               entry.lots, entry.entry_price, entry.submitted_at, entry.sl_pips, entry.tp_pips)
     if isinstance(entry, FillEntry):
         return _INSERT_FILL, (entry.client_order_id, entry.symbol, entry.filled_lots, entry.avg_price,
                               entry.filled_at)
@@ -87,8 +88,8 @@ class PostgresLedgerRepository:
             signals = await (await conn.execute(
                 "SELECT signal_id, strategy, symbol, ts FROM reports.signals")).fetchall()
             orders = await (await conn.execute(
-                "SELECT client_order_id, signal_id, symbol, direction, lots, entry_price, submitted_at "
-                "FROM reports.orders")).fetchall()
+                "SELECT client_order_id, signal_id, symbol, direction, lots, entry_price, submitted_at, sl_pips, "
+                "tp_pips FROM reports.orders")).fetchall()
             fills = await (await conn.execute(
                 "SELECT client_order_id, symbol, filled_lots, avg_price, filled_at FROM reports.fills")).fetchall()
             trades = await (await conn.execute(

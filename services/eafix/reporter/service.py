@@ -3,25 +3,35 @@ ledger (PostgreSQL schema `reports`) and the reports of `app`; P&L business metr
 
 Settings (besides the runtime's):
     SERVICE_REPORTER   JSON {opening_balance, account_currency}: the account the equity curve starts
-                       from (default 10000 USD, risk-manager's default account)
+                       from (default 10000 USD, risk-manager's default account); {candle_timeframe,
+                       candle_history}: the bars (default M5) the report's price chart is drawn from
+                       and how many newest entries of the bars topic seed it at start (default 100000)
 
 State: the book is rebuilt from the repository at start and whenever this replica acquires a lease
 of its topics (it stood by while another replica recorded); ticks are not stored, the first ticks
-after a start mark the open positions again.
+after a start mark the open positions again. The price chart's candles and suppressed signals are
+followed by every replica (no consumer group) in bounded memory, seeded from the streams at start
+(`eafix.reporter.market`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
-from eafix.contracts.primitives import Currency, PositiveMoney
+from eafix.contracts import Bar, SignalSuppressed
+from eafix.contracts.messaging import decode
+from eafix.contracts.primitives import Currency, PositiveMoney, Timeframe
 from eafix.reporter.app import build_router
 from eafix.reporter.book import ReportBook
+from eafix.reporter.market import MarketView
 from eafix.reporter.repository import InMemoryLedgerRepository, LedgerRepository, PostgresLedgerRepository
 from eafix.reporter.stage import ReporterStage
+from eafix.reporting.page import require_plotly_js
 from eafix.runtime.clock import WallClock
 from eafix.runtime.service import (
     PipelineSettings,
@@ -39,6 +49,8 @@ class ReporterConfig(BaseModel):
 
     opening_balance: PositiveMoney = Decimal("10000")
     account_currency: Currency = "USD"
+    candle_timeframe: Timeframe = Timeframe.M5
+    candle_history: int = Field(100_000, ge=0)
 
 
 class ReporterSettings(PipelineSettings):
@@ -51,6 +63,7 @@ SETTINGS = ReporterSettings
 
 
 def build(settings: ReporterSettings) -> ServiceParts:
+    require_plotly_js()  # report.html inlines it: a build without it stops here, not at the first report
     parts = ServiceParts()
     clock = WallClock()
     config = settings.reporter
@@ -72,12 +85,35 @@ def build(settings: ReporterSettings) -> ServiceParts:
     bus = pipeline_bus(settings, parts, on_acquired=guard.reload)
     registry = CollectorRegistry()  # the stage's business metrics
     parts.collectors.append(registry)
-    stage = ReporterStage(new_book(), clock, repo, registry=registry)
-    stage.subscribe(Subscriptions(bus, guard.wrap))
+    market = MarketView(config.candle_timeframe)
+    stage = ReporterStage(new_book(), clock, repo, registry=registry, market=market)
+    subscriptions = Subscriptions(bus, guard.wrap, follow={Bar.TOPIC, SignalSuppressed.TOPIC})
+    stage.subscribe(subscriptions)
+    subscriptions.run_in(parts)
+
+    async def seed() -> None:  # after the followers took their start: an overlap merges, no gap
+        timeframe = str(config.candle_timeframe)
+        bars = await bus.history(Bar.TOPIC, config.candle_history)
+        suppressed = await bus.history(SignalSuppressed.TOPIC, market.max_suppressed)
+        market.seed(_events(e for e in bars if e.get("data", {}).get("timeframe") == timeframe),
+                    _events(suppressed))
+
     parts.add_step(guard.reload)  # after the pool opened (its step was added first)
-    parts.routers.append(build_router(lambda: stage.book, clock))
-    parts.state.update(stage=stage, guard=guard, repository=repo)
+    parts.add_step(seed)
+    parts.routers.append(build_router(lambda: stage.book, clock, market))
+    parts.state.update(stage=stage, guard=guard, repository=repo, market=market)
     return parts
+
+
+def _events(envelopes: Iterable[dict[str, Any]]) -> list[Any]:
+    """The events of stored envelopes; one that no longer decodes is left out (it was dead-lettered)."""
+    out = []
+    for envelope in envelopes:
+        try:
+            out.append(decode(envelope).data)
+        except ValueError:  # pydantic's ValidationError among them
+            continue
+    return out
 
 
 __all__ = ["SETTINGS", "ReporterConfig", "ReporterSettings", "build"]

@@ -1,7 +1,9 @@
 """reporter's bus stage: signals, orders, execution reports and closed trades enter the ledger (stored
 before the message is acknowledged; a redelivered event is known and skipped), ticks mark the open
-positions. It publishes nothing; it exports the business metrics of the P&L rules (business.yaml):
-equity, its peak, realized P&L of the current UTC day and unrealized P&L per symbol, trades closed.
+positions; with a `market` (the service; not the backtest, whose report has the bars already), bars
+and suppressed signals feed the report's price chart (`eafix.reporter.market`). It publishes nothing;
+it exports the business metrics of the P&L rules (business.yaml): equity, its peak, realized P&L of
+the current UTC day and unrealized P&L per symbol, trades closed.
 
 An order's and a fill's time is the envelope's ts_event (when it happened, not when it arrived).
 """
@@ -15,9 +17,10 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
-from eafix.contracts import ExecutionReport, OrderIntent, PriceTick, Signal, TradeClosed
+from eafix.contracts import Bar, ExecutionReport, OrderIntent, PriceTick, Signal, SignalSuppressed, TradeClosed
 from eafix.contracts.messaging import decode
 from eafix.reporter.book import Entry, ReportBook
+from eafix.reporter.market import MarketView
 from eafix.reporter.repository import InMemoryLedgerRepository, LedgerRepository
 from eafix.runtime import metric_names as mn
 from eafix.runtime.bus.base import Subscriber
@@ -38,6 +41,7 @@ class ReporterStage:
     repo: LedgerRepository = field(default_factory=InMemoryLedgerRepository)
     group: str = "reporter"
     registry: CollectorRegistry | None = None
+    market: MarketView | None = None
 
     def __post_init__(self) -> None:
         self.metrics = mn.stage_metrics(self.registry, *METRICS)
@@ -50,6 +54,9 @@ class ReporterStage:
         bus.subscribe(OrderIntent.TOPIC, self.group, self.on_order)
         bus.subscribe(ExecutionReport.TOPIC, self.group, self.on_execution_report)
         bus.subscribe(TradeClosed.TOPIC, self.group, self.on_trade_closed)
+        if self.market is not None:
+            bus.subscribe(Bar.TOPIC, self.group, self.on_bar)
+            bus.subscribe(SignalSuppressed.TOPIC, self.group, self.on_suppressed)
 
     def restored(self) -> None:
         """After a restore: the equity peak of the realized curve (unrealized peaks are not stored)."""
@@ -68,6 +75,14 @@ class ReporterStage:
     async def on_tick(self, message: Message) -> None:
         self.book.on_tick(cast(PriceTick, decode(message).data))
         self.gauge()
+
+    async def on_bar(self, message: Message) -> None:
+        assert self.market is not None  # subscribed only with a market
+        self.market.on_bar(cast(Bar, decode(message).data))
+
+    async def on_suppressed(self, message: Message) -> None:
+        assert self.market is not None
+        self.market.on_suppressed(cast(SignalSuppressed, decode(message).data))
 
     async def on_signal(self, message: Message) -> None:
         await self._store([self.book.on_signal(cast(Signal, decode(message).data))])

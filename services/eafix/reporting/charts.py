@@ -4,14 +4,16 @@
 (candlesticks resampled by `eafix.reporting.candles`, or the trades' own prices without bars) with
 entries, exits, SL/TP levels and suppressed signals marked, the equity, the drawdown in money and
 in percent with the max-drawdown interval shaded, each trade's P&L and the lots open. `distribution`
-is the histogram of trade P&L, `monthly` the heatmap of monthly returns. Times are UTC.
+is the histogram of trade P&L, binned here (the monthly returns are a table: `returns_table`). Times
+are UTC.
 
-Bounded size whatever the run's length (a 500k-bar report stays under 10 MB, plotly.js being ~4.8 MB
-of it) and quick to draw (every SVG point is a DOM node): candles are resampled; the equity,
-drawdown, trade-P&L and lots-open series keep at most about MAX_LINE_POINTS points (each bucket's
-first, lowest, highest and last, so peaks and troughs survive); at most MAX_MARKED_TRADES trades are
-marked with their hover, the ones of largest absolute P&L (those that shape the equity curve); every
-trade stays in the histogram and trades.csv.
+Bounded size whatever the run's length and quick to draw (every SVG point is a DOM node): candles are
+resampled; the equity, drawdown, trade-P&L and lots-open series keep at most about MAX_LINE_POINTS
+points (each bucket's first, lowest, highest and last, so peaks and troughs survive); at most
+MAX_MARKED_TRADES trades are marked with their hover, the ones of largest absolute P&L (those that
+shape the equity curve), and their SL/TP levels are drawn by the page only once a zoom holds at most
+LEVELS_IN_VIEW of them; every trade stays in the histogram and trades.csv. Trace types: candlestick,
+scatter and bar, all in the finance bundle of plotly.js the page inlines (`eafix.reporting.page`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from typing import Any
 from eafix.contracts import SignalSuppressed, TradeClosed
 from eafix.reporting.candles import Candles, resample
 from eafix.reporting.content import ReportContent
-from eafix.reporting.metrics import equity_curve, equity_points, monthly_returns, open_lots, ordered
+from eafix.reporting.metrics import equity_points, open_lots, ordered
 
 WIN, LOSS, LINE, MUTED = "#1a7f37", "#cf222e", "#1f6feb", "#8c959f"
 MAX_LINE_POINTS = 2000
 MAX_MARKED_TRADES = 2000
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+LEVELS_IN_VIEW = 300  # read by static/report.js from the layout's meta
 
 
 def _t(ts: datetime) -> str:
@@ -93,7 +95,8 @@ def _price_traces(go: Any, symbol: str, content: ReportContent, candles: Candles
                 x += [_t(t.open_time), _t(t.close_time), None]
                 y += [float(content.levels[t.trade_id][index]), float(content.levels[t.trade_id][index]), None]
         if x:
-            traces.append(go.Scatter(x=x, y=y, mode="lines", name=name, hoverinfo="skip",
+            # meta "levels": the page draws these for the trades in view only, once a zoom holds few
+            traces.append(go.Scatter(x=x, y=y, mode="lines", name=name, hoverinfo="skip", meta="levels",
                                      line={"color": color, "width": 1, "dash": "dot"}))
     suppressed = [s for s in content.suppressed if s.symbol == symbol]
     if suppressed and candles is not None:
@@ -109,20 +112,22 @@ def _suppressed_trace(go: Any, suppressed: Sequence[SignalSuppressed], candles: 
                       hoverinfo="text", marker={"symbol": "circle-open", "size": 7, "color": "#bf8700"})
 
 
-def _symbols(content: ReportContent) -> list[str]:
-    return sorted({b.symbol for b in content.bars} | {t.symbol for t in content.trades}) or ["(no trades)"]
+def _symbols(content: ReportContent, candles: dict[str, Candles]) -> list[str]:
+    return sorted(set(candles) | {t.symbol for t in content.trades}) or ["(no trades)"]
 
 
 def timeline(content: ReportContent) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    symbols = _symbols(content)
-    candles = {c.symbol: c for c in resample(content.bars)}
+    candles = {c.symbol: c for c in content.candles or resample(content.bars)}
+    symbols = _symbols(content, candles)
     rows = len(symbols) + 4
     heights = [0.42 / len(symbols)] * len(symbols) + [0.2, 0.14, 0.14, 0.1]
     shown = len(marked(content.trades))
     note = "" if shown == len(content.trades) else f" ({shown:,} of {len(content.trades):,} trades marked)"
+    if content.levels:
+        note += f"; SL/TP when a zoom holds at most {LEVELS_IN_VIEW} trades"
     titles = [*(f"{s} price{note}" for s in symbols), f"equity ({content.summary.currency})", "drawdown",
               "trade P&L", "lots open"]
     specs = [[{"secondary_y": i == len(symbols) + 1}] for i in range(rows)]
@@ -135,6 +140,7 @@ def timeline(content: ReportContent) -> Any:
     _equity_rows(go, fig, content, len(symbols) + 1)
     fig.update_xaxes(rangeslider_visible=False)
     fig.update_layout(height=300 * len(symbols) + 650, hovermode="closest", template="plotly_white",
+                      meta={"levels_in_view": LEVELS_IN_VIEW},
                       margin={"l": 60, "r": 60, "t": 80, "b": 30},
                       legend={"orientation": "h", "y": 1, "yanchor": "top", "yref": "container", "x": 0})
     return fig
@@ -185,31 +191,29 @@ def _equity_rows(go: Any, fig: Any, content: ReportContent, row: int) -> None:
                            text=f"max drawdown {s.max_drawdown_pct:.2%}")
 
 
+def histogram(values: Sequence[float], count: int) -> tuple[list[float], float, list[int]]:
+    """(left edges, width, counts) of `count` equal bins from the lowest to the highest value (the
+    highest in the last bin): drawn as bars, so the page carries ~60 numbers, not every trade's."""
+    if not values:
+        return [], 1.0, []
+    low, high = min(values), max(values)
+    width = (high - low) / count if high > low else 1.0
+    counts = [0] * count
+    for v in values:
+        counts[min(int((v - low) / width), count - 1)] += 1
+    return [low + i * width for i in range(count)], width, counts
+
+
 def distribution(content: ReportContent) -> Any:
     import plotly.graph_objects as go
 
     pnl = [float(t.pnl) for t in content.trades]
-    fig = go.Figure(go.Histogram(x=pnl, nbinsx=min(60, max(len(pnl) // 3, 5)), marker_color=LINE, name="trades"))
+    lefts, width, counts = histogram(pnl, min(60, max(len(pnl) // 3, 5)))
+    fig = go.Figure(go.Bar(x=[x + width / 2 for x in lefts], y=counts, width=width, marker_color=LINE, name="trades",
+                           customdata=[[x, x + width] for x in lefts],
+                           hovertemplate="%{customdata[0]:,.2f} .. %{customdata[1]:,.2f}: %{y} trades<extra></extra>"))
     fig.add_vline(x=0, line_color=MUTED)
     fig.update_layout(title="P&L distribution", xaxis_title=f"trade P&L ({content.summary.currency})",
                       yaxis_title="trades", height=320, template="plotly_white", bargap=0.05,
                       margin={"l": 60, "r": 20, "t": 50, "b": 40})
     return fig
-
-
-def monthly(content: ReportContent) -> Any:
-    import plotly.graph_objects as go
-
-    returns = monthly_returns(equity_curve(content.trades, content.summary.start_balance),
-                              content.summary.start_balance)
-    years = sorted({y for y, _, _ in returns})
-    z: list[list[float | None]] = [[None] * 12 for _ in years]
-    for year, month, value in returns:
-        z[years.index(year)][month - 1] = round(value * 100, 2)
-    fig = go.Figure(go.Heatmap(z=z, x=list(MONTHS), y=[str(y) for y in years], colorscale="RdYlGn", zmid=0,
-                               texttemplate="%{z:.2f}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>",
-                               colorbar={"title": "%"}))
-    fig.update_layout(title="Monthly returns (%)", height=max(220, 60 + 28 * len(years)), template="plotly_white",
-                      yaxis={"type": "category", "autorange": "reversed"}, margin={"l": 60, "r": 20, "t": 50, "b": 30})
-    return fig
-
