@@ -41,7 +41,7 @@ def fuzz_operation(operation: Any, base_url: str, headers: dict[str, str]) -> se
             response = case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=30)
             if response.status_code != 429:
                 break
-            time.sleep(float(response.headers["Retry-After"]))
+            time.sleep(float(response.headers["retry-after"][0]))  # schemathesis: lowercase names, lists
         statuses.add(response.status_code)
 
     run()

@@ -86,7 +86,8 @@ def service_env(pipeline: Pipeline, name: str, port: int) -> dict[str, str]:
         extra["SERVICE_CALENDAR_REQUIRED"] = "true"  # no entry before calendar-ingestor's first gate
     return pipeline_env.service_env(base_env(pipeline), name, port, pipeline.workdir,
                                     risk={"account_id": "e2e", "daily_drawdown_limit_percent": "100",
-                                          "max_positions_per_symbol": 10, "currency_exposure_cap_percent": "100"},
+                                          "max_positions_per_symbol": 10, "max_open_positions": 20,
+                                          "currency_exposure_cap_percent": "100"},
                                     extra=extra)  # room for re-entries beside the strategy's positions
 
 

@@ -37,7 +37,7 @@ import httpx
 from eafix import services
 from eafix.local.servers import PostgresServer, RedisServer, free_port, postgres_server, redis_server
 
-READY_LIMIT = 90.0  # seconds for every service to answer /readyz: a guard against hanging
+READY_LIMIT = 180.0  # seconds for every service to answer /readyz: a hang guard (ten interpreters import at once)
 DEFAULT_DATA = Path("out/sample/EURUSD_H1.csv")
 ADMIN_KEY_FILE = "admin-api-key"
 
