@@ -44,6 +44,7 @@ class Ledger:
     approved: int
     rejected: int
     trades: tuple[tuple[Any, ...], ...]
+    fill_times: tuple[datetime, ...] = ()  # the replay's: when each closed trade opened (not compared)
 
     def differences(self, other: Ledger) -> list[str]:
         out = [f"{name}: {getattr(self, name)} != {getattr(other, name)}"
@@ -53,6 +54,8 @@ class Ledger:
                 out.append(f"trades from {max(i - 2, 0)}: {self.trades[max(i - 2, 0):i + 3]} != "
                            f"{other.trades[max(i - 2, 0):i + 3]}")
                 break
+        if sorted(self.trades) == sorted(other.trades) and self.trades != other.trades:
+            out.append("the same trades in another order")
         if len(self.trades) != len(other.trades):
             out.append(f"trades: {len(self.trades)} != {len(other.trades)}")
         return out
@@ -87,7 +90,7 @@ def reference(bars: list[list[dict[str, str]]]) -> Ledger:
                              risk=RiskConfig.model_validate(RISK), timeframe="M1"))
     trades = tuple(trade_row(t.direction, t.lots, t.open_price, t.close_price, t.pips, t.pnl, t.close_reason)
                    for t in result.trades)
-    return Ledger(result.signals, result.orders, result.rejected, trades)
+    return Ledger(result.signals, result.orders, result.rejected, trades, tuple(t.open_time for t in result.trades))
 
 
 def risk_env() -> dict[str, Any]:
@@ -100,5 +103,5 @@ def services_ledger(sql: Any, signals: int) -> Ledger:
     decisions = dict(sql("SELECT outcome, count(*) FROM risk.decisions GROUP BY outcome"))
     trades = tuple(trade_row(*row) for row in sql(
         "SELECT direction, lots, open_price, close_price, pips, pnl, close_reason FROM trades.trades "
-        "ORDER BY close_time, trade_id"))
+        "ORDER BY recorded_at, trade_id"))  # the order they were recorded in: the sequence of closes
     return Ledger(signals, decisions.get("APPROVED", 0), decisions.get("REJECTED", 0), trades)

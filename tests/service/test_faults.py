@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from service import pipeline_env, servers
 from service.fault_ledger import Ledger, reference, risk_env, services_ledger, workload
@@ -58,66 +54,12 @@ def service_env(p: Pipeline, name: str, port: int) -> dict[str, str]:
     return pipeline_env.service_env(base, name, port, p.workdir, risk=risk_env(), extra=extra)
 
 
-@dataclass
-class AofRedis:
-    """redis-server with eafix-infra's persistence settings (AOF fsync every second, RDB snapshots, no
-    eviction), restartable on its port and directory as a pod restart would."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--requirepass", self.password, "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", "900 1 300 10 60 10000", "--maxmemory-policy", "noeviction",
-             "--logfile", str(self.workdir / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + STARTUP
-        while True:
-            try:
-                with redis.Redis(port=self.port, password=self.password, socket_timeout=1) as r:
-                    r.ping()
-                return
-            except redis.RedisError:
-                assert time.monotonic() < deadline and self.proc.poll() is None, "redis-server did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:  # SIGTERM: Redis writes the AOF out and exits, as when its pod stops
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(timeout=WAIT)
-
-
-@contextmanager
-def redis_for(aof: bool, workdir: Path) -> Iterator[Any]:
-    if not aof:
-        with servers.redis_server() as rds:
-            yield rds
-        return
-    workdir.mkdir()
-    server = AofRedis(workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.stop()
-
-
 @pytest.fixture
 def pipeline(request, tmp_path) -> Iterator[Pipeline]:
-    """The five services; with `standbys` (indirect) a standby replica `<name>-1` of those named, with
-    `aof` Redis as eafix-infra runs it (`pipeline.redis_server`, restartable)."""
+    """The five services, and with `standbys` (indirect) a standby replica `<name>-1` of those named."""
     options = getattr(request, "param", {})
-    with redis_for(options.get("aof", False), tmp_path / "redis") as rds, servers.postgres_server() as pg:
+    with servers.redis_server() as rds, servers.postgres_server() as pg:
         p = Pipeline(rds.url, rds.password, pg.url, pg.user, pg.password, tmp_path)
-        p.redis_server = rds  # type: ignore[attr-defined]
         migrate = subprocess.run([sys.executable, "-m", "eafix", "migrate"], capture_output=True, text=True,
                                  timeout=WAIT, env=service_env(p, "reporter", free_port()))
         assert migrate.returncode == 0, migrate.stderr
@@ -264,6 +206,21 @@ def test_a_poison_message_on_every_input_stream_is_dead_lettered_and_the_flow_go
 
 
 VICTIMS = ("indicator-engine", "signal-generator", "risk-manager", "execution-engine")
+MAIN_INPUT = {"indicator-engine": "eafix.price.tick", "signal-generator": "eafix.indicators.computed",
+              "risk-manager": "eafix.signals.generated", "execution-engine": "eafix.orders.validated"}
+
+
+def consuming_replica(p: Pipeline, name: str) -> str:
+    """The service key (`<name>` or `<name>-1`) of the replica holding the group's lease (one per
+    stream, or one for partition 0 of every ordered topic when the group colocates them)."""
+    r = p.redis()
+    try:
+        holder = (r.get(f"eafix:bus:lease:{name}:{MAIN_INPUT[name]}")
+                  or r.get(f"eafix:bus:lease:{name}:partition:0/1"))
+    finally:
+        r.close()
+    assert holder in (f"{name}-0", f"{name}-1"), holder
+    return name if holder == f"{name}-0" else holder
 
 
 def others_at_rest(p: Pipeline, group: str) -> bool:
@@ -307,52 +264,41 @@ def test_sigkill_of_a_replica_holding_entries_another_replica_reclaims_them(pipe
     brought it are taken into its pending list (as its own read would), and it is SIGKILLed holding
     them. The standby takes the lease over once it lapses and reclaims them (the feed waits for that);
     then the killed one comes back as the new standby."""
-    bars = workload(SEED, BARS, start_of_history())
+    start = start_of_history()
+    bars = workload(SEED, BARS, start)
     expected = reference(bars)
     when = {BARS * (i + 1) // (len(VICTIMS) + 1): name for i, name in enumerate(VICTIMS)}
+    # execution-engine consumes order intents only: its turn comes at a bar whose first tick fills one
+    fills = sorted(int((t - start).total_seconds() // 60) for t in expected.fill_times)
+    del when[max(when)]
+    when[next(b for b in fills if b > max(when) + 1)] = "execution-engine"
+    assert sorted(when.values()) == sorted(VICTIMS)
     held: dict[str, int] = {}
 
+    victims: dict[int, str] = {}  # bar -> the service key of the replica stopped at it
+
     def freeze(k: int) -> None:
-        if k - 1 in when:  # the one killed at the previous bar comes back, as the standby now
-            victim = pipeline.services[when[k - 1]]
+        if k - 1 in victims:  # the one killed at the previous bar comes back, as the standby now
+            victim = pipeline.services[victims[k - 1]]
             victim.start()
             wait_for(lambda: ready(victim), f"{victim.name} to be ready again", pipeline, timeout=STARTUP)
         if k in when:
-            proc = pipeline.services[when[k]].proc
+            victims[k] = consuming_replica(pipeline, when[k])
+            proc = pipeline.services[victims[k]].proc
             assert proc is not None
             proc.send_signal(signal.SIGSTOP)
 
     def kill(k: int) -> None:
         if k in when:
-            name = when[k]
+            name, key = when[k], victims[k]
+            consumer = pipeline.services[key].env["SERVICE_CONSUMER_NAME"]
             wait_for(lambda: others_at_rest(pipeline, name), f"the chain to reach {name}", pipeline)
-            held[name] = take_as(pipeline, name, f"{name}-0")
-            pipeline.services[name].kill(signal.SIGKILL)
+            held[name] = take_as(pipeline, name, consumer)
+            pipeline.services[key].kill(signal.SIGKILL)
             recovered(pipeline, f"sigkill-{name}", time.monotonic(), held=held[name], bar=k)
 
     feed(pipeline, bars, before_bar=freeze, after_first_tick=kill)
     assert set(held) == set(VICTIMS) and all(held.values()), held  # each died holding entries
-    assert_same_ledger(pipeline, expected)
-
-
-@pytest.mark.parametrize("pipeline", [{"aof": True}], indirect=True)
-def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline):
-    """Redis stops (SIGTERM: the AOF is written out) while a signal's chain is in flight and comes back
-    on its port 3 s later; the services reconnect and go on from their groups' positions."""
-    bars = workload(SEED, BARS, start_of_history())
-    expected = reference(bars)
-    restarted = []
-
-    def restart(k: int) -> None:
-        if k == BARS // 2:
-            pipeline.redis_server.stop()
-            time.sleep(3)  # the services meanwhile retry with backoff
-            pipeline.redis_server.start()
-            restarted.append(k)
-            recovered(pipeline, "redis-restart", time.monotonic(), down_seconds=3, bar=k)
-
-    feed(pipeline, bars, after_first_tick=restart)
-    assert restarted == [BARS // 2]
     assert_same_ledger(pipeline, expected)
 
 
