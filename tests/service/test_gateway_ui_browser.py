@@ -101,11 +101,12 @@ def test_operator_logs_in_watches_the_feed_and_pauses_trading(tmp_path):
         expect(page.locator("#control-outcome")).to_contain_text("close-all: ok")
 
         page.click("#nav button[data-page=positions]")
-        expect(page.locator("#positions tr")).to_have_count(0)
-        opened = page.locator(f"#trades tr[data-position='{position_id}']")
-        expect(opened).to_be_visible()  # the position closed is the one seen open
-        # the equity chart draws reporter's curve: the opening balance, then the closed trade
-        expect(page.locator("#equity")).to_have_attribute("data-points", "2")
+        # the position seen open is closed (an order already on its way when trading paused may still
+        # open another: pause stops new signals, not the decisions in flight)
+        expect(page.locator(f"#positions tr[data-position='{position_id}']")).to_have_count(0)
+        expect(page.locator(f"#trades tr[data-position='{position_id}']")).to_be_visible()
+        # the equity chart draws reporter's curve: the opening balance, then each closed trade
+        expect(page.locator("#equity")).to_have_attribute("data-points", re.compile(r"^([2-9]|[1-9]\d+)$"))
         page.screenshot(path=OUT / "closed.png")
 
         page.click("#nav button[data-page=audit]")

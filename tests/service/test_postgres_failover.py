@@ -62,7 +62,10 @@ def test_a_promoted_synchronous_replica_has_every_commit_and_the_store_waits_for
 
         async def scenario() -> tuple[list[int], float, float, int, int]:
             waits = _Waits()
-            logging.getLogger("eafix.runtime.store.database").addHandler(waits)
+            store_log = logging.getLogger("eafix.runtime.store.database")
+            store_log.addHandler(waits)
+            level = store_log.level
+            store_log.setLevel(logging.WARNING)  # whatever an earlier test left on the root logger
             # timeout 1 s per pool wait: the store's own backoff, not the pool's wait, bridges the gap
             db = Database.from_settings(_settings(pg), min_size=1, max_size=2, timeout=1, reconnect_timeout=120)
             await db.open()
@@ -93,7 +96,8 @@ def test_a_promoted_synchronous_replica_has_every_commit_and_the_store_waits_for
                 return committed, done - killed, done - promoted, waits.count, len(failed)
             finally:
                 await db.close()
-                logging.getLogger("eafix.runtime.store.database").removeHandler(waits)
+                store_log.removeHandler(waits)
+                store_log.setLevel(level)
 
         committed, since_kill, since_promotion, waited, redone = asyncio.run(asyncio.wait_for(scenario(), 180))
         with pg.admin(pg.ports[1]) as new_primary:
