@@ -274,11 +274,21 @@ def test_vectors_waiting_for_their_bars_are_all_evaluated_in_time_order():
     engine = SignalEngine(config("x: {type: rsi_mean_reversion, on_cross: false}"), TestClock(T0))
     for i in (0, 2, 1):  # one out of order too
         assert engine.on_indicators(vector(T0 + i * BAR, rsi_14=20.0)) == []
-    assert engine.on_bar(bar(T0 + BAR, "1.1")) == []  # bar 0 not seen yet: bar 1's vector keeps waiting
-    assert [o.ts for o in engine.on_bar(bar(T0, "1.1"))] == [T0, T0 + BAR]
+    assert [o.ts for o in engine.on_bar(bar(T0, "1.1"))] == [T0]  # the others wait for their bars
+    assert [o.ts for o in engine.on_bar(bar(T0 + BAR, "1.1"))] == [T0 + BAR]
     assert [o.ts for o in engine.on_bar(bar(T0 + 2 * BAR, "1.1"))] == [T0 + 2 * BAR]
     assert engine.on_indicators(vector(T0 + BAR, rsi_14=20.0)) == []  # redelivered: stale now
     assert engine.stats["stale_vectors"] == 1 and engine.stats["vectors_dropped_waiting"] == 0
+
+
+def test_a_vector_whose_bar_never_comes_does_not_hold_the_later_ones_back():
+    engine = SignalEngine(config("x: {type: rsi_mean_reversion, on_cross: false}"), TestClock(T0))
+    engine.on_bar(bar(T0, "1.1"))
+    engine.on_indicators(vector(T0, rsi_14=20.0))  # evaluated
+    engine.on_indicators(vector(T0 + BAR, rsi_14=20.0))  # its bar is lost
+    engine.on_indicators(vector(T0 + 2 * BAR, rsi_14=80.0))
+    assert [(o.ts, o.direction) for o in engine.on_bar(bar(T0 + 2 * BAR, "1.1"))] == [(T0 + 2 * BAR, Direction.SHORT)]
+    assert engine.stats["vectors_dropped_waiting"] == 1
 
 
 def test_replay_gives_identical_outputs():

@@ -12,7 +12,8 @@ symbol/timeframe/close time. Bars and vectors travel on different streams; which
 triggers the evaluation. Vectors waiting for their bars (a backlog after an outage may bring the
 vectors of several bars before those bars) are evaluated in time order as the bars come, none
 skipped, so a catch-up trades what a replay trades; at most _WAITING_KEPT wait per symbol/timeframe
-(the oldest beyond that is dropped, counted). A vector not newer than the last one evaluated for its
+(the oldest beyond that is dropped, counted), and a vector whose bar was passed by a later one is
+dropped (counted) rather than holding the others back. A vector not newer than the last one evaluated for its
 symbol/timeframe is ignored (redelivery, out of order), so strategy state advances once per bar.
 
 Gates, in order, for every strategy that triggers on a vector:
@@ -54,7 +55,7 @@ __all__ = ["Output", "RiskOffState", "SignalEngine", "signal_id_for"]
 
 Output = Signal | SignalSuppressed
 _DETAIL_MAX = 500  # SignalSuppressed.detail maxLength
-_BARS_KEPT = 8  # recent closes kept per symbol/timeframe (to meet a late vector)
+_BARS_KEPT = 256  # recent closes kept per symbol/timeframe (to meet late vectors, a backlog's too)
 _WAITING_KEPT = 256  # vectors waiting for their bars per symbol/timeframe
 
 
@@ -167,11 +168,15 @@ class SignalEngine:
         waiting = self._pending.get(key)
         closes = self._closes.get(key)
         outputs: list[Output] = []
-        while waiting and closes is not None:
+        while waiting and closes:
             ts, vector = next(iter(waiting.items()))
             close = closes.get(ts)
             if close is None:
-                break
+                if next(reversed(closes)) < ts:
+                    break  # its bar is still to come (bars arrive in time order)
+                del waiting[ts]  # a later bar came and its own did not: it never will
+                self.stats["vectors_dropped_waiting"] += 1
+                continue
             del waiting[ts]
             outputs.extend(self._evaluate(vector, close))
         return outputs
