@@ -4,6 +4,10 @@ driven both far from and close to what it accepts."""
 
 from __future__ import annotations
 
+import csv
+import io
+from typing import Any
+
 from hypothesis import strategies as st
 
 # characters that matter to the formats parsed here: separators, quotes, line ends, signs, exponents
@@ -35,3 +39,23 @@ near_numbers = st.sampled_from([
     "", " ", "-1", "0", "-0", "1e3", "1E-9", "1e999999", "NaN", "inf", "-Infinity", "1.2.3", "0x10", "1_000",
     "\u0661.5", "99999999999999999999999999999999999.123456789", "0.000000001", "1,5", "+1.5", " 1.5 ", "abc",
 ]) | st.decimals(allow_nan=True, allow_infinity=True).map(str)
+
+
+def csv_text(rows: list[dict[str, str]], fields: list[str] | None = None) -> str:
+    """Rows as CSV with a header; "\r\n" makes the writer quote a cell holding \r or \n (with "\n"
+    alone it leaves a \r bare)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields or list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def replaced(document: Any, path: tuple, value: Any) -> Any:
+    """`document` (nested dicts and lists) with the value at `path` replaced."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(document, dict):
+        return {**document, head: replaced(document[head], rest, value)}
+    return [replaced(v, rest, value) if i == head else v for i, v in enumerate(document)]

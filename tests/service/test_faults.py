@@ -77,10 +77,7 @@ def pipeline(request, tmp_path) -> Iterator[Pipeline]:
                 wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready", p, timeout=STARTUP)
             yield p
         finally:
-            for svc in p.services.values():
-                svc.kill(signal.SIGTERM)
-            for svc in p.services.values():
-                svc.kill()
+            p.stop()
 
 
 def settle(p: Pipeline) -> None:
@@ -223,24 +220,6 @@ def consuming_replica(p: Pipeline, name: str) -> str:
     return name if holder == f"{name}-0" else holder
 
 
-def others_at_rest(p: Pipeline, group: str) -> bool:
-    """Every consumer group but `group` has read and acknowledged everything (two equal passes)."""
-    r = p.redis()
-    try:
-        def one_pass() -> dict[str, int] | None:
-            lengths = {}
-            for stream in r.scan_iter(match="eafix.*", _type="stream"):
-                lengths[stream] = r.xlen(stream)
-                if any(g["pending"] or g["lag"] for g in r.xinfo_groups(stream) if g["name"] != group):
-                    return None
-            return lengths
-
-        first = one_pass()
-        return first is not None and one_pass() == first
-    finally:
-        r.close()
-
-
 def take_as(p: Pipeline, group: str, consumer: str) -> int:
     """Read, as `consumer` of `group`, everything still waiting for the group, so that it is pending and
     held by that consumer exactly as if it had read it and died before acknowledging; returns all the
@@ -292,7 +271,7 @@ def test_sigkill_of_a_replica_holding_entries_another_replica_reclaims_them(pipe
         if k in when:
             name, key = when[k], victims[k]
             consumer = pipeline.services[key].env["SERVICE_CONSUMER_NAME"]
-            wait_for(lambda: others_at_rest(pipeline, name), f"the chain to reach {name}", pipeline)
+            wait_for(lambda: at_rest(pipeline, but=name), f"the chain to reach {name}", pipeline)
             held[name] = take_as(pipeline, name, consumer)
             pipeline.services[key].kill(signal.SIGKILL)
             recovered(pipeline, f"sigkill-{name}", time.monotonic(), held=held[name], bar=k)

@@ -112,10 +112,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             wait_for(lambda: gate_states(p) and gate_states(p)[-1] == "CLEAR", "a CLEAR EURUSD gate", p)
             yield p
         finally:
-            for svc in p.services.values():
-                svc.kill(signal.SIGTERM)
-            for svc in p.services.values():
-                svc.kill()
+            p.stop()
 
 
 def import_calendar(pipeline: Pipeline, at: datetime, title: str) -> httpx.Response:

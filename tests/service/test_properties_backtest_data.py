@@ -10,8 +10,6 @@ and the row's line (or the next row's, when the mutated time makes that one out 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -24,7 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from eafix.backtest.data import TIMEFRAMES, DataError, load
-from service.property_strategies import fuzz_bytes, mutated, near_numbers
+from service.property_strategies import csv_text, fuzz_bytes, mutated, near_numbers
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 prices = st.decimals(Decimal("0.00001"), Decimal("99999"), places=5, allow_nan=False, allow_infinity=False)
@@ -64,14 +62,6 @@ def tick_rows(draw: st.DrawFn) -> list[dict[str, str]]:
         ts += timedelta(milliseconds=draw(st.integers(0, 5000)))
     return rows
 
-
-def csv_text(rows: list[dict[str, str]], fields: list[str] | None = None) -> str:
-    out = io.StringIO()
-    # "\r\n" makes the writer quote a cell holding \r or \n (with "\n" alone it leaves a \r bare)
-    writer = csv.DictWriter(out, fieldnames=fields or list(rows[0]), lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def load_text(workdir: Path, data: str | bytes, **kwargs):

@@ -12,8 +12,6 @@ independently, a time in the spring-forward gap rejected); one bad cell rejects 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -27,7 +25,7 @@ from eafix.backtest.runner import CalendarFileError, load_calendar
 from eafix.calendar_ingestor.app import read_or_report
 from eafix.calendar_ingestor.entries import Impact
 from eafix.calendar_ingestor.intake import Intake, IntakeError, read_calendar_csv
-from service.property_strategies import fuzz_bytes, fuzz_text, mutated
+from service.property_strategies import csv_text, fuzz_bytes, fuzz_text, mutated
 
 NEW_YORK = ZoneInfo("America/New_York")
 IMPACT_WORDS = {"High": Impact.HIGH, "Medium": Impact.MEDIUM, "Low": Impact.LOW, "H": Impact.HIGH,
@@ -53,13 +51,6 @@ def utc_rows(draw: st.DrawFn) -> list[dict[str, str]]:
             rows.append(row)
     return rows
 
-
-def csv_text(rows: list[dict[str, str]], fields: list[str] | None = None) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields or list(rows[0]), lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def start_line(rows: list[dict[str, str]], index: int) -> int:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from eafix.compliance_monitor.alerts import PayloadError, parse_notification
 from eafix.compliance_monitor.webhook_auth import Rejection, check, sign
 from service.compliance_payloads import HALT, WARN, alert, notification
-from service.property_strategies import fuzz_bytes, fuzz_text, mutated
+from service.property_strategies import fuzz_bytes, fuzz_text, mutated, replaced
 
 VALID = notification(alert(HALT, "a1"), alert(WARN, "b2", status="resolved"))
 VALID_TEXT = json.dumps(VALID)
@@ -37,14 +37,6 @@ def paths(node, prefix=()) -> list[tuple]:
         out.extend(paths(value, (*prefix, key)))
     return out
 
-
-def replaced(document, path, value):
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(document, dict):
-        return {**document, head: replaced(document[head], rest, value)}
-    return [replaced(v, rest, value) if i == head else v for i, v in enumerate(document)]
 
 
 @given(fuzz_bytes | mutated(st.just(VALID_TEXT)).map(str.encode))

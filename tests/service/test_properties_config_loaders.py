@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from eafix.compliance_monitor.policy import DEFAULT_POLICY, PolicyDocument, PolicyError, load_policy
 from eafix.contracts.strategies import StrategyConfigError, load_strategies_text, parse_strategies
 from eafix.reentry_matrix_svc.matrix import DEFAULT_MATRIX, MatrixError, load_matrix, parse_matrix
-from service.property_strategies import fuzz_bytes, fuzz_text, mutated, near_numbers
+from service.property_strategies import fuzz_bytes, fuzz_text, mutated, near_numbers, replaced
 
 STRATEGIES_TEXT = resources.files("eafix.signal_generator").joinpath("strategies.default.yaml").read_text("utf-8")
 MATRIX_TEXT = DEFAULT_MATRIX.read_text(encoding="utf-8")
@@ -62,14 +62,6 @@ def leaves(node: Any, path: tuple = ()) -> list[tuple]:
         return [p for i, v in enumerate(node) for p in leaves(v, (*path, i))]
     return [path]
 
-
-def replaced(document: Any, path: tuple, value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(document, dict):
-        return {**document, head: replaced(document[head], rest, value)}
-    return [replaced(v, rest, value) if i == head else v for i, v in enumerate(document)]
 
 
 def dotted(path: tuple, brackets: bool) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from eafix.backtest.bars_frame import read_bars
 from eafix.contracts import Bar, PriceTick
 from eafix.instruments import DEFAULT_INSTRUMENTS
+from eafix.runtime.csv_records import MalformedCsv, records
 from eafix.timestamps import parse_timestamp
 
 TIMEFRAMES = {"M1": 60, "M5": 300, "M15": 900, "H1": 3600, "H4": 14400, "D1": 86400}
@@ -118,16 +119,12 @@ def _csv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line, row) of each CSV row of a UTF-8 file (a BOM tolerated), `line` where the row starts (a
     quoted cell may span lines); text that is not UTF-8 or not CSV is a DataError naming its line."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        start = 1
         try:
-            for row in reader:
-                yield start, row
-                start = reader.line_num + 1
+            yield from records(csv.reader(handle))
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}:{_first_undecodable_line(path)}: not UTF-8 text ({exc.reason})") from None
-        except csv.Error as exc:
-            raise DataError(f"{path}:{start}: not valid CSV ({exc})") from None
+        except MalformedCsv as exc:
+            raise DataError(f"{path}:{exc.line}: not valid CSV ({exc.reason})") from None
 
 
 def _first_undecodable_line(path: Path) -> int:

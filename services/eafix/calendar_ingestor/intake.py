@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eafix.calendar_ingestor.entries import Impact
+from eafix.runtime.csv_records import MalformedCsv
+from eafix.runtime.csv_records import records as csv_records
 
 DEFAULT_SOURCE_TIMEZONE = "America/New_York"  # ForexFactory's zone (MVP spec; contradiction #17)
 MAX_ROWS = 20_000
@@ -132,16 +134,11 @@ def read_calendar_csv(text: str, source_timezone: str = DEFAULT_SOURCE_TIMEZONE)
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line, cells) of each CSV record, `line` where it starts (a quoted cell may span lines; a bare
-    CR ends a line as the CSV reader sees it); malformed CSV is an IntakeError naming the line."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
+    """(line, cells) of each CSV record, `line` where it starts; malformed CSV is an IntakeError."""
     try:
-        for values in reader:
-            yield start, values
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise IntakeError(f"line {start}: not valid CSV ({exc})") from None
+        yield from csv_records(csv.reader(io.StringIO(text, newline="")))
+    except MalformedCsv as exc:
+        raise IntakeError(str(exc)) from None
 
 
 def _columns(header: list[str]) -> dict[str, int]:

@@ -70,6 +70,7 @@ from eafix.execution_engine.domain import (
     classify_close_reason,
 )
 from eafix.runtime.clock import Clock
+from eafix.runtime.csv_records import MalformedCsv, records
 
 ORDER_COLUMNS: tuple[str, ...] = (
     "file_seq", "checksum_sha256", "timestamp", "action", "client_order_id", "ticket", "symbol", "direction",
@@ -118,16 +119,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_directory(path.parent)
 
 
-def _records(reader: csv.DictReader) -> Iterator[tuple[int, dict]]:
-    """(line, row) of each row, `line` where it starts (a quoted cell may span lines); malformed CSV (a
-    field over the csv module's size limit, an unclosed quote) is a FillsFileError naming the line."""
-    start = reader.line_num + 1
+def _records_of(reader: csv.DictReader) -> Iterator[tuple[int, dict]]:
     try:
-        for row in reader:
-            yield start, row
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise FillsFileError(f"line {start}: not valid CSV ({exc})") from None
+        yield from records(reader)
+    except MalformedCsv as exc:
+        raise FillsFileError(str(exc)) from None
 
 
 def encode_csv(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> bytes:
@@ -380,7 +376,7 @@ class MT4FileBridge:
             raise FillsFileError(f"header {fieldnames} is not the fills columns {list(FILL_COLUMNS)}")
         file_seq = 0
         events: list[BrokerEvent] = []
-        for number, row in _records(reader):
+        for number, row in _records_of(reader):
             try:
                 seq, event = self._parse_row(row)
             except FillsFileError as exc:
