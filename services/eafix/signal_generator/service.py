@@ -76,7 +76,9 @@ def load_strategies(settings: SignalSettings) -> SignalGeneratorConfig:
 def build(settings: SignalSettings) -> ServiceParts:
     parts = ServiceParts()
     clock = WallClock()
-    bus = pipeline_bus(settings, parts)
+    # per-symbol state only (closes, waiting vectors, each strategy's previous reading): the replicas
+    # divide the bar/vector partitions between them
+    bus = pipeline_bus(settings, parts, spread=True)
     messenger = Messenger(bus, settings.name, clock)
     calendar = CalendarGate(required=settings.calendar_required)
     engine = SignalEngine(load_strategies(settings), clock, instruments=settings.instruments, blackout=calendar)

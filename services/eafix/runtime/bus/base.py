@@ -44,6 +44,18 @@ def partition_of(key: str, partitions: int) -> int:
 
 # The order flow: intents, execution reports, closed trades (the contracts' topics; a test checks).
 DURABLE_TOPICS = frozenset({"eafix.orders.validated", "eafix.execution.reports", "eafix.trades.closed"})
+# The market data, keyed by symbol and split into `global.bus.partitions` streams: what the per-symbol
+# stages (indicator-engine, signal-generator) read. Signals and the order flow stay one stream each:
+# every consumer of them is account-wide (docs/decisions.md). The contracts' topics; a test checks.
+SYMBOL_TOPICS = frozenset({"eafix.price.tick", "eafix.price.bars", "eafix.indicators.computed"})
+MAX_PARTITIONS = 64
+
+
+def symbol_partitions(count: int) -> dict[str, int]:
+    """BusConfig.partitions for `count` partitions of the symbol-keyed topics (1: one stream each)."""
+    if not 1 <= count <= MAX_PARTITIONS:
+        raise ValueError(f"partitions must be between 1 and {MAX_PARTITIONS}, got {count}")
+    return {topic: count for topic in SYMBOL_TOPICS} if count > 1 else {}
 
 
 class NotReplicated(ConnectionError):

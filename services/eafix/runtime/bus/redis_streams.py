@@ -55,6 +55,15 @@ of them, or none). A voluntary rebalance (P > 1) releases the shared lease betwe
 batches of one topic only, so another topic's handler may still be finishing a message of that
 partition for up to a batch.
 
+`spread=False` keeps every partition of the group's topics on one lease, the one a single partition
+has (`...:partition:0/1` co-located, `...:<topic>` otherwise): one replica reads all of them and the
+others stand by. For account-wide state (a portfolio, an OMS) that must see every symbol, whatever
+the partition count. Each replica's share shows in `eafix_bus_owned_partitions`.
+
+`check_partitions()` refuses (PartitionLayoutError) a start where a subscribed topic has streams of
+another partition count that the group has not drained: their entries would never be read
+(docs/operations.md, changing the partition count).
+
 `on_acquired(topic, group, stream)` (optional, sync or async) runs in the consumer's loop each
 time it acquires a stream's lease (start-up, another replica's lease expired or was released,
 after a lost lease), before any entry of that stream is handled: a stateful stage reloads its
@@ -67,6 +76,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -118,21 +128,30 @@ return 1
 """
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 # Membership and lease renewal in one round trip; Redis' clock, so pod clock skew does not matter.
-# Returns {live members, lease keys we no longer hold}.
+# KEYS[2 .. ARGV[3]+1] are the leases we hold, the rest other leases of the subscription's streams.
+# Returns {live members, held lease keys we lost, other lease keys we hold (through another topic of
+# a co-located group: adopted, so a partition never sits leased by us and read by none of our topics)}.
 _HEARTBEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
+local held = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
-local lost = {}
+local lost, mine = {}, {}
 for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ttl)
-  else lost[#lost + 1] = KEYS[i] end
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    if i > held + 1 then mine[#mine + 1] = KEYS[i] end
+  elseif i <= held + 1 then lost[#lost + 1] = KEYS[i] end
 end
-return {redis.call('ZCARD', KEYS[1]), lost}
+return {redis.call('ZCARD', KEYS[1]), lost, mine}
 """
+
+
+class PartitionLayoutError(RuntimeError):
+    """The streams in Redis do not match the configured partition count and still hold work."""
 
 
 def _decoded(fields: dict) -> Envelope | None:
@@ -189,6 +208,7 @@ class RedisStreamsBus(Bus):
         publish_retries: int = 3,
         owns_client: bool = False,
         colocate: bool = False,
+        spread: bool = True,
         on_acquired: Callable[[str, str, str], Awaitable[None] | None] | None = None,
     ) -> None:
         # Any: redis-py's stubs of the stream commands disagree with what RESP2 returns (and accept);
@@ -202,7 +222,7 @@ class RedisStreamsBus(Bus):
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
         self.metrics_interval, self.publish_chunk = metrics_interval, publish_chunk
         self.publish_retries = publish_retries
-        self.colocate = colocate
+        self.colocate, self.spread = colocate, spread
         self.on_acquired = on_acquired
         self.reclaim_interval = min(30.0, max(0.05, min_idle_ms / 2000))
         self._owns_client = owns_client
@@ -360,6 +380,55 @@ class RedisStreamsBus(Bus):
         for consumer in self._consumers.values():
             await consumer.sample()
 
+    async def check_partitions(self) -> None:
+        """Refuse to consume while the group has work left in the streams of another partition count:
+        nobody would ever read it (the same stream names may even hold other symbols under the new
+        count). Each group records the count it consumes with (`eafix:bus:partitions:<group>:<topic>`);
+        a different recorded count whose streams the group has not drained (entries not yet delivered
+        to it, or delivered and not acknowledged) raises PartitionLayoutError naming them; a drained
+        one is replaced by the configured count. Without a record (first start, or a version that kept
+        none) the streams named for no configured layout are checked instead."""
+        problems, counts = [], set()
+        for (topic, group), consumer in sorted(self._consumers.items()):
+            configured = len(consumer.streams)
+            counts.add(configured)
+            record = f"eafix:bus:partitions:{group}:{topic}"
+            recorded = await self.redis.get(record)
+            if recorded is not None:
+                previous = int(_str(recorded))
+                others = stream_names(topic, previous) if previous != configured else []
+            else:
+                previous, others = 0, sorted(await self._foreign_streams(topic, set(consumer.streams)))
+            left = [(stream, n) for stream in others if (n := await self._undrained(stream, group))]
+            if left:
+                layout = f"{previous} partition(s)" if previous else "another layout"
+                problems += [f"{stream} ({layout}): {n} entries group {group} has not handled" for stream, n in left]
+            elif previous != configured:
+                await self.redis.set(record, configured)
+        if problems:
+            raise PartitionLayoutError(
+                f"streams of another partition count are not drained ({'; '.join(problems)}); this consumer "
+                f"is configured for {'/'.join(map(str, sorted(counts)))} partition(s) (SERVICE_BUS_PARTITIONS): "
+                "go back to the old count until they are drained (docs/operations.md, changing the partition count)")
+
+    async def _foreign_streams(self, topic: str, expected: set[str]) -> set[str]:
+        pattern = re.compile(re.escape(topic) + r"(\.p\d+)?")
+        found = {_str(name) async for name in self.redis.scan_iter(match=f"{topic}*", _type="stream")}
+        return {s for s in found if pattern.fullmatch(s) and s not in expected}
+
+    async def _undrained(self, stream: str, group: str) -> int:
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream
+            return 0
+        for info in groups:
+            if _str(info["name"]) == group:
+                lag = info.get("lag")
+                if lag is None:  # Redis cannot tell: count what follows the group's position
+                    lag = len(await self.redis.xrange(stream, "(" + _str(info["last-delivered-id"]), "+"))
+                return int(info["pending"]) + int(lag)
+        return 0  # the group never read it: not this group's backlog
+
     def owned_streams(self, topic: str, group: str) -> set[str]:
         """Streams this consumer currently reads for (topic, group)."""
         return set(self._consumers[topic, group].owned)
@@ -453,11 +522,22 @@ class _Consumer:
         self.dead_lettered, self.reclaimed = m.dead_lettered.labels(*labels), m.reclaimed.labels(*labels)
         self.recreated, self.connection_errors = m.group_recreated.labels(*labels), m.connection_errors.labels(*labels)
         self.pending_gauge, self.lag_gauge = m.pending.labels(*labels), m.lag.labels(*labels)
+        self.owned_gauge = m.owned_partitions.labels(*labels)
+        if not bus.spread:  # one lease for them all: hold every stream or none
+            self.share = len(self.streams)
 
     def _lease_key(self, stream: str) -> str:
+        if not self.bus.spread:  # the key of one partition, whatever the count
+            return (f"eafix:bus:lease:{self.group}:partition:0/1" if self.bus.colocate
+                    else f"eafix:bus:lease:{self.group}:{self.topic}")
         if self.bus.colocate:  # one lease for partition n of every ordered topic of the group
             return f"eafix:bus:lease:{self.group}:partition:{self.streams.index(stream)}/{len(self.streams)}"
         return f"eafix:bus:lease:{self.group}:{stream}"
+
+    def _own(self, stream: str, how: str) -> None:
+        self.owned.add(stream)
+        self.takeover.add(stream)
+        log.info(how, extra=self._context(stream=stream))
 
     def _context(self, **extra: Any) -> dict[str, Any]:
         return {"topic": self.topic, "group": self.group, "consumer": self.name, **extra}
@@ -500,6 +580,7 @@ class _Consumer:
             await self._ensure_groups()
             if not self.ordered:
                 self.owned = set(self.streams)
+                self.owned_gauge.set(len(self.owned))
                 self.pending |= self.owned
             self.ready = True
         if self.ordered:
@@ -688,15 +769,27 @@ class _Consumer:
                 await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
     async def _beat(self) -> None:
-        keys = {self._lease_key(s): s for s in self.owned}
-        members, lost = await self.bus._heartbeat(keys=[self.members_key, *keys], args=[self.name, self.bus.lease_ms])
+        streams_of: dict[str, list[str]] = {}  # lease key -> its streams (several when spread=False)
+        for stream in self.streams:
+            streams_of.setdefault(self._lease_key(stream), []).append(stream)
+        held = [k for k, streams in streams_of.items() if self.owned.intersection(streams)]
+        others = [k for k in streams_of if k not in held]
+        members, lost, mine = await self.bus._heartbeat(keys=[self.members_key, *held, *others],
+                                                        args=[self.name, self.bus.lease_ms, len(held)])
         for key in lost:
-            stream = keys[_str(key)]
-            if stream in self.owned:  # not released meanwhile
-                self.owned.discard(stream)
-                log.warning("partition lease lost", extra=self._context(stream=stream))
-        self.share = -(-len(self.streams) // max(1, members))
+            for stream in streams_of[_str(key)]:
+                if stream in self.owned:  # not released meanwhile
+                    self.owned.discard(stream)
+                    log.warning("partition lease lost", extra=self._context(stream=stream))
+        lost_keys = {_str(k) for k in lost}
+        for key in [*(_str(k) for k in mine), *(k for k in held if k not in lost_keys)]:
+            for stream in streams_of[key]:  # leased by us through another topic, or a sibling stream of a lease
+                if stream not in self.owned:
+                    self._own(stream, "partition adopted (its lease is ours)")
+        if self.bus.spread:
+            self.share = -(-len(self.streams) // max(1, members))
         self.leases_confirmed = True
+        self.owned_gauge.set(len(self.owned))
         if self.bus.stopping:
             return
         first = partition_of(self.name, len(self.streams))  # replicas start their search at different places
@@ -706,9 +799,8 @@ class _Consumer:
             stream = self.streams[(first + i) % len(self.streams)]
             if stream not in self.owned and await self.bus._acquire(keys=[self._lease_key(stream)],
                                                                     args=[self.name, self.bus.lease_ms]):
-                self.owned.add(stream)
-                self.takeover.add(stream)
-                log.info("partition acquired", extra=self._context(stream=stream))
+                self._own(stream, "partition acquired")
+        self.owned_gauge.set(len(self.owned))
 
     async def _release_extras(self) -> None:
         # Called between read batches only, so no message of the released stream is in flight.
@@ -716,6 +808,7 @@ class _Consumer:
             stream = max(self.owned)
             self.owned.discard(stream)
             await self.bus._release(keys=[self._lease_key(stream)], args=[self.name])
+            self.owned_gauge.set(len(self.owned))
             log.info("partition released for rebalancing", extra=self._context(stream=stream))
 
     async def _leave(self) -> None:
@@ -726,3 +819,4 @@ class _Consumer:
         except Exception as exc:  # the leases expire on their own
             log.warning("could not release partition leases", extra=self._context(error=error_text(exc)))
         self.owned.clear()
+        self.owned_gauge.set(0)
