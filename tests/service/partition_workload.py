@@ -10,7 +10,7 @@ symbol, direction and strategy, so the services' signals compare id for id."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -70,15 +70,18 @@ def reference(items: list[Item], strategies: str) -> tuple[dict[str, Signal], li
     return signals, suppressed
 
 
-async def publish(redis_url: str, password: str | None, items: list[Item], partitions: int,
-                  chunk: int = 500) -> None:
-    """Publish the items as indicator-engine would (bar then vector, keyed by symbol) on `partitions`."""
+async def publish(redis_url: str, password: str | None, items: list[Item], partitions: int, chunk: int = 500,
+                  before_chunk: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Publish the items as indicator-engine would (bar then vector, keyed by symbol) on `partitions`;
+    `before_chunk` may hold each chunk back (a feeder that keeps the backlog small)."""
     bus = RedisStreamsBus.from_url(redis_url, password=password, consumer="feed",
                                    config=BusConfig(partitions=symbol_partitions(partitions)))
     messenger = Messenger(bus, "indicator-engine", WallClock())
     try:
         events = [e for bar, vector in items for e in ((bar, vector) if vector is not None else (bar,))]
         for start in range(0, len(events), chunk):
+            if before_chunk is not None:
+                await before_chunk()
             await messenger.publish(events[start:start + chunk])
     finally:
         await bus.stop()

@@ -201,10 +201,11 @@ class Bus(ABC):
         within a partition; a bus that keeps no history (the in-memory one) has none."""
         return []
 
-    async def handled(self, topic: str, group: str, limit: int) -> list[Envelope]:
-        """Up to `limit` of the newest envelopes of `topic` that `group` has handled and acknowledged
-        (not those still pending or unread), newest first within a partition: what a consumer that
-        keeps state in memory took in before it restarted. None without history (in-memory bus)."""
+    async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
+        """Up to `limit` of the newest envelopes of `topic` (of one `partition` only, if given) that
+        `group` has handled and acknowledged (not those still pending or unread), newest first within
+        a partition: what a consumer that keeps state in memory took in before it restarted or took
+        the partition over. None without history (in-memory bus)."""
         return []
 
 

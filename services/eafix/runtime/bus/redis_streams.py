@@ -51,9 +51,12 @@ ticks that fill them, a portfolio fed by signals, fills and closes) need partiti
 topics on the same replica. `colocate=True` gives the ordered subscriptions of a group one lease
 per partition index (`eafix:bus:lease:<group>:partition:<n>/<P>`) instead of one per stream, so
 whichever replica holds it reads partition n of every such topic of the group (with P = 1: all
-of them, or none). A voluntary rebalance (P > 1) releases the shared lease between the read
-batches of one topic only, so another topic's handler may still be finishing a message of that
-partition for up to a batch.
+of them, or none). A voluntary rebalance (P > 1) hands partition n over only once every topic's
+consumer of the group in this replica has stopped reading it (each between its read batches); then
+the lease goes, so the next owner never reads one topic of a partition while this replica still
+reads another (signal-generator would see the bars on one replica and their vectors on the other).
+A lease taken over by a sibling's heartbeat is adopted by the others (`partition adopted`). At
+shutdown the leases go only after every consumer has finished its in-flight message.
 
 `spread=False` keeps every partition of the group's topics on one lease, the one a single partition
 has (`...:partition:0/1` co-located, `...:<topic>` otherwise): one replica reads all of them and the
@@ -231,6 +234,8 @@ class RedisStreamsBus(Bus):
         self._release = redis.register_script(_RELEASE)
         self._heartbeat = redis.register_script(_HEARTBEAT)
         self._consumers: dict[tuple[str, str], _Consumer] = {}
+        # (group, partition count) -> partition indices being handed over (see _Consumer._release_extras)
+        self._releasing: dict[tuple[str, int], set[int]] = {}
         self._tasks: list[asyncio.Task] = []
         self._stop: asyncio.Event | None = None
         self._done: asyncio.Event | None = None
@@ -356,6 +361,10 @@ class RedisStreamsBus(Bus):
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            # only now, with every consumer done: a co-located lease covers several topics' streams
+            for consumer in self._consumers.values():
+                if consumer.ordered:
+                    await consumer._leave()
             self._done.set()
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -448,9 +457,10 @@ class RedisStreamsBus(Bus):
                 newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
         return found
 
-    async def handled(self, topic: str, group: str, limit: int) -> list[Envelope]:
+    async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
         found: list[Envelope] = []
-        for stream in stream_names(topic, self.config.partitions_for(topic)):
+        streams = stream_names(topic, self.config.partitions_for(topic))
+        for stream in streams if partition is None else [streams[partition]]:
             position = await self._delivered(stream, group)
             if position is None:
                 continue
@@ -571,8 +581,6 @@ class _Consumer:
             self.closing = True
             side.cancel()
             await asyncio.gather(side, return_exceptions=True)
-            if self.ordered:
-                await self._leave()
 
     async def _step(self) -> None:
         bus = self.bus
@@ -781,10 +789,10 @@ class _Consumer:
                 if stream in self.owned:  # not released meanwhile
                     self.owned.discard(stream)
                     log.warning("partition lease lost", extra=self._context(stream=stream))
-        lost_keys = {_str(k) for k in lost}
+        lost_keys, releasing = {_str(k) for k in lost}, self._releasing()
         for key in [*(_str(k) for k in mine), *(k for k in held if k not in lost_keys)]:
             for stream in streams_of[key]:  # leased by us through another topic, or a sibling stream of a lease
-                if stream not in self.owned:
+                if stream not in self.owned and self.streams.index(stream) not in releasing:
                     self._own(stream, "partition adopted (its lease is ours)")
         if self.bus.spread:
             self.share = -(-len(self.streams) // max(1, members))
@@ -796,20 +804,43 @@ class _Consumer:
         for i in range(len(self.streams)):
             if len(self.owned) >= self.share:
                 break
-            stream = self.streams[(first + i) % len(self.streams)]
-            if stream not in self.owned and await self.bus._acquire(keys=[self._lease_key(stream)],
+            n = (first + i) % len(self.streams)
+            stream = self.streams[n]
+            if stream not in self.owned and n not in releasing and await self.bus._acquire(keys=[self._lease_key(stream)],
                                                                     args=[self.name, self.bus.lease_ms]):
                 self._own(stream, "partition acquired")
         self.owned_gauge.set(len(self.owned))
 
+    def _releasing(self) -> set[int]:
+        return self.bus._releasing.setdefault((self.group, len(self.streams)), set())
+
+    def _siblings(self) -> list[_Consumer]:
+        """The consumers of this replica that share this one's partition leases (itself included)."""
+        if not (self.bus.colocate and self.bus.spread):
+            return [self]
+        return [c for c in self.bus._consumers.values()
+                if c.ordered and c.group == self.group and len(c.streams) == len(self.streams)]
+
     async def _release_extras(self) -> None:
-        # Called between read batches only, so no message of the released stream is in flight.
-        while len(self.owned) > self.share:
-            stream = max(self.owned)
-            self.owned.discard(stream)
-            await self.bus._release(keys=[self._lease_key(stream)], args=[self.name])
-            self.owned_gauge.set(len(self.owned))
-            log.info("partition released for rebalancing", extra=self._context(stream=stream))
+        # Between read batches only, so no message of a released stream is in flight here. A lease that
+        # sibling topics share is released only once every sibling has stopped reading that partition
+        # (each between its own batches): the next owner never reads the bars of a partition while this
+        # replica still reads its vectors.
+        releasing = self._releasing()
+        keep = sorted((self.streams.index(s) for s in self.owned if self.streams.index(s) not in releasing),
+                      reverse=True)
+        while len(keep) > self.share:
+            releasing.add(keep.pop(0))
+        for n in sorted(releasing):
+            stream = self.streams[n]
+            if stream in self.owned:
+                self.owned.discard(stream)
+                self.takeover.discard(stream)
+                self.owned_gauge.set(len(self.owned))
+                log.info("partition released for rebalancing", extra=self._context(stream=stream))
+            if not any(c.streams[n] in c.owned for c in self._siblings()):
+                releasing.discard(n)
+                await self.bus._release(keys=[self._lease_key(stream)], args=[self.name])
 
     async def _leave(self) -> None:
         try:
