@@ -227,3 +227,29 @@ def test_changing_the_partition_count_drain_reconfigure_resume_loses_nothing(
     for key in KEYS:
         assert [seq for _, k, seq in handled if k == key] == list(range(30)), key
     assert {name for name, _, seq in handled if seq >= 15} == {"pod-a", "pod-c"}
+
+
+def test_history_and_handled_take_an_equal_share_of_every_partition(redis_server: RedisServer, topic: str) -> None:
+    """A restore of the newest N entries (indicator-engine's warm-up, signal-generator's takeover) must
+    reach every partition's symbols, not fill up from the first stream."""
+    config = BusConfig(partitions={topic: 4})
+    assert {partition_of(k, 4) for k in KEYS} == set(range(4))  # every partition has keys
+
+    async def scenario() -> None:
+        bus = make_bus(redis_server, "pod-a", config=config)
+        seen: list[dict] = []
+        bus.subscribe(topic, GROUP, seen.append)
+        await bus.publish_many(messages(topic, 0, 10))  # 10 per key
+        async with running(bus):
+            await eventually(lambda: len(seen) == 10 * len(KEYS), "everything handled")
+        newest = await bus.history(topic, 8)
+        handled = await bus.handled(topic, GROUP, 8)
+        one = await bus.handled(topic, GROUP, 3, partition=partition_of("EURUSD", 4))
+        await bus.stop()
+        for got in (newest, handled):
+            assert {p: sum(1 for e in got if partition_of(e["data"]["key"], 4) == p) for p in range(4)} == {
+                p: 2 for p in range(4)}, got
+            assert all(seq_of(e) >= 8 for e in got), got  # the newest two of each partition
+        assert len(one) == 3 and {partition_of(e["data"]["key"], 4) for e in one} == {partition_of("EURUSD", 4)}
+
+    run(scenario())

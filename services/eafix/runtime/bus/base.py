@@ -197,14 +197,15 @@ class Bus(ABC):
         """The oldest `count` dead letters of `topic` (for operators and tests)."""
 
     async def history(self, topic: str, limit: int) -> list[Envelope]:
-        """Up to `limit` of the newest envelopes still kept on `topic` (every partition), newest first
-        within a partition; a bus that keeps no history (the in-memory one) has none."""
+        """Up to `limit` of the newest envelopes still kept on `topic` (every partition, an equal share of
+        `limit` each), newest first within a partition; a bus that keeps no history (the in-memory one)
+        has none."""
         return []
 
     async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
         """Up to `limit` of the newest envelopes of `topic` (of one `partition` only, if given) that
-        `group` has handled and acknowledged (not those still pending or unread), newest first within
-        a partition: what a consumer that keeps state in memory took in before it restarted or took
+        `group` has handled and acknowledged (not those still pending or unread; an equal share of
+        `limit` per partition), newest first within a partition: what a consumer that keeps state in memory took in before it restarted or took
         the partition over. None without history (in-memory bus)."""
         return []
 

@@ -443,41 +443,42 @@ class RedisStreamsBus(Bus):
         return set(self._consumers[topic, group].owned)
 
     async def history(self, topic: str, limit: int) -> list[Envelope]:
+        streams = stream_names(topic, self.config.partitions_for(topic))
+        quota = -(-limit // len(streams))  # an equal share per partition: every symbol gets its newest
         found: list[Envelope] = []
-        for stream in stream_names(topic, self.config.partitions_for(topic)):
-            newest = "+"
-            while len(found) < limit:
-                page = await self.redis.xrevrange(stream, newest, "-", count=min(1000, limit - len(found)))
-                for _, fields in page:
-                    envelope = _decoded(fields)
-                    if envelope is not None:
-                        found.append(envelope)
-                if len(page) < 1000:
-                    break
-                newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
+        for stream in streams:
+            found += await self._newest(stream, min(quota, limit - len(found)), "+", set())
         return found
 
     async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
-        found: list[Envelope] = []
         streams = stream_names(topic, self.config.partitions_for(topic))
-        for stream in streams if partition is None else [streams[partition]]:
+        if partition is not None:
+            streams = [streams[partition]]
+        quota = -(-limit // len(streams))
+        found: list[Envelope] = []
+        for stream in streams:
             position = await self._delivered(stream, group)
             if position is None:
                 continue
             # entries delivered but not acknowledged come again: they are not "handled"
             pending = {_str(row["message_id"]) for row in await self.redis.xpending_range(
                 stream, group, "-", position, count=limit + 10_000)}
-            newest = position
-            while len(found) < limit:
-                page = await self.redis.xrevrange(stream, newest, "-", count=1000)
-                for entry_id, fields in page:
-                    if len(found) < limit and _str(entry_id) not in pending:
-                        envelope = _decoded(fields)
-                        if envelope is not None:
-                            found.append(envelope)
-                if len(page) < 1000:
-                    break
-                newest = "(" + _str(page[-1][0])
+            found += await self._newest(stream, min(quota, limit - len(found)), position, pending)
+        return found
+
+    async def _newest(self, stream: str, count: int, newest: str, skip: set[str]) -> list[Envelope]:
+        """Up to `count` decodable envelopes of `stream` at or before id `newest`, newest first, but `skip`."""
+        found: list[Envelope] = []
+        while len(found) < count:
+            page = await self.redis.xrevrange(stream, newest, "-", count=1000)
+            for entry_id, fields in page:
+                if len(found) < count and _str(entry_id) not in skip:
+                    envelope = _decoded(fields)
+                    if envelope is not None:
+                        found.append(envelope)
+            if len(page) < 1000:
+                break
+            newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
         return found
 
     async def _delivered(self, stream: str, group: str) -> str | None:
