@@ -67,3 +67,13 @@ def test_the_services_read_the_rendered_count_into_the_bus(helm4):
     assert isinstance(bus, RedisStreamsBus)
     assert {t: bus.config.partitions_for(t) for t in SYMBOL_TOPICS} == dict.fromkeys(SYMBOL_TOPICS, 16)
     assert bus.config.partitions_for("eafix.signals.generated") == 1  # account-wide consumers: one stream
+
+
+def test_prod_partitions_as_many_as_the_signal_generator_hpa_may_run():
+    from conftest import render_profile
+
+    r = render_profile("eafix-trading:env-prod")
+    hpa = r.one("HorizontalPodAutoscaler", "signal-generator")["spec"]
+    assert _config(r, "signal-generator")[VAR] == str(hpa["maxReplicas"]) == "10"
+    assert {_config(r, svc).get(VAR) for svc in SERVICES if "SERVICE_REDIS_URL" in _config(r, svc)} == {"10"}
+    assert VAR not in _config(render_profile("eafix-trading:env-staging"), "signal-generator")
