@@ -205,8 +205,9 @@ class Bus(ABC):
     async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
         """Up to `limit` of the newest envelopes of `topic` (of one `partition` only, if given) that
         `group` has handled and acknowledged (not those still pending or unread; an equal share of
-        `limit` per partition), newest first within a partition: what a consumer that keeps state in memory took in before it restarted or took
-        the partition over. None without history (in-memory bus)."""
+        `limit` per partition), newest first within a partition: what a consumer that keeps state in
+        memory took in before it restarted or took the partition over. None without history (in-memory
+        bus)."""
         return []
 
 

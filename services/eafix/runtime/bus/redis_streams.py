@@ -807,8 +807,8 @@ class _Consumer:
                 break
             n = (first + i) % len(self.streams)
             stream = self.streams[n]
-            if stream not in self.owned and n not in releasing and await self.bus._acquire(keys=[self._lease_key(stream)],
-                                                                    args=[self.name, self.bus.lease_ms]):
+            if stream not in self.owned and n not in releasing and await self.bus._acquire(
+                    keys=[self._lease_key(stream)], args=[self.name, self.bus.lease_ms]):
                 self._own(stream, "partition acquired")
         self.owned_gauge.set(len(self.owned))
 
