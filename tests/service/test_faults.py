@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,30 @@ def service_env(p: Pipeline, name: str, port: int) -> dict[str, str]:
     return pipeline_env.service_env(base, name, port, p.workdir, risk=risk_env(), extra=extra)
 
 
+@contextmanager
+def redis_for(aof: bool, workdir: Path) -> Iterator[Any]:
+    """A throwaway Redis, or with `aof` one run as eafix-infra runs it and restartable (servers.AofRedis)."""
+    if not aof:
+        with servers.redis_server() as rds:
+            yield rds
+        return
+    workdir.mkdir()
+    server = servers.AofRedis(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def pipeline(request, tmp_path) -> Iterator[Pipeline]:
-    """The five services, and with `standbys` (indirect) a standby replica `<name>-1` of those named."""
+    """The five services; with `standbys` (indirect) a standby replica `<name>-1` of those named, with
+    `aof` Redis as eafix-infra runs it (`pipeline.redis_server`: stop() and start() again)."""
     options = getattr(request, "param", {})
-    with servers.redis_server() as rds, servers.postgres_server() as pg:
+    with redis_for(options.get("aof", False), tmp_path / "redis") as rds, servers.postgres_server() as pg:
         p = Pipeline(rds.url, rds.password, pg.url, pg.user, pg.password, tmp_path)
+        p.redis_server = rds  # type: ignore[attr-defined]
         migrate = subprocess.run([sys.executable, "-m", "eafix", "migrate"], capture_output=True, text=True,
                                  timeout=WAIT, env=service_env(p, "reporter", free_port()))
         assert migrate.returncode == 0, migrate.stderr
@@ -307,4 +326,26 @@ def test_sigterm_of_every_service_mid_chain_finishes_in_flight_work_and_resumes(
 
     feed(pipeline, bars, after_first_tick=stop_all)
     assert codes == [-signal.SIGTERM] * len(PIPELINE)  # each stopped by itself within the guard
+    assert_same_ledger(pipeline, expected)
+
+
+@pytest.mark.parametrize("pipeline", [{"aof": True}], indirect=True)
+def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline):
+    """Redis stops (SIGTERM: the AOF is written out) while a signal's chain is in flight and comes back
+    on its port and directory 3 s later; the services reconnect and go on from their groups' positions."""
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    restarted = []
+
+    def restart(k: int) -> None:
+        if k == BARS // 2:
+            since = time.monotonic()
+            pipeline.redis_server.stop()
+            time.sleep(3)  # the services meanwhile retry with backoff
+            pipeline.redis_server.start()
+            restarted.append(k)
+            recovered(pipeline, "redis-restart", since, down_seconds=3, bar=k)
+
+    feed(pipeline, bars, after_first_tick=restart)
+    assert restarted == [BARS // 2]
     assert_same_ledger(pipeline, expected)

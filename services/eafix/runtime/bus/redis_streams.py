@@ -70,7 +70,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -151,6 +151,29 @@ def _str(value: Any) -> str:
 def _group_lost(exc: ResponseError) -> bool:
     # NOGROUP: no such group/stream; UNBLOCKED: the stream was deleted while we blocked on it.
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
+
+
+LAG_COUNT_LIMIT = 10_000  # entries counted when Redis cannot tell a group's lag (see group_lag)
+
+
+async def group_lag(redis: Any, stream: str, info: dict, limit: int = LAG_COUNT_LIMIT) -> int:
+    """How many entries of `stream` the group (`info`: its XINFO GROUPS row) has not been given yet.
+
+    Redis answers nil instead of a number while it does not know how many entries the group has
+    read, which is the case after it loaded the stream from its AOF or RDB file (a restart) until the
+    group has caught up, or after an entry in the middle was deleted. Nil is not 0: the entries after
+    the group's last-delivered-id are counted then (at most `limit`, a lower bound past it)."""
+    lag = info.get("lag")
+    if lag is not None:
+        return int(lag)
+    start, counted = "(" + _str(info["last-delivered-id"]), 0
+    while counted < limit:
+        page = await redis.xrange(stream, start, "+", count=min(1000, limit - counted))
+        counted += len(page)
+        if len(page) < 1000:
+            break
+        start = "(" + _str(page[-1][0])
+    return counted
 
 
 def stream_names(topic: str, partitions: int) -> list[str]:
@@ -649,18 +672,16 @@ class _Consumer:
         pipe = self.redis.pipeline(transaction=False)
         for stream in self.streams:
             pipe.xinfo_groups(stream)
-        pending, lag = 0, cast(int | None, 0)
-        for groups in await pipe.execute(raise_on_error=False):
+        pending, lag = 0, 0
+        for stream, groups in zip(self.streams, await pipe.execute(raise_on_error=False), strict=True):
             if isinstance(groups, Exception):  # stream not created yet
                 continue
             for info in groups:
                 if _str(info["name"]) == self.group:
                     pending += info["pending"]
-                    # lag is nil when Redis cannot tell (entries deleted in the middle of the stream)
-                    lag = None if lag is None or info.get("lag") is None else lag + info["lag"]
+                    lag += await group_lag(self.redis, stream, info)
         self.pending_gauge.set(pending)
-        if lag is not None:
-            self.lag_gauge.set(lag)
+        self.lag_gauge.set(lag)
 
     # -- partition leases (ordered subscriptions) --------------------------------------------
 
