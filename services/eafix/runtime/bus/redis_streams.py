@@ -19,6 +19,10 @@ Consuming, per subscription (one asyncio task, messages handled one at a time):
     An entry found with more deliveries than that (its consumers crashed while handling it)
     is dead-lettered without calling the handler again. Retrying in place keeps the order and
     holds the stream back for at most the retry backoffs (under 1 s with the defaults);
+  * handler raises one of `unavailable` (a backend it needs is down: Redis, or PostgreSQL as the
+    services configure it) -> not the message's fault, so not counted: the handler is called again
+    after a jittered backoff (at most retry_cap) for as long as the outage lasts, the entry stays
+    pending (an XCLAIM that keeps its delivery count) and the stream waits;
   * start-up and any error first work off the consumer's own pending entries (what reading id 0
     does, via XPENDING for the delivery counts + XCLAIM) before reading new ones (`>`);
   * every `min_idle_ms / 2` XAUTOCLAIM takes over entries that stayed unacknowledged longer than
@@ -101,6 +105,9 @@ log = logging.getLogger(__name__)
 FIELD = "envelope"
 _FIELD_BYTES = FIELD.encode()
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# What a handler raises when a backend it needs is down (see the module docstring: not counted as a
+# delivery). Not OSError at large: a missing file is the message's problem, not an outage.
+UNAVAILABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 # A publish also retries READONLY: a demoted primary answers it until the client reaches the new one
 # (the Sentinel client turns it into a ConnectionError itself; a plain URL behind a moved name does not).
 PUBLISH_RETRIED = (*CONNECTION_ERRORS, ReadOnlyError)
@@ -213,6 +220,7 @@ class RedisStreamsBus(Bus):
         owns_client: bool = False,
         colocate: bool = False,
         on_acquired: Callable[[str, str, str], Awaitable[None] | None] | None = None,
+        unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
     ) -> None:
         # Any: redis-py's stubs of the stream commands disagree with what RESP2 returns (and accept);
         # this adapter checks the shapes it reads itself
@@ -225,6 +233,7 @@ class RedisStreamsBus(Bus):
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
         self.metrics_interval, self.publish_chunk = metrics_interval, publish_chunk
         self.publish_retries = publish_retries
+        self.unavailable = unavailable
         self.colocate = colocate
         self.on_acquired = on_acquired
         self.reclaim_interval = min(30.0, max(0.05, min_idle_ms / 2000))
@@ -629,6 +638,7 @@ class _Consumer:
             await self._dead_letter(stream, msg_id, raw, None, f"undecodable entry: {error_text(exc)}", deliveries)
             return False
         limit = self.bus.config.max_deliveries
+        down = Backoff(self.bus.retry_base, self.bus.retry_cap)  # delays while a backend is down
         while True:
             if deliveries > limit:
                 await self._dead_letter(stream, msg_id, raw, envelope, f"not acknowledged after {deliveries - 1} "
@@ -636,6 +646,10 @@ class _Consumer:
                 return False
             try:
                 await invoke(self.handler, envelope)
+            except self.bus.unavailable as exc:
+                self.failed.inc()
+                if not await self._wait_for_backend(stream, msg_id, envelope, deliveries, exc, down):
+                    return False
             except Exception as exc:
                 self.failed.inc()
                 log.warning("handler failed", exc_info=True, extra=self._context(
@@ -652,6 +666,20 @@ class _Consumer:
             else:
                 self.handled.inc()
                 return True
+
+    async def _wait_for_backend(self, stream: str, msg_id: str, envelope: Envelope, deliveries: int,
+                                exc: BaseException, down: Backoff) -> bool:
+        """After the handler found a backend down: back off, keep the entry (its delivery count as it
+        was); False when the bus stops meanwhile or the entry was trimmed (not to be handled now)."""
+        if down.attempt == 0:  # once per outage of this message, not on every retry
+            log.warning("handler failed: a backend is unavailable; retrying without counting a delivery",
+                        extra=self._context(stream=stream, message_id=msg_id, event_id=envelope.get("event_id"),
+                                            deliveries=deliveries, error=error_text(exc)))
+        if not await self.bus.sleep(down.next()):
+            return False  # stopping: it stays pending
+        # idle time back to 0 (it is being handled: nobody reclaims it), the delivery count unchanged
+        return bool(await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id], retrycount=deliveries,
+                                            justid=True))
 
     async def _dead_letter(self, stream: str, msg_id: str, raw: Any, envelope: Envelope | None, error: str,
                            deliveries: int) -> None:
