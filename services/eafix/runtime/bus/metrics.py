@@ -33,7 +33,7 @@ class BusMetrics:
         self.pending = Gauge("eafix_bus_pending", "Entries delivered to the group and not yet acknowledged.",
                              LABELS, registry=r)
         self.lag = Gauge("eafix_bus_lag", "Entries of the topic not yet delivered to the group "
-                         "(XINFO GROUPS lag).", LABELS, registry=r)
+                         "(XINFO GROUPS lag; counted when Redis answers nil, after a restart).", LABELS, registry=r)
         self.owned_partitions = Gauge("eafix_bus_owned_partitions", "Partitions (streams) of the topic this "
                                       "replica reads for the group: its leases (0 while standing by).", LABELS,
                                       registry=r)
