@@ -11,10 +11,10 @@ computes (tests/service/partition_workload.py), published as indicator-engine pu
 Run 1: one `eafix serve signal-generator` pinned to CPU 0 (`taskset -c 0`). Run 2 (on fresh streams):
 two replicas, pinned to CPU 0 and CPU 1, once they have divided the partitions. A feeder publishes
 the workload as fast as the group takes it, keeping at most BACKLOG vectors unread, so the
-replicas never wait for work; each run counts the vectors handled (every replica's
-`eafix_bus_handled_total` of `eafix.indicators.computed`) from a tenth to nine tenths of the
-workload (start-up and the indicators' warm-up bars left out): bars/s = vectors / window, one
-vector per bar. Each run then waits for as many outputs (signals + suppressions) as the
+replicas never wait for work; each run counts the bars evaluated (per replica the smaller of its
+`eafix_bus_handled_total` of bars and of vectors: a bar is evaluated when the second of the pair
+arrives) from a tenth to nine tenths of the workload (start-up and the indicators' warm-up bars
+left out): bars/s = bars evaluated / window. Each run then waits for as many outputs (signals + suppressions) as the
 in-process reference makes: no vector was skipped. Redis, the feeder and the bench run unpinned
 on the same two cores, so the figure is under that load and whatever else the machine runs (the
 load average is recorded). Writes bench/results/scaleout.json.
@@ -52,9 +52,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "scaleout.json"
 PARTITIONS = 2
 PER_PARTITION = 6
 VECTORS = "eafix.indicators.computed"
+BARS = "eafix.price.bars"
 GROUP = "signal-generator"
 STARTUP = 240.0
-BACKLOG = 400  # vectors left unread at most: the consumers are saturated, never far apart
+BACKLOG = 400  # bars or vectors left unread at most: the consumers are saturated, never far apart
 CHUNK = 48  # messages per publish: 2 bars (bar + vector) of each of the 12 symbols
 
 
@@ -89,9 +90,12 @@ def heavy_strategies(count: int) -> str:
 
 
 def handled(url: str) -> float:
+    """Bars the replica has evaluated: a bar is evaluated by whichever of its bar and its vector is
+    handled second, so the smaller of the two topics' handled counts."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return sum(s.value for f in text_string_to_metric_families(text) if f.name == "eafix_bus_handled"
-               for s in f.samples if s.name.endswith("_total") and s.labels.get("topic") == VECTORS)
+    counts = {s.labels.get("topic"): s.value for f in text_string_to_metric_families(text)
+              if f.name == "eafix_bus_handled" for s in f.samples if s.name.endswith("_total")}
+    return min(counts.get(VECTORS, 0.0), counts.get(BARS, 0.0))
 
 
 def owned(url: str) -> set[float]:
@@ -127,15 +131,18 @@ def start_replica(n: int, cpu: int, env: dict[str, str], workdir: Path) -> tuple
 
 
 def unread(r) -> int:
-    """Vectors not yet delivered to the group, over the partitions (all of them before it exists)."""
-    total = 0
-    for n in range(PARTITIONS):
-        stream = f"{VECTORS}.p{n}"
-        if not r.exists(stream):
-            continue
-        lag = next((g["lag"] for g in r.xinfo_groups(stream) if g["name"] == GROUP), None)
-        total += r.xlen(stream) if lag is None else lag
-    return total
+    """Bars or vectors (the larger) not yet delivered to the group, over the partitions."""
+    totals = []
+    for topic in (BARS, VECTORS):
+        total = 0
+        for n in range(PARTITIONS):
+            stream = f"{topic}.p{n}"
+            if not r.exists(stream):
+                continue
+            lag = next((g["lag"] for g in r.xinfo_groups(stream) if g["name"] == GROUP), None)
+            total += r.xlen(stream) if lag is None else lag
+        totals.append(total)
+    return max(totals)
 
 
 def feeder(redis_url: str, password: str | None, items: list, r) -> threading.Thread:
@@ -179,7 +186,7 @@ def measure(cpus: list[int], env: dict[str, str], workdir: Path, r, rds, items: 
         feed.join()
         # every vector evaluated (none dropped on the way): as many outputs as the reference
         with contextlib.suppress(SystemExit):  # reported below: fewer outputs than the reference
-            wait(lambda: outputs(r) >= expected, "the outputs", timeout=120)
+            wait(lambda: outputs(r) >= expected, "the outputs", timeout=600)
         made = outputs(r)
     finally:
         if feed is not None:
