@@ -14,7 +14,9 @@ the workload as fast as the group takes it, keeping at most BACKLOG vectors unre
 replicas never wait for work; each run counts the bars evaluated (per replica the smaller of its
 `eafix_bus_handled_total` of bars and of vectors: a bar is evaluated when the second of the pair
 arrives) from a tenth to nine tenths of the workload (start-up and the indicators' warm-up bars
-left out): bars/s = bars evaluated / window. Each run then waits for as many outputs (signals + suppressions) as the
+left out): bars/s = bars evaluated / window. Each run also records how much of its core each replica got
+(`core_share`, CPU seconds per second from /proc) and bars per CPU second, which the machine's
+other load does not change. Each run then waits for as many outputs (signals + suppressions) as the
 in-process reference makes: no vector was skipped. Redis, the feeder and the bench run unpinned
 on the same two cores, so the figure is under that load and whatever else the machine runs (the
 load average is recorded). Writes bench/results/scaleout.json.
@@ -105,6 +107,12 @@ def owned(url: str) -> set[float]:
             for s in f.samples if s.labels.get("group") == GROUP}
 
 
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU time of the replica so far (taskset execs it: the same process)."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
@@ -179,10 +187,12 @@ def measure(cpus: list[int], env: dict[str, str], workdir: Path, r, rds, items: 
         # past the indicators' cheap warm-up bars
         wait(lambda: sum(handled(url) for _, url in procs) >= 0.1 * total, "a tenth of the bars")
         t0, c0 = time.perf_counter(), sum(handled(url) for _, url in procs)
+        cpu0 = sum(cpu_seconds(proc) for proc, _ in procs)
         deadline = t0 + seconds
         while time.perf_counter() < deadline and sum(handled(url) for _, url in procs) < 0.9 * total:
             time.sleep(0.2)
         t1, c1 = time.perf_counter(), sum(handled(url) for _, url in procs)
+        cpu1 = sum(cpu_seconds(proc) for proc, _ in procs)
         feed.join()
         # every vector evaluated (none dropped on the way): as many outputs as the reference
         with contextlib.suppress(SystemExit):  # reported below: fewer outputs than the reference
@@ -199,7 +209,10 @@ def measure(cpus: list[int], env: dict[str, str], workdir: Path, r, rds, items: 
             except subprocess.TimeoutExpired:
                 proc.kill()
     return {"replicas": len(procs), "cpus": cpus, "vectors": int(c1 - c0), "seconds": round(t1 - t0, 2),
-            "bars_per_s": round((c1 - c0) / (t1 - t0), 1), "outputs": made, "expected_outputs": expected}
+            "bars_per_s": round((c1 - c0) / (t1 - t0), 1), "outputs": made, "expected_outputs": expected,
+            # what the machine's other load left them: CPU seconds per second per replica (1 = a whole core)
+            "core_share": round((cpu1 - cpu0) / (t1 - t0) / len(procs), 2),
+            "bars_per_cpu_s": round((c1 - c0) / (cpu1 - cpu0), 1)}
 
 
 def reset(r) -> None:
@@ -234,13 +247,13 @@ def main() -> int:
             env["SERVICE_REDIS_PASSWORD"] = rds.password
         r = redis.Redis.from_url(rds.url, password=rds.password, decode_responses=True)
         one = measure([0], env, workdir, r, rds, items, expected, args.seconds)
-        print(f"1 replica  (CPU 0):   {one['bars_per_s']:8.1f} bars/s ({one['vectors']} in {one['seconds']} s)",
-              flush=True)
+        print(f"1 replica  (CPU 0):    {one['bars_per_s']:8.1f} bars/s ({one['vectors']} in {one['seconds']} s), "
+              f"{one['bars_per_cpu_s']} bars per CPU second, {one['core_share']} of its core", flush=True)
         reset(r)
         two = measure([0, 1], env, workdir, r, rds, items, expected, args.seconds)
         r.close()
-        print(f"2 replicas (CPU 0, 1): {two['bars_per_s']:8.1f} bars/s ({two['vectors']} in {two['seconds']} s)",
-              flush=True)
+        print(f"2 replicas (CPU 0, 1): {two['bars_per_s']:8.1f} bars/s ({two['vectors']} in {two['seconds']} s), "
+              f"{two['bars_per_cpu_s']} bars per CPU second, {two['core_share']} of a core each", flush=True)
     ratio = two["bars_per_s"] / one["bars_per_s"]
     complete = all(run["outputs"] == expected for run in (one, two))
     if not complete:
