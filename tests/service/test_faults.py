@@ -356,20 +356,33 @@ def test_sigterm_of_every_service_mid_chain_finishes_in_flight_work_and_resumes(
 @pytest.mark.parametrize("pipeline", [{"aof": True}], indirect=True)
 def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline):
     """Redis stops (SIGTERM: the AOF is written out) while a signal's chain is in flight and comes back
-    on its port and directory 3 s later; the services reconnect and go on from their groups' positions."""
+    on its port and directory 3 s later; the services reconnect and go on from their groups' positions.
+    So that the chain is surely in flight, risk-manager is paused (SIGSTOP) before the bar's first
+    tick, Redis is stopped once the chain has reached it, and it resumes while Redis is down."""
     bars = workload(SEED, BARS, start_of_history())
     expected = reference(bars)
     restarted = []
+    risk = pipeline.services["risk-manager"]
+
+    def pause(k: int) -> None:
+        if k == BARS // 2:
+            assert risk.proc is not None
+            risk.proc.send_signal(signal.SIGSTOP)
 
     def restart(k: int) -> None:
         if k == BARS // 2:
+            assert risk.proc is not None
+            wait_for(lambda: at_rest(pipeline, but="risk-manager"), "the chain to reach risk-manager", pipeline)
             pipeline.redis_server.stop()
+            risk.proc.send_signal(signal.SIGCONT)
             time.sleep(3)  # the services meanwhile retry with backoff
             pipeline.redis_server.start()
             restarted.append(k)
-            recovered(pipeline, "redis-restart", time.monotonic(), down_seconds=3, bar=k)
+            back = time.monotonic()
+            recovered(pipeline, "redis-restart", back, down_seconds=3, bar=k,
+                      unacknowledged_when_back=unacknowledged(pipeline))
 
-    feed(pipeline, bars, after_first_tick=restart)
+    feed(pipeline, bars, before_bar=pause, after_first_tick=restart)
     assert restarted == [BARS // 2]
     assert_same_ledger(pipeline, expected)
 
@@ -384,7 +397,8 @@ def readiness(svc: Service) -> tuple[int, str | None]:
 
 
 def unacknowledged(p: Pipeline) -> int:
-    """Entries some consumer group has not acknowledged (pending) or not read yet."""
+    """Entries some consumer group has not acknowledged (pending) or not read yet (a group whose lag
+    Redis cannot tell counts as 1 if it is behind)."""
     r = p.redis()
     try:
         return sum(g["pending"] + (g["lag"] if g["lag"] is not None else behind(r, s, g))

@@ -38,6 +38,11 @@ from eafix.runtime.settings import Settings, env_name, postgres_conninfo, postgr
 
 log = logging.getLogger(__name__)
 
+# How long the pool retries one lost connection (psycopg_pool: 1, 2, 4, 8 ... s apart) before it gives
+# up; a caller waiting for a connection then starts a new attempt at once. psycopg_pool's 300 s
+# default let the gaps grow past the outage: PostgreSQL back after 30 s, the next attempt 30 s later.
+POOL_RECONNECT_SECONDS = 5.0
+
 
 class StoreError(Exception):
     """The store cannot be used as configured. str() is one line."""
@@ -62,6 +67,7 @@ class Database:
             timeout=timeout,  # waiting for a free connection
             open=False,
             check=AsyncConnectionPool.check_connection,  # no dead connection after a server restart
+            reconnect_timeout=POOL_RECONNECT_SECONDS,
             name=application_name,
         )
 
