@@ -14,7 +14,8 @@ Consuming, per subscription (one asyncio task, messages handled one at a time):
   * handler returns -> XACK (acks of one read batch go in one command, after their handlers);
   * handler raises -> the entry stays pending and is redelivered at once, before any later entry
     of its stream, after a jittered backoff; each redelivery is an XCLAIM, so Redis' delivery
-    counter counts it. The delivery that reaches `max_deliveries` moves the entry to the DLQ
+    counter counts it (not when the handler failed because Redis did: BUS_UNAVAILABLE is retried
+    with the counter kept). The delivery that reaches `max_deliveries` moves the entry to the DLQ
     with the error, original id, topic, group and delivery count, and acks it (one MULTI).
     An entry found with more deliveries than that (its consumers crashed while handling it)
     is dead-lettered without calling the handler again. Retrying in place keeps the order and
@@ -104,6 +105,10 @@ CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutEr
 # A publish also retries READONLY: a demoted primary answers it until the client reaches the new one
 # (the Sentinel client turns it into a ConnectionError itself; a plain URL behind a moved name does not).
 PUBLISH_RETRIED = (*CONNECTION_ERRORS, ReadOnlyError)
+# A handler that failed because the bus's Redis did (a publish that ran out of retries during a failover
+# or an outage, or that no replica acknowledged) says nothing about the message: it is retried in place
+# without spending its deliveries, or a failover would dead-letter every message in flight.
+BUS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, NotReplicated)
 
 # redis-py drops XAUTOCLAIM's cursor when JUSTID is given; JUSTID matters (it does not count as a
 # delivery: the entry is counted when it is actually handed to the handler), so call it raw.
@@ -606,6 +611,7 @@ class _Consumer:
             await self._dead_letter(stream, msg_id, raw, None, f"undecodable entry: {error_text(exc)}", deliveries)
             return False
         limit = self.bus.config.max_deliveries
+        attempts = deliveries  # for the backoff: deliveries and retries after Redis failures
         while True:
             if deliveries > limit:
                 await self._dead_letter(stream, msg_id, raw, envelope, f"not acknowledged after {deliveries - 1} "
@@ -617,15 +623,20 @@ class _Consumer:
                 self.failed.inc()
                 log.warning("handler failed", exc_info=True, extra=self._context(
                     stream=stream, message_id=msg_id, event_id=envelope.get("event_id"), deliveries=deliveries))
-                if deliveries >= limit:
+                redis_failed = isinstance(exc, BUS_UNAVAILABLE)
+                if deliveries >= limit and not redis_failed:
                     await self._dead_letter(stream, msg_id, raw, envelope, error_text(exc), deliveries)
                     return False
-                delay = Backoff(self.bus.retry_base, self.bus.retry_cap, attempt=deliveries - 1).next()
+                attempts = attempts + 1 if redis_failed else deliveries
+                delay = Backoff(self.bus.retry_base, self.bus.retry_cap, attempt=attempts - 1).next()
                 if not await self.bus.sleep(delay):
                     return False  # stopping: it stays pending
-                if not await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id]):
+                if not redis_failed:
+                    deliveries += 1
+                # RETRYCOUNT: Redis' counter stays what this consumer counts (a retry after a Redis
+                # failure is not a delivery the message used up)
+                if not await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id], retrycount=deliveries):
                     return False  # trimmed meanwhile
-                deliveries += 1
             else:
                 self.handled.inc()
                 return True
