@@ -113,6 +113,12 @@ def backtest_rows(steps: dict) -> list[dict]:
         rows.append(row("backtest event-driven, bars/s (same run)", round(event), "bars/s", floor=floor,
                         ratio=event / peer, target=">= 0.5x peer", met=event >= 0.5 * peer, command=cmd,
                         limit=LIMITS["event"]))
+        if "nautilus_bars_per_s" in peers:
+            nautilus = peers["nautilus_bars_per_s"]
+            rows.append(row("backtest --batch against NautilusTrader (same run, same entries)", round(batch),
+                            "bars/s", floor=f"NautilusTrader 1.221.0 SMA cross {nautilus:,.0f} bars/s",
+                            ratio=batch / nautilus, target=">= 5x peer", met=batch >= 5 * nautilus, command=cmd,
+                            limit=LIMITS["batch"]))
     bt = steps["backtest"].get("result")
     if bt:
         for key, what in (("ticks.no_orders", "no orders"), ("ticks.default", "shipped strategies")):
