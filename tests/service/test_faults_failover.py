@@ -11,9 +11,16 @@ would (docs/runbooks/postgres-down.md) a few seconds after the primary died.
 The primary is SIGKILLed right after a bar's first tick is posted, at a bar whose tick fills an order
 (from the replay), so a signal's chain is in flight. Asserted: the ledger is the replay's (nothing
 lost, nothing done twice: every signal, decision, order, fill and trade, one order and one opening
-fill per approval); for PostgreSQL also that every row committed before the kill (orders, fills,
-transitions, the OMS's audit log, and risk decisions) is on the promoted replica, and that each
-order's transition log is complete (versions 1..n)."""
+fill per approval) and no message was dead-lettered; for PostgreSQL also that every row committed
+before the kill (orders, fills, transitions, the OMS's audit log, and risk decisions) is on the
+promoted replica, and that each order's transition log is complete (versions 1..n).
+
+What Redis replication promises is asserted, not more: ticks are published without WAIT, so a tick
+the feed was told is stored may be lost with the primary (docs/decisions.md; a feed re-sends), and
+the test kills only once both replicas hold the posted tick. Everything the services derive from it
+after that (bars, indicators, signals: not replicated synchronously either; decisions, orders,
+fills, trades: WAIT 1) is on the primary only for a moment, and their acknowledgements too: what
+the promoted replica lacks is redelivered or derived again, and must come out exactly once."""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ import redis
 
 from service import servers
 from service.fault_ledger import reference, workload
-from service.fault_pipeline import add_figures, running
+from service.fault_pipeline import add_figures, dead_lettered, running
 from service.pg_replication import replicated_postgres
 from service.pipeline_procs import WAIT, Pipeline, settled
 from service.sentinel_cluster import MASTER, SentinelCluster, sentinel_cluster
@@ -132,28 +139,10 @@ def test_redis_primary_killed_mid_chain_the_services_follow_the_sentinels_and_ke
     feed(pipeline, bars, after_first_tick=failover)
     assert "recovery" in seen, "the primary was killed"
     differences = ledger_of(pipeline).differences(expected)
-    import os
-    if differences and os.environ.get("FAULTSB_DEBUG"):
-        import pickle
-        dump = {"at": at, "seen": seen, "differences": differences,
-                "decisions": pipeline.sql("SELECT d.seq, d.decided_at, d.outcome, d.reasons, d.client_order_id, "
-                                          "d.payload::text, o.status, o.created_at FROM risk.decisions d LEFT JOIN "
-                                          "orders.orders o USING (client_order_id) ORDER BY d.seq"),
-                "trades": pipeline.sql("SELECT * FROM trades.trades ORDER BY recorded_at"),
-                "transitions": pipeline.sql("SELECT * FROM orders.transitions ORDER BY at"),
-                "realized": pipeline.sql("SELECT * FROM risk.realized_trades ORDER BY recorded_at"),
-                "positions": pipeline.sql("SELECT * FROM risk.positions"),
-                "logs": pipeline.diagnostics()}
-        r = pipeline.redis()
-        dump["streams"] = {s: r.xrange(s) for s in ("eafix.price.bars", "eafix.indicators.computed",
-                                                     "eafix.signals.generated", "eafix.orders.validated")}
-        dump["groups"] = {s: r.xinfo_groups(s) for s in r.scan_iter(match="eafix.*", _type="stream")}
-        r.close()
-        with open(os.environ["FAULTSB_DEBUG"], "wb") as f:
-            pickle.dump(dump, f)
     if differences:
         pytest.fail(f"kill at bar {at}, {seen}:\n" + "\n".join(differences))
     assert_same_ledger(pipeline, expected)
+    assert dead_lettered(pipeline) == {}  # no message given up for the failover
     add_figures("redis-failover", lost=0, duplicated=0)
 
 
@@ -206,6 +195,7 @@ def test_postgres_primary_killed_mid_chain_the_promoted_replica_has_every_commit
     lost = {name: sorted(keys - after[name])[:5] for name, keys in before.items() if keys - after[name]}
     assert lost == {}, f"rows committed before the kill and missing after the failover: {lost}"
     assert_same_ledger(pipeline, expected)
+    assert dead_lettered(pipeline) == {}  # no message given up for the failover
     gaps = pipeline.sql("SELECT o.client_order_id FROM orders.orders o JOIN orders.transitions t USING "
                         "(client_order_id) GROUP BY o.client_order_id, o.version "
                         "HAVING count(*) <> o.version OR max(t.version) <> o.version")
