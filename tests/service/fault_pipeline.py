@@ -45,11 +45,3 @@ def add_figures(fault: str, **facts: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**figures, **facts}, indent=1) + "\n")
 
-
-def dead_lettered(p: Pipeline) -> dict[str, int]:
-    """Entries of every dead-letter stream: a fault must not make the services give a message up."""
-    r = p.redis()
-    try:
-        return {s: r.xlen(s) for s in r.scan_iter(match="eafix.*.dlq", _type="stream")}
-    finally:
-        r.close()

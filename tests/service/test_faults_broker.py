@@ -23,9 +23,9 @@ import pytest
 from eafix.execution_engine.brokers import FaultSchedule
 from service import servers
 from service.fault_ledger import reference, workload
-from service.fault_pipeline import dead_lettered, running
+from service.fault_pipeline import running
 from service.pipeline_procs import Pipeline, wait_for
-from service.test_faults import BARS, FIGURES, SEED, feed, ledger_of, settle, start_of_history
+from service.test_faults import BARS, FIGURES, SEED, dead_letters, feed, ledger_of, settle, start_of_history
 
 SCHEDULE = FaultSchedule(reject_every=6, ignore_every=8)
 ACK_TIMEOUT_SECONDS = 1
@@ -96,7 +96,7 @@ def test_broker_rejects_and_timeouts_leave_no_orphan_and_the_replays_ledger(pipe
     risk_rows = sql("SELECT client_order_id, state FROM risk.positions")
     assert {c for c, _ in risk_rows} == open_exec and {s for _, s in risk_rows} <= {"OPEN"}
     assert went_through == len(expected.trades) + len(open_exec)
-    assert dead_lettered(pipeline) == {}
+    assert dead_letters(pipeline) == 0
 
     FIGURES.mkdir(parents=True, exist_ok=True)
     (FIGURES / "broker-rejects-timeouts.json").write_text(json.dumps({

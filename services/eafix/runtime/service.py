@@ -48,12 +48,13 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
+import psycopg
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from eafix.runtime.bus import Backoff, Bus, BusConfig, BusMetrics, InMemoryBus, RedisStreamsBus, stream_names
 from eafix.runtime.bus.base import Handler, invoke
-from eafix.runtime.bus.redis_streams import CONNECTION_ERRORS, FIELD
+from eafix.runtime.bus.redis_streams import CONNECTION_ERRORS, FIELD, UNAVAILABLE
 from eafix.runtime.redis_client import redis_client
 from eafix.runtime.settings import Settings, SettingsError, redis_url
 from eafix.runtime.store import Database
@@ -64,6 +65,10 @@ log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
 TASK_STOP_TIMEOUT = 10.0  # seconds a task may take to end after its stop() returned, then it is cancelled
 BUS_STOP_TIMEOUT = 15.0  # the in-flight handler's time to finish (the chart's grace period is 30 s)
+# A handler that raises one of these found Redis or PostgreSQL down (psycopg's OperationalError: no
+# connection, the pool's timeout, the server shutting down, a deadlock); the bus retries it without
+# counting a delivery, so an outage of any length dead-letters nothing (eafix.runtime.bus.redis_streams).
+BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (*UNAVAILABLE, psycopg.OperationalError)
 
 
 # --- parts of a service ---------------------------------------------------------------------------
@@ -323,7 +328,7 @@ def pipeline_bus(settings: Settings, parts: ServiceParts, *,
             config=BusConfig(max_deliveries=options.max_deliveries, replicas=replication.replicas,
                              wait_ms=replication.wait_ms), batch=options.batch,
             block_ms=options.block_ms, min_idle_ms=options.min_idle_ms, lease_ms=options.lease_ms,
-            colocate=True, on_acquired=on_acquired)
+            colocate=True, on_acquired=on_acquired, unavailable=BACKEND_UNAVAILABLE)
     parts.state["bus"] = bus
     if consume:
         async def stop() -> None:

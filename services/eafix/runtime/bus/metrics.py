@@ -31,4 +31,4 @@ class BusMetrics:
         self.pending = Gauge("eafix_bus_pending", "Entries delivered to the group and not yet acknowledged.",
                              LABELS, registry=r)
         self.lag = Gauge("eafix_bus_lag", "Entries of the topic not yet delivered to the group "
-                         "(XINFO GROUPS lag).", LABELS, registry=r)
+                         "(XINFO GROUPS lag; counted when Redis answers nil, after a restart).", LABELS, registry=r)

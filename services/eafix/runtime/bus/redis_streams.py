@@ -14,12 +14,15 @@ Consuming, per subscription (one asyncio task, messages handled one at a time):
   * handler returns -> XACK (acks of one read batch go in one command, after their handlers);
   * handler raises -> the entry stays pending and is redelivered at once, before any later entry
     of its stream, after a jittered backoff; each redelivery is an XCLAIM, so Redis' delivery
-    counter counts it (not when the handler failed because Redis did: BUS_UNAVAILABLE is retried
-    with the counter kept). The delivery that reaches `max_deliveries` moves the entry to the DLQ
+    counter counts it. The delivery that reaches `max_deliveries` moves the entry to the DLQ
     with the error, original id, topic, group and delivery count, and acks it (one MULTI).
     An entry found with more deliveries than that (its consumers crashed while handling it)
     is dead-lettered without calling the handler again. Retrying in place keeps the order and
     holds the stream back for at most the retry backoffs (under 1 s with the defaults);
+  * handler raises one of `unavailable` (a backend it needs is down: Redis, or PostgreSQL as the
+    services configure it) -> not the message's fault, so not counted: the handler is called again
+    after a jittered backoff (at most retry_cap) for as long as the outage lasts, the entry stays
+    pending (an XCLAIM that keeps its delivery count) and the stream waits;
   * start-up and any error first work off the consumer's own pending entries (what reading id 0
     does, via XPENDING for the delivery counts + XCLAIM) before reading new ones (`>`);
   * every `min_idle_ms / 2` XAUTOCLAIM takes over entries that stayed unacknowledged longer than
@@ -71,7 +74,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -102,13 +105,12 @@ log = logging.getLogger(__name__)
 FIELD = "envelope"
 _FIELD_BYTES = FIELD.encode()
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# What a handler raises when a backend it needs is down (see the module docstring: not counted as a
+# delivery). Not OSError at large: a missing file is the message's problem, not an outage.
+UNAVAILABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 # A publish also retries READONLY: a demoted primary answers it until the client reaches the new one
 # (the Sentinel client turns it into a ConnectionError itself; a plain URL behind a moved name does not).
 PUBLISH_RETRIED = (*CONNECTION_ERRORS, ReadOnlyError)
-# A handler that failed because the bus's Redis did (a publish that ran out of retries during a failover
-# or an outage, or that no replica acknowledged) says nothing about the message: it is retried in place
-# without spending its deliveries, or a failover would dead-letter every message in flight.
-BUS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, NotReplicated)
 
 # redis-py drops XAUTOCLAIM's cursor when JUSTID is given; JUSTID matters (it does not count as a
 # delivery: the entry is counted when it is actually handed to the handler), so call it raw.
@@ -158,6 +160,29 @@ def _group_lost(exc: ResponseError) -> bool:
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
+LAG_COUNT_LIMIT = 10_000  # entries counted when Redis cannot tell a group's lag (see group_lag)
+
+
+async def group_lag(redis: Any, stream: str, info: dict, limit: int = LAG_COUNT_LIMIT) -> int:
+    """How many entries of `stream` the group (`info`: its XINFO GROUPS row) has not been given yet.
+
+    Redis answers nil instead of a number while it does not know how many entries the group has
+    read, which is the case after it loaded the stream from its AOF or RDB file (a restart) until the
+    group has caught up, or after an entry in the middle was deleted. Nil is not 0: the entries after
+    the group's last-delivered-id are counted then (at most `limit`, a lower bound past it)."""
+    lag = info.get("lag")
+    if lag is not None:
+        return int(lag)
+    start, counted = "(" + _str(info["last-delivered-id"]), 0
+    while counted < limit:
+        page = await redis.xrange(stream, start, "+", count=min(1000, limit - counted))
+        counted += len(page)
+        if len(page) < 1000:
+            break
+        start = "(" + _str(page[-1][0])
+    return counted
+
+
 def stream_names(topic: str, partitions: int) -> list[str]:
     return [topic] if partitions == 1 else [f"{topic}.p{n}" for n in range(partitions)]
 
@@ -195,6 +220,7 @@ class RedisStreamsBus(Bus):
         owns_client: bool = False,
         colocate: bool = False,
         on_acquired: Callable[[str, str, str], Awaitable[None] | None] | None = None,
+        unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
     ) -> None:
         # Any: redis-py's stubs of the stream commands disagree with what RESP2 returns (and accept);
         # this adapter checks the shapes it reads itself
@@ -207,6 +233,7 @@ class RedisStreamsBus(Bus):
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
         self.metrics_interval, self.publish_chunk = metrics_interval, publish_chunk
         self.publish_retries = publish_retries
+        self.unavailable = unavailable
         self.colocate = colocate
         self.on_acquired = on_acquired
         self.reclaim_interval = min(30.0, max(0.05, min_idle_ms / 2000))
@@ -611,7 +638,7 @@ class _Consumer:
             await self._dead_letter(stream, msg_id, raw, None, f"undecodable entry: {error_text(exc)}", deliveries)
             return False
         limit = self.bus.config.max_deliveries
-        attempts = deliveries  # for the backoff: deliveries and retries after Redis failures
+        down = Backoff(self.bus.retry_base, self.bus.retry_cap)  # delays while a backend is down
         while True:
             if deliveries > limit:
                 await self._dead_letter(stream, msg_id, raw, envelope, f"not acknowledged after {deliveries - 1} "
@@ -619,27 +646,40 @@ class _Consumer:
                 return False
             try:
                 await invoke(self.handler, envelope)
+            except self.bus.unavailable as exc:
+                self.failed.inc()
+                if not await self._wait_for_backend(stream, msg_id, envelope, deliveries, exc, down):
+                    return False
             except Exception as exc:
                 self.failed.inc()
                 log.warning("handler failed", exc_info=True, extra=self._context(
                     stream=stream, message_id=msg_id, event_id=envelope.get("event_id"), deliveries=deliveries))
-                redis_failed = isinstance(exc, BUS_UNAVAILABLE)
-                if deliveries >= limit and not redis_failed:
+                if deliveries >= limit:
                     await self._dead_letter(stream, msg_id, raw, envelope, error_text(exc), deliveries)
                     return False
-                attempts = attempts + 1 if redis_failed else deliveries
-                delay = Backoff(self.bus.retry_base, self.bus.retry_cap, attempt=attempts - 1).next()
+                delay = Backoff(self.bus.retry_base, self.bus.retry_cap, attempt=deliveries - 1).next()
                 if not await self.bus.sleep(delay):
                     return False  # stopping: it stays pending
-                if not redis_failed:
-                    deliveries += 1
-                # RETRYCOUNT: Redis' counter stays what this consumer counts (a retry after a Redis
-                # failure is not a delivery the message used up)
-                if not await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id], retrycount=deliveries):
+                if not await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id]):
                     return False  # trimmed meanwhile
+                deliveries += 1
             else:
                 self.handled.inc()
                 return True
+
+    async def _wait_for_backend(self, stream: str, msg_id: str, envelope: Envelope, deliveries: int,
+                                exc: BaseException, down: Backoff) -> bool:
+        """After the handler found a backend down: back off, keep the entry (its delivery count as it
+        was); False when the bus stops meanwhile or the entry was trimmed (not to be handled now)."""
+        if down.attempt == 0:  # once per outage of this message, not on every retry
+            log.warning("handler failed: a backend is unavailable; retrying without counting a delivery",
+                        extra=self._context(stream=stream, message_id=msg_id, event_id=envelope.get("event_id"),
+                                            deliveries=deliveries, error=error_text(exc)))
+        if not await self.bus.sleep(down.next()):
+            return False  # stopping: it stays pending
+        # idle time back to 0 (it is being handled: nobody reclaims it), the delivery count unchanged
+        return bool(await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id], retrycount=deliveries,
+                                            justid=True))
 
     async def _dead_letter(self, stream: str, msg_id: str, raw: Any, envelope: Envelope | None, error: str,
                            deliveries: int) -> None:
@@ -660,18 +700,16 @@ class _Consumer:
         pipe = self.redis.pipeline(transaction=False)
         for stream in self.streams:
             pipe.xinfo_groups(stream)
-        pending, lag = 0, cast(int | None, 0)
-        for groups in await pipe.execute(raise_on_error=False):
+        pending, lag = 0, 0
+        for stream, groups in zip(self.streams, await pipe.execute(raise_on_error=False), strict=True):
             if isinstance(groups, Exception):  # stream not created yet
                 continue
             for info in groups:
                 if _str(info["name"]) == self.group:
                     pending += info["pending"]
-                    # lag is nil when Redis cannot tell (entries deleted in the middle of the stream)
-                    lag = None if lag is None or info.get("lag") is None else lag + info["lag"]
+                    lag += await group_lag(self.redis, stream, info)
         self.pending_gauge.set(pending)
-        if lag is not None:
-            self.lag_gauge.set(lag)
+        self.lag_gauge.set(lag)
 
     # -- partition leases (ordered subscriptions) --------------------------------------------
 
