@@ -49,7 +49,8 @@ def rules(port: int) -> list[list[str]]:
 
 def cut(port: int) -> None:
     for rule in rules(port):
-        subprocess.run([iptables(), "-w", "-I", *rule], check=True, capture_output=True)
+        done = subprocess.run([iptables(), "-w", "-I", *rule], capture_output=True, text=True)
+        assert done.returncode == 0, f"iptables -I {' '.join(rule)}: {done.stderr}"
 
 
 def heal(port: int) -> None:
@@ -87,10 +88,10 @@ def readiness(p: Pipeline) -> int | None:
 
 
 def test_a_service_cut_off_from_redis_for_20_s_reports_not_ready_and_resumes(pipeline):
-    bars = workload(SEED, BARS, start_of_history())
+    start = start_of_history()
+    bars = workload(SEED, BARS, start)
     expected = reference(bars)
     port = redis_port(pipeline)
-    start = start_of_history()
     # a bar whose first tick fills an order (from the replay): the intent reaches the victim while cut
     at = next(int((t - start).total_seconds() // 60) for t in sorted(expected.fill_times)
               if t - start >= timedelta(minutes=BARS // 2))
@@ -105,7 +106,7 @@ def test_a_service_cut_off_from_redis_for_20_s_reports_not_ready_and_resumes(pip
         seen["not_ready"] = wait_for(lambda: readiness(pipeline) == 503, f"{VICTIM} to report not ready", pipeline)
         r = pipeline.redis()
         try:  # what reached the victim's streams while it was cut and waits for it
-            seen["waiting"] = sum(g["lag"] + g["pending"] for s in ("eafix.price.tick", "eafix.orders.validated")
+            seen["waiting"] = sum((g["lag"] or 0) + g["pending"] for s in ("eafix.price.tick", "eafix.orders.validated")
                                   for g in r.xinfo_groups(s) if g["name"] == VICTIM)
         finally:
             r.close()
