@@ -28,6 +28,7 @@ from eafix.backtest.data import Dataset
 from eafix.backtest.runner import run
 from eafix.contracts import PriceTick
 from eafix.contracts.strategies import load_strategies_text
+from eafix.execution_engine.brokers import FaultSchedule
 from eafix.risk_manager.config import RiskConfig
 from service.pipeline_env import FIRES_EVERY_BAR, WEEK
 
@@ -84,10 +85,11 @@ def trade_row(direction: str, lots: Any, open_price: Any, close_price: Any, pips
     return (str(direction), *numbers, str(reason))
 
 
-def reference(bars: list[list[dict[str, str]]]) -> Ledger:
+def reference(bars: list[list[dict[str, str]]], broker_faults: FaultSchedule | None = None) -> Ledger:
+    """`broker_faults`: the paper broker's fault drill, as the services' SERVICE_BROKER_FAULTS."""
     ticks = [PriceTick.model_validate({**t, "volume": None}) for batch in bars for t in batch]
     result = asyncio.run(run(Dataset("ticks", ticks, (SYMBOL,)), load_strategies_text(FIRES_EVERY_BAR, source="faults"),
-                             risk=RiskConfig.model_validate(RISK), timeframe="M1"))
+                             risk=RiskConfig.model_validate(RISK), timeframe="M1", broker_faults=broker_faults))
     trades = tuple(trade_row(t.direction, t.lots, t.open_price, t.close_price, t.pips, t.pnl, t.close_reason)
                    for t in result.trades)
     return Ledger(result.signals, result.orders, result.rejected, trades, tuple(t.open_time for t in result.trades))

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from eafix.runtime.bus import BusConfig, partition_of, stream_names
+from eafix.runtime.bus import BusConfig, NotReplicated, partition_of, stream_names
 from service.redis_bus import admin_client, envelope, eventually, make_bus, run, running, seq_of
 from service.servers import RedisServer
 
@@ -138,6 +139,41 @@ def test_delivery_cap_moves_the_message_to_the_dlq_and_acks_it(redis_server: Red
     assert calls == [0, 0, 0, 0, 0, 1]
     assert metric(registry, "eafix_bus_dead_lettered_total", topic) == 1
     assert metric(registry, "eafix_bus_handled_total", topic) == 1
+
+
+def test_a_handler_failing_because_redis_did_is_retried_without_spending_its_deliveries(
+        redis_server: RedisServer, topic: str) -> None:
+    """A publish no replica acknowledged (a failover in progress) or a lost connection is the bus's
+    failure, not the message's: 8 of them (more than the 5 deliveries) and the message is still handled,
+    not dead-lettered; a failure of the message itself after that still counts from where it was."""
+    calls: list[int] = []
+    counters: list[int] = []
+    failures = [NotReplicated("0 of 1 Redis replicas acknowledged"), RedisConnectionError("closed")] * 4 + [
+        ValueError("a real one")]
+
+    async def scenario() -> None:
+        admin = admin_client(redis_server)
+
+        async def handler(env: dict) -> None:
+            calls.append(seq_of(env))
+            [row] = await admin.xpending_range(topic, GROUP, "-", "+", 1)
+            counters.append(row["times_delivered"])
+            if failures:
+                raise failures.pop(0)
+
+        bus = make_bus(redis_server, "pod-1")
+        bus.subscribe(topic, GROUP, handler)
+        async with running(bus):
+            await bus.publish(topic, envelope(0))
+            await eventually(lambda: len(calls) == 10, "the handler's tenth call")
+            await eventually(lambda: no_pending(admin, topic), "the ack")
+            letters = await bus.dead_letters(topic)
+        await admin.aclose()
+        assert letters == []
+
+    run(scenario())
+    assert calls == [0] * 10
+    assert counters == [1] * 9 + [2]  # only the ValueError spent a delivery
 
 
 def test_a_message_that_keeps_killing_its_consumers_is_dead_lettered_unhandled(

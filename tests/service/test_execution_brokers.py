@@ -9,7 +9,7 @@ import pytest
 
 from eafix.contracts import Bar, ExecutionReport, OrderIntent, TradeClosed
 from eafix.contracts.primitives import CloseReason, Direction, ExecutionStatus, Timeframe
-from eafix.execution_engine.brokers import Costs, FillAt, PaperBroker, SimulatedBarBroker
+from eafix.execution_engine.brokers import Costs, FaultSchedule, FillAt, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import (
     ExecutionEngine,
     PositionClosedError,
@@ -240,6 +240,29 @@ def test_costs_refuse_negative_or_float_values():
         Costs(slippage_pips=D("-1"))
     with pytest.raises(ValueError):
         Costs(commission_per_lot=7.0)  # type: ignore[arg-type]
+
+
+def test_paper_fault_drill_rejects_and_leaves_unanswered_the_scheduled_orders():
+    clock = TestClock(T0)
+    engine = ExecutionEngine(clock, PaperBroker(faults=FaultSchedule(reject_every=3, ignore_every=2)),
+                             ack_timeout=timedelta(seconds=5))
+    engine.on_tick(tick("EURUSD", "1.10000"))
+    finals = {n: reports(engine.on_order_intent(order(n)))[-1].status for n in range(1, 7)}
+    # 3 and 6 rejected (6 is also even: the reject wins), 2 and 4 unanswered, 1 and 5 filled
+    assert finals == {1: S.FILLED, 2: S.SUBMITTED, 3: S.REJECTED, 4: S.SUBMITTED, 5: S.FILLED, 6: S.REJECTED}
+    assert engine.order("O-0003").reason == "paper broker fault schedule: order 3 rejected"
+    assert engine.order("O-0002").acknowledged_at is None  # no ticket: the broker never answered
+    clock.advance(5)
+    assert [(r.client_order_id, r.status) for r in engine.on_clock(clock.now())] == [
+        ("O-0002", S.TIMEOUT), ("O-0004", S.TIMEOUT)]
+    engine.on_tick(tick("EURUSD", "1.10010", at=clock.now()))  # an abandoned order never fills later
+    assert sorted(p.position_id for p in engine.open_positions()) == ["O-0001", "O-0005"]
+
+
+@pytest.mark.parametrize("fields", [{"reject_every": -1}, {"ignore_every": 1.5}, {"reject_every": True}])
+def test_fault_schedule_refuses_what_is_not_a_count(fields):
+    with pytest.raises(ValueError, match="must be an integer >= 0"):
+        FaultSchedule(**fields)
 
 
 # --- simulated bar broker -----------------------------------------------------------------------------------------

@@ -199,6 +199,9 @@ async def test_the_mt4_bridge_writes_orders_and_applies_the_eas_fills(env, tmp_p
     ({"SERVICE_BROKER": "fix"}, "SERVICE_BROKER: Input should be 'paper' or 'mt4' (got 'fix')"),
     ({"SERVICE_COSTS": '{"slippage_pips": "-1"}'}, "SERVICE_COSTS: slippage_pips must be a finite Decimal >= 0, "
                                                    "got Decimal('-1')"),
+    ({"SERVICE_BROKER_FAULTS": '{"reject_every": 3, "timeout_every": 2}'}, "SERVICE_BROKER_FAULTS: timeout_every: "
+                                                                           "unknown key"),
+    ({"SERVICE_ACK_TIMEOUT_SECONDS": "0"}, "SERVICE_ACK_TIMEOUT_SECONDS: Input should be greater than 0 (got '0')"),
 ])
 def test_bad_execution_config_stops_serve_with_one_line(capsys, monkeypatch, settings, problem):
     monkeypatch.setenv("SERVICE_REDIS_URL", "redis://127.0.0.1:1/0")

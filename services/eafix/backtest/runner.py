@@ -41,7 +41,7 @@ from eafix.contracts.events import ReentryDecision
 from eafix.contracts.messaging import Messenger, counter_ids
 from eafix.contracts.primitives import CloseReason, RiskRejectReason, SuppressionReason
 from eafix.contracts.strategies import SignalGeneratorConfig
-from eafix.execution_engine.brokers import Costs, PaperBroker, SimulatedBarBroker
+from eafix.execution_engine.brokers import Costs, FaultSchedule, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
 from eafix.execution_engine.gateway import ExecutionGateway
 from eafix.execution_engine.repository import InMemoryExecutionRepository
@@ -130,8 +130,13 @@ def quote_of(bar: Bar, spread: Decimal) -> PriceTick:
 async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: RiskConfig | None = None,
               timeframe: str = "H1", spread_pips: Decimal = Decimal("1.0"), costs: Costs | None = None,
               instruments: Instruments = DEFAULT_INSTRUMENTS, reentry: Matrix | None = None,
-              calendar: Sequence[CalendarEntry] | None = None, close_at_end: bool = False) -> BacktestResult:
+              calendar: Sequence[CalendarEntry] | None = None, close_at_end: bool = False,
+              broker_faults: FaultSchedule | None = None) -> BacktestResult:
+    """`broker_faults`: the paper broker's fault drill (tick data only), as execution-engine's
+    SERVICE_BROKER_FAULTS."""
     risk = risk or RiskConfig()
+    if broker_faults is not None and dataset.kind == "bars":
+        raise ValueError("broker_faults: the fault drill is the paper broker's, which needs tick data")
     first = dataset.events[0]
     start: datetime = first.ts_close if isinstance(first, Bar) else first.ts
     clock = TestClock(start)
@@ -143,7 +148,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
 
     on_bars = dataset.kind == "bars"
     broker = (SimulatedBarBroker(costs, instruments=instruments, spread_pips=spread_pips) if on_bars
-              else PaperBroker(costs, instruments=instruments))
+              else PaperBroker(costs, instruments=instruments, faults=broker_faults))
     indicators = IndicatorStage(IndicatorEngine(timeframes=(timeframe,), clock=clock,
                                                  indicators=strategies.indicators()), messenger("indicator-engine"),
                                 source="bars" if on_bars else "ticks")

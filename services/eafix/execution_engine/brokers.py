@@ -11,6 +11,10 @@ price of the tick that reached it, which is at least as good as the level). Comm
 the account currency per lot: `commission_per_lot` on the opening fill (a round-turn charge, as in
 the contract examples) and `close_commission_per_lot` on the closing fill (0 by default). Pips are
 converted to prices with the instrument table (eafix.instruments).
+
+Fault drills: a `FaultSchedule` makes the paper broker reject or leave unanswered every n-th order it
+is given (off by default), so that the OMS's REJECTED and TIMEOUT paths and risk-manager's release of
+the reserved exposure can be exercised end to end on a running system (and replayed in a backtest).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from eafix.execution_engine.domain import (
     Filled,
     Order,
     Position,
+    Rejected,
     protective_levels,
 )
 from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
@@ -50,6 +55,30 @@ class Costs:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ValueError(f"{name} must be a finite Decimal >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FaultSchedule:
+    """Which orders the paper broker fails on purpose, counted from 1 in the order it is given them
+    (per broker: a restarted process counts again). `reject_every` N: orders N, 2N, ... are rejected
+    at once; `ignore_every` M: orders M, 2M, ... get no answer at all (no ticket, never filled), so
+    the OMS times them out after its ack timeout. 0 turns either off; an order both would hit is
+    rejected."""
+
+    reject_every: int = 0
+    ignore_every: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("reject_every", "ignore_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+    def rejects(self, n: int) -> bool:
+        return self.reject_every > 0 and n % self.reject_every == 0
+
+    def ignores(self, n: int) -> bool:
+        return not self.rejects(n) and self.ignore_every > 0 and n % self.ignore_every == 0
 
 
 def _adverse(direction: Direction, opening: bool) -> int:
@@ -115,15 +144,23 @@ class PaperBroker(SimulatedBroker):
     A position filled on a tick is checked from the next tick on."""
 
     def __init__(self, costs: Costs | None = None, *, instruments: Instruments = DEFAULT_INSTRUMENTS,
-                 ticket_prefix: str = "P") -> None:
+                 ticket_prefix: str = "P", faults: FaultSchedule | None = None) -> None:
         super().__init__(costs, instruments, ticket_prefix)
         self._last: dict[str, PriceTick] = {}
+        self.faults = faults or FaultSchedule()
+        self._given = 0  # orders submitted to this broker (what the fault schedule counts)
 
     @staticmethod
     def _entry(order: Order, tick: PriceTick) -> Decimal:
         return tick.ask if order.direction is Direction.LONG else tick.bid
 
     def submit(self, order: Order, now: datetime) -> Sequence[BrokerEvent]:
+        self._given += 1
+        if self.faults.rejects(self._given):
+            return [Rejected(order.client_order_id, f"paper broker fault schedule: order {self._given} rejected",
+                             now)]
+        if self.faults.ignores(self._given):
+            return _NOTHING
         ticket = self._ticket()
         ack = Acknowledged(order.client_order_id, ticket, now)
         tick = self._last.get(order.symbol)
@@ -264,4 +301,4 @@ class SimulatedBarBroker(SimulatedBroker):
         return events or _NOTHING
 
 
-__all__ = ["Costs", "FillAt", "PaperBroker", "SimulatedBarBroker", "SimulatedBroker"]
+__all__ = ["Costs", "FaultSchedule", "FillAt", "PaperBroker", "SimulatedBarBroker", "SimulatedBroker"]

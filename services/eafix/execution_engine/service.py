@@ -7,6 +7,10 @@ Settings (besides the runtime's):
                                `fills/` (the EA writes), `state/bridge-state.json` (file sequence numbers)
     SERVICE_MT4_POLL_SECONDS   how often orders are written and fills read (default 0.5)
     SERVICE_COSTS              JSON {slippage_pips, commission_per_lot, close_commission_per_lot} (paper)
+    SERVICE_BROKER_FAULTS      JSON {reject_every, ignore_every} (paper, off by default): a fault drill,
+                               the paper broker rejects or leaves unanswered every n-th order
+                               (brokers.FaultSchedule)
+    SERVICE_ACK_TIMEOUT_SECONDS  an order the broker has not answered this long is TIMEOUT (default 30)
 
 Every engine call goes through one ExecutionGateway (one lock: call, store, then publish): the bus
 stage (intents, ticks), the timers and the HTTP routes. A redelivered OrderIntent is a no-op, also
@@ -29,6 +33,7 @@ stale standby never times out, fills or closes anything.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -39,7 +44,7 @@ from eafix.contracts import OrderIntent
 from eafix.contracts.messaging import Messenger
 from eafix.contracts.primitives import CloseReason
 from eafix.execution_engine.app import build_router
-from eafix.execution_engine.brokers import Costs, PaperBroker
+from eafix.execution_engine.brokers import Costs, FaultSchedule, PaperBroker
 from eafix.execution_engine.domain import Broker, ExecutionEngine, ExecutionError
 from eafix.execution_engine.gateway import CloseResult, ExecutionGateway
 from eafix.execution_engine.mt4_bridge import MT4Broker, MT4FileBridge
@@ -73,8 +78,11 @@ class ExecutionSettings(PipelineSettings):
     mt4_bridge_dir: Path | None = Field(None, validate_default=True)
     mt4_poll_seconds: float = Field(0.5, gt=0, le=60)
     costs: Costs = Field(default_factory=Costs)
+    broker_faults: FaultSchedule = Field(default_factory=FaultSchedule)
+    ack_timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
     _costs = json_model("costs", Costs)
+    _broker_faults = json_model("broker_faults", FaultSchedule)
 
     @field_validator("mt4_bridge_dir")
     @classmethod
@@ -116,7 +124,7 @@ def _broker(settings: ExecutionSettings, clock: Clock) -> Broker:
         return MT4Broker()
     # tickets unique across restarts: the process start time in the prefix
     return PaperBroker(settings.costs, instruments=settings.instruments,
-                       ticket_prefix=f"P{clock.now():%Y%m%d%H%M%S}-")
+                       ticket_prefix=f"P{clock.now():%Y%m%d%H%M%S}-", faults=settings.broker_faults)
 
 
 def build(settings: ExecutionSettings) -> ServiceParts:
@@ -128,7 +136,8 @@ def build(settings: ExecutionSettings) -> ServiceParts:
         else InMemoryExecutionRepository()
 
     def new_engine() -> ExecutionEngine:
-        return ExecutionEngine(clock, broker, instruments=settings.instruments)
+        return ExecutionEngine(clock, broker, instruments=settings.instruments,
+                               ack_timeout=timedelta(seconds=settings.ack_timeout_seconds))
 
     async def reload() -> None:  # `gateway` is bound below, before anything can call this
         await gateway.replace_engine(new_engine())
