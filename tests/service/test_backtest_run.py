@@ -3,6 +3,7 @@
 import asyncio
 import csv
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -98,8 +99,13 @@ def test_cli_formats_json_and_png_carry_the_run(sample, tmp_path, capsys):
     assert bad.value.code == 2 and "invalid choice: 'pdf'" in capsys.readouterr().err
 
 
-def test_the_result_keeps_bars_suppressions_and_levels_for_the_report(result):
-    assert len(result.bars) == result.inputs and result.bars[0].ts_open < result.bars[-1].ts_open
+def test_the_result_keeps_candles_suppressions_and_levels_for_the_report(sample, result):
+    from eafix.reporting.candles import resample
+
+    # the bars resampled as they were replayed: what resampling all of them at the end gives
+    assert list(result.candles) == resample(list(load(sample).events))
+    (candles,) = result.candles
+    assert candles.bars == result.inputs and candles.ts == sorted(candles.ts)
     assert len(result.suppressions) == result.suppressed
     assert set(result.levels) == {t.trade_id for t in result.trades}
     for t in result.trades:  # the stop below a LONG's fill and above a SHORT's, the target the other way

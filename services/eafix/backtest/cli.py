@@ -74,9 +74,9 @@ def _write_report(result, summary, title: str, out: Path, form: str) -> Path:
 
     content = ReportContent(
         title, result.trades, summary, {by: breakdown(result.trades, by, result.strategy_of) for by in DIMENSIONS},
-        result.reentry_decisions, result.bars, result.suppressions, result.levels,
+        result.reentry_decisions, (), result.suppressions, result.levels,
         {"inputs": result.inputs, "signals": result.signals, "suppressed": result.suppressed,
-         "orders": result.orders, "risk rejections": result.rejected})
+         "orders": result.orders, "risk rejections": result.rejected}, result.candles)
     path = out / f"report.{form}"
     if form == "html":
         from eafix.reporting.page import write_html
