@@ -60,7 +60,9 @@ def test_ticks_replay_through_the_paper_broker(tmp_path):
     out = asyncio.run(run(load(path), load_default_strategies(), timeframe="M1"))
     assert out.inputs == 12000
     # 200 minutes of ticks close 199 M1 bars (the last minute has no later tick); kept for the report
-    assert len(out.bars) == 199 and {b.timeframe for b in out.bars} == {"M1"}
+    (candles,) = out.candles  # drawn as they are: 199 candles one minute apart
+    assert (candles.frame, candles.bars, len(candles.ts)) == ("source", 199, 199)
+    assert {b - a for a, b in zip(candles.ts, candles.ts[1:], strict=False)} == {timedelta(minutes=1)}
     assert out.trades, "the seeded walk makes the default strategies trade"
     for t in out.trades:  # paper fills: LONG at the ask, SHORT at the bid of the tick it filled on
         bid, ask = quotes[t.open_time.strftime("%Y-%m-%dT%H:%M:%SZ")]

@@ -193,6 +193,7 @@ class BarFile(Sequence[Bar]):
         self.spans = {sym: (_EPOCH + timedelta(microseconds=first), _EPOCH + timedelta(microseconds=last), n)
                       for sym, (first, last, n) in scan.spans.items()}  # symbol -> first, last open time, bars
         self._rows = scan.rows
+        assert scan.head is not None and scan.tail is not None  # read_bars makes none of an empty file
         self._first, self._last = _bar_of(scan.head, timeframe), _bar_of(scan.tail, timeframe)
 
     def __len__(self) -> int:

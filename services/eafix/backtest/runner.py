@@ -89,7 +89,7 @@ class BacktestResult:
         # and Python 3.11 formats its repr (result included) when asyncio.run restores the handler,
         # which took ~0.1 s per 1,000 bars of the replay's own time.
         return (f"BacktestResult(inputs={self.inputs}, signals={self.signals}, orders={self.orders}, "
-                f"trades={len(self.trades)})")
+                f"trades={len(self.trades)}, bars={sum(c.bars for c in self.candles)})")
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
