@@ -58,6 +58,12 @@ tools-go: $(GO_TOOL_MODULES:%=$(TOOLS)/bin/.%.built)
 TEST_TOOL_MODULES := helm3 helm4 prometheus alertmanager
 tools-test: $(TEST_TOOL_MODULES:%=$(TOOLS)/bin/.%.built)
 
+# Argo CD's CRDs for the cluster tests: the release tools/argo-cd-crds/go.mod pins, from the Go
+# module proxy into the module cache (verified against its go.sum; ~56 MB once, then cached).
+.PHONY: argo-cd-crds
+argo-cd-crds:
+	cd tools/argo-cd-crds && GOFLAGS=-mod=readonly $(GO) mod download github.com/argoproj/argo-cd/v3
+
 # Debian packages the tests run for real (redis-server, PostgreSQL); installed when missing.
 packages:
 	ci/ensure_packages.sh
@@ -120,7 +126,7 @@ test-chart: venv tools tools-test crd-validate
 
 # A throwaway control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) and Helm 4:
 # install, upgrade, rollback, uninstall of eafix-trading (tests/cluster).
-test-cluster: packages venv tools-go
+test-cluster: packages venv tools-go argo-cd-crds
 	$(BIN)/python -m pytest tests/cluster -p no:cacheprovider
 
 test-service: packages venv

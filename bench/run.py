@@ -51,6 +51,7 @@ STEPS: dict[str, tuple[str, list[str], list[str] | None, str]] = {
                     "bench/results/redis_replication.json"),
     "report_open": (PY.format("report_open"), ["--bars", "100000", "--repeat", "2"], None,
                     "bench/results/report_open.json"),
+    "scaleout": (PY.format("scaleout"), [], ["--bars", "400"], "bench/results/scaleout.json"),
 }
 
 # What stands between each figure and its target now (profiles in docs/performance.md).
@@ -69,6 +70,7 @@ LIMITS = {
     "ingest": "per tick: the normaliser's checks (Decimal, regex, timestamp), model_dump of tick and envelope, "
               "JSON; uvicorn + FastAPI per request (the tick and envelope are no longer validated twice)",
     "indicators": "Python-level incremental updates per indicator and bar",
+    "scaleout": "two cores shared by both replicas, Redis, the feeder and the machine's other work",
 }
 
 
@@ -114,6 +116,12 @@ def backtest_rows(steps: dict) -> list[dict]:
         rows.append(row("backtest event-driven, bars/s (same run)", round(event), "bars/s", floor=floor,
                         ratio=event / peer, target=">= 0.5x peer", met=event >= 0.5 * peer, command=cmd,
                         limit=LIMITS["event"]))
+        if "nautilus_bars_per_s" in peers:
+            nautilus = peers["nautilus_bars_per_s"]
+            rows.append(row("backtest --batch against NautilusTrader (same run, same entries)", round(batch),
+                            "bars/s", floor=f"NautilusTrader 1.221.0 SMA cross {nautilus:,.0f} bars/s",
+                            ratio=batch / nautilus, target=">= 5x peer", met=batch >= 5 * nautilus, command=cmd,
+                            limit=LIMITS["batch"]))
     bt = steps["backtest"].get("result")
     if bt:
         for key, what in (("ticks.no_orders", "no orders"), ("ticks.default", "shipped strategies")):
@@ -203,6 +211,13 @@ def live_rows(steps: dict) -> list[dict]:
             rows.append(row(f"order-flow publish waiting for {r['replicas']} replica(s), p50", r["p50_ms"], "ms",
                             floor=f"no WAIT p50 {base} ms", ratio=r["p50_ms"] / base if base else None,
                             command=steps["replication"]["command"]))
+    out = steps["scaleout"].get("result")
+    if out:
+        one, two = out["one"]["bars_per_s"], out["two"]["bars_per_s"]
+        rows.append(row(f"signal-generator, 2 replicas pinned one per core vs 1 ({out['parameters']['strategies']} "
+                        "strategies), bars/s", two, "bars/s", floor=f"1 replica {one:,.0f} bars/s", ratio=two / one,
+                        target=">= 1.7x one replica", met=two >= 1.7 * one and out.get("complete", False),
+                        command=steps["scaleout"]["command"], limit=LIMITS["scaleout"]))
     rep = steps["report_open"].get("result")
     if rep:
         rows.append(row(f"report.html of {rep.get('bars', '?'):,} bars: opened in chromium (best)",

@@ -1,4 +1,4 @@
-"""EAFIX against backtesting.py on backtesting.py's own EURUSD H1 sample (`make bench-peers`).
+"""EAFIX against backtesting.py and NautilusTrader on backtesting.py's own EURUSD H1 sample (`make bench-peers`).
 
 1. A virtualenv of its own (out/peers/venv, made with the repository's uv) gets backtesting==0.6.6
    from PyPI; the EAFIX package is never installed there, nor backtesting.py in EAFIX's.
@@ -12,6 +12,8 @@
    timed around its own run only (data already loaded, process start-up excluded).
 5. The same `eafix backtest` again with `--batch` (the fast path): its entries must be the same,
    its bars/s is the batch figure of `make bench`.
+6. NautilusTrader (nautilus_trader 1.221.0, a second virtualenv, out/peers/nautilus-venv) runs the same
+   rule on the same CSV (bench/peers/nautilus_sma.py); its entries are compared and its bars/s printed.
 
 Not part of `make test`: it needs PyPI. docs/backtest.md explains the P&L differences.
 """
@@ -31,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UV = ROOT / ".tools" / "uv" / "bin" / "uv"
 STRATEGY = Path(__file__).with_name("sma_cross.yaml")
 BACKTESTING = "backtesting==0.6.6"
+NAUTILUS = "nautilus_trader==1.221.0"  # the release the issue measured; it still has CPython 3.11 wheels
+NAUTILUS_SCRIPT = Path(__file__).with_name("nautilus_sma.py")
 
 # Runs inside the peer venv: backtesting.py's SmaCross on its EURUSD sample.
 PEER = r"""
@@ -85,18 +89,22 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def peer_venv(out: Path) -> Path:
-    venv = out / "venv"
+def peer_venv(venv: Path, requirement: str) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         _run([str(UV), "venv", "--quiet", "--python", f"{sys.version_info.major}.{sys.version_info.minor}",
               str(venv)])
-    _run([str(UV), "pip", "install", "--quiet", "--python", str(python), BACKTESTING])
+    _run([str(UV), "pip", "install", "--quiet", "--python", str(python), requirement])
     return python
 
 
 def run_peer(python: Path, data_csv: Path) -> dict:
     result = _run([str(python), "-c", PEER, str(data_csv)])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_nautilus(python: Path, data_csv: Path) -> dict:
+    result = _run([str(python), str(NAUTILUS_SCRIPT), str(data_csv)])
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -133,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     data_csv = args.out / "EURUSD_H1.csv"
-    python = peer_venv(args.out)
-    peer = run_peer(python, data_csv)
+    peer = run_peer(peer_venv(args.out / "venv", BACKTESTING), data_csv)
     ours = run_eafix(data_csv, args.out)
     batch = run_eafix(data_csv, args.out, batch=True)
+    nautilus = run_nautilus(peer_venv(args.out / "nautilus-venv", NAUTILUS), data_csv)
+    nautilus_equal, nautilus_diffs = compare(nautilus["entries"], ours["entries"])
     equal, diffs = compare(peer["entries"], ours["entries"])
     bars = peer["bars"]
     print(f"data: backtesting.test.EURUSD, {bars} H1 bars ({data_csv})")
@@ -147,21 +156,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"eafix backtest --batch: {len(batch['entries'])} entries, {batch['seconds']:.3f} s "
           f"({bars / batch['seconds']:,.0f} bars/s = {peer['seconds'] / batch['seconds']:.2f}x backtesting.py); "
           f"entries {'the same' if batch['entries'] == ours['entries'] else 'DIFFERENT'} as the event-driven run")
+    print(f"NautilusTrader 1.221.0 SMA cross: {len(nautilus['entries'])} entries, {nautilus['seconds']:.3f} s "
+          f"({bars / nautilus['seconds']:,.0f} bars/s; --batch = {nautilus['seconds'] / batch['seconds']:.2f}x); "
+          f"entries equal to eafix's: {nautilus_equal} of {len(nautilus['entries'])}")
     print(f"entries equal (bar time and side): {equal} of {len(peer['entries'])}")
     same_exit = sum(1 for a, b in zip(peer["exits"], ours["exits"], strict=False) if abs(a - b) < 5e-6)
     print(f"exit prices equal: {same_exit} of {len(peer['exits'])}")
     for i, (a, b) in enumerate(zip(peer["exits"], ours["exits"], strict=False)):
         if abs(a - b) >= 5e-6:
             print(f"  exit #{i} ({peer['entries'][i][0]}): backtesting.py {a} vs eafix {b}")
-    for line in diffs:
+    for line in diffs + [d.replace("backtesting.py", "NautilusTrader") for d in nautilus_diffs]:
         print(line)
     report = {"bars": bars, "peer_entries": len(peer["entries"]), "eafix_entries": len(ours["entries"]),
               "equal": equal, "exits_equal": same_exit, "peer_bars_per_s": bars / peer["seconds"],
               "eafix_bars_per_s": bars / ours["seconds"], "eafix_batch_bars_per_s": bars / batch["seconds"],
               "batch_entries_equal_event_driven": batch["entries"] == ours["entries"],
-              "peer": BACKTESTING, "command": "make bench-peers (bench/peers/compare.py)"}
+              "nautilus_bars_per_s": bars / nautilus["seconds"], "nautilus_entries": len(nautilus["entries"]),
+              "nautilus_equal": nautilus_equal,
+              "peer": BACKTESTING, "nautilus": NAUTILUS, "command": "make bench-peers (bench/peers/compare.py)"}
     (args.out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    same = equal == len(peer["entries"]) == len(ours["entries"]) and batch["entries"] == ours["entries"]
+    same = (equal == len(peer["entries"]) == len(ours["entries"]) == nautilus_equal == len(nautilus["entries"])
+            and batch["entries"] == ours["entries"])
     return 0 if same else 1
 
 

@@ -441,7 +441,8 @@ def test_backups_dump_nightly_and_keep_seven_days():
     # the scripts' behaviour is tested by running them (test_backup_scripts.py)
     assert dump["command"] == ["/bin/sh", "/opt/eafix/backup/dump.sh", "postgres"]
     env = {e["name"]: e["value"] for e in dump["env"]}
-    assert env == {"PGHOST": "postgresql", "PGPORT": "5432", "PGDATABASE": "eafix_trading", "RETENTION_DAYS": "7"}
+    assert env == {"PGHOST": "postgresql-primary", "PGPORT": "5432", "PGDATABASE": "eafix_trading",
+                   "RETENTION_DAYS": "7"}
     upload = spec["containers"][0]
     assert (upload["name"], upload["command"]) == ("upload", ["/bin/sh", "/opt/eafix/backup/upload.sh"])
     for c in (dump, upload):

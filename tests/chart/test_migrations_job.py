@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from conftest import PROFILE_IDS, SERVICES, catalogue, render_profile
 from eafix import cli
@@ -110,7 +111,8 @@ def test_postgres_settings_match_the_services(render_with):
 
 def test_prod_requires_tls_to_postgres():
     job = render_profile("eafix-trading:env-prod").one("Job", JOB)
-    assert container(job)["env"][0]["value"].endswith("?sslmode=require")
+    url = container(job)["env"][0]["value"]
+    assert conninfo_to_dict(url)["sslmode"] == "require", url
 
 
 def test_image_defaults_to_the_first_enabled_service_and_can_be_set(defaults, render_with):

@@ -55,20 +55,20 @@ def test_a_bad_failover_host_list_is_refused_naming_the_path(render_with, bad):
         render_with({"global": {"postgres": {"failoverHosts": bad}}})
 
 
-def test_eafix_infra_ha_scenario_and_the_trading_values_that_match_it(render_with):
-    """charts/eafix-infra/ci/ha-values.yaml: a synchronous read replica; the backup dumps the primary's
-    Service, and eafix-trading pointed at both Bitnami Services gets the failover URL."""
-    values = yaml.safe_load((REPO / "charts/eafix-infra/ci/ha-values.yaml").read_text())
+def test_prod_runs_a_synchronous_replica_and_the_trading_services_find_the_writable_one():
+    """values/prod: eafix-infra's PostgreSQL has a synchronous read replica on another node, the
+    backup dumps the primary's Service, and eafix-trading's URL names both Bitnami Services."""
+    values = yaml.safe_load((REPO / "values/prod/eafix-infra.yaml").read_text())
     pg = values["postgresql"]
     assert pg["architecture"] == "replication" and pg["replication"]["synchronousCommit"] == "on"
     assert pg["replication"]["numSynchronousReplicas"] == pg["readReplicas"]["replicaCount"] == 1
-    cron = render_profile("eafix-infra:ci-ha").one("CronJob", "eafix-backup-postgres")
-    env = {e["name"]: e.get("value") for e in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-           ["containers"][0]["env"]}
-    assert env["PGHOST"] == "postgresql-primary"
+    assert pg["primary"]["podAntiAffinityPreset"] == pg["readReplicas"]["podAntiAffinityPreset"] == "hard"
+    # the replica admits the services like the primary does (they connect to it as a failover host)
+    assert pg["readReplicas"]["networkPolicy"]["extraIngress"] == pg["primary"]["networkPolicy"]["extraIngress"]
+    assert values["backup"]["postgres"]["host"] == "postgresql-primary"  # rendered: tests/chart/test_infra.py
     budget = infra_budget({"postgresql": {"enabled": True, **pg}})
-    # two pods; only the replica's 4 CPU counted, ha-values leaves the primary's resources to the overlay
-    assert budget.pods == 2 and budget.limits_cpu == 4 and any("primary" in u for u in budget.uncounted)
-    url = render_with({"global": {"postgres": {"host": "postgresql-primary", "failoverHosts": ["postgresql-read"]}}}
-                      ).one("ConfigMap", "risk-manager-config")["data"]["SERVICE_POSTGRES_URL"]
-    assert url.startswith("postgresql://postgresql-primary:5432,postgresql-read:5432/")
+    assert budget.pods == 2 and budget.limits_cpu == 2 + 2  # primary and replica, 2 CPU each
+    config = render_profile("eafix-trading:env-prod").one("ConfigMap", "risk-manager-config")
+    url = config["data"]["SERVICE_POSTGRES_URL"]
+    assert url == ("postgresql://postgresql-primary:5432,postgresql-read:5432/eafix_trading"
+                   "?sslmode=require&target_session_attrs=read-write")

@@ -54,9 +54,9 @@ def test_prod_platform_meets_the_documented_sizing_on_limits():
     trading = budget(render_profile("eafix-trading:env-prod"))
     infra = infra_budget(infra_values("prod"))
     # three Redis nodes (1.5 CPU / 4 GiB each) with a sentinel (250m / 128Mi) and an exporter
-    # (200m / 128Mi) each, PostgreSQL 4 CPU / 8 GiB and its exporter
-    cpu = 3 * (Decimal("1.5") + Decimal("0.25") + Decimal("0.2")) + Decimal(4) + Decimal("0.2")
-    memory = 3 * (4 * 1024**3 + 128 * 1024**2 + 128 * 1024**2) + 8 * 1024**3 + 128 * 1024**2
+    # (200m / 128Mi) each; a PostgreSQL primary and a synchronous replica, 2 CPU / 6 GiB and an exporter each
+    cpu = 3 * (Decimal("1.5") + Decimal("0.25") + Decimal("0.2")) + 2 * (Decimal(2) + Decimal("0.2"))
+    memory = 3 * (4 * 1024**3 + 128 * 1024**2 + 128 * 1024**2) + 2 * (6 * 1024**3 + 128 * 1024**2)
     assert (infra.limits_cpu, infra.limits_memory) == (cpu, Decimal(memory))
     totals = platform_totals(trading, infra)
     assert totals["limits_cpu"] >= PROD_MINIMUM["cpu"] and totals["limits_memory"] >= PROD_MINIMUM["memory"]

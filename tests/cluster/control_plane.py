@@ -69,12 +69,19 @@ def _binary(name: str) -> str:
     return str(path)
 
 
-def kwok_stage_dir() -> Path:
-    done = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"], cwd=REPO / "tools" / "kwok",
+def go_module_dir(tools_module: str, module: str) -> Path:
+    """Where the Go module cache holds `module` at the version tools/<tools_module>/go.mod pins
+    (`make tools-go` / `make argo-cd-crds` downloaded it)."""
+    done = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=REPO / "tools" / tools_module,
                           capture_output=True, text=True, check=False, env={**os.environ, "GOFLAGS": "-mod=readonly"})
     if done.returncode != 0 or not done.stdout.strip():
-        raise RuntimeError(f"cannot locate the kwok module (run `make tools-go`): {done.stderr.strip()}")
-    return Path(done.stdout.strip()) / "kustomize" / "stage"
+        raise RuntimeError(f"cannot locate the {module} module pinned by tools/{tools_module} "
+                           f"(run `make test-cluster`'s prerequisites): {done.stderr.strip()}")
+    return Path(done.stdout.strip())
+
+
+def kwok_stage_dir() -> Path:
+    return go_module_dir("kwok", "sigs.k8s.io/kwok") / "kustomize" / "stage"
 
 
 def _until(check, what: str, logs: list[Path], timeout: float = 60.0) -> None:

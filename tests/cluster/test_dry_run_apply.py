@@ -2,16 +2,20 @@
 into a namespace that enforces the restricted Pod Security profile: the API server (its validation
 and admission) accepts all of them. PodSecurity only warns on workloads and enforces on Pods, so
 every workload's pod template is also dry-run created as a Pod. Custom resources are left out,
-named, when the cluster has no CRD for them; eafix-apps renders nothing but Argo CD resources."""
+named, when the cluster has no CRD for them. eafix-apps renders nothing but Argo CD Applications and
+AppProjects: they are applied after installing Argo CD's own CRDs, from the release
+tools/argo-cd-crds pins."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from conftest_profiles import APPS_PROFILES, INFRA_PROFILES, PROFILES, rendered
-from kube import api_client, dynamic_client, restricted_namespace
+from control_plane import go_module_dir
+from kube import api_client, dynamic_client, restricted_namespace, wait_for
 
 DRY_RUN_PROFILES = PROFILES + INFRA_PROFILES
 
@@ -109,20 +113,52 @@ def test_a_pod_template_breaking_restricted_is_refused(cluster, namespace):
     assert "403" in refusal and "violates PodSecurity" in refusal and "restricted" in refusal
 
 
+ARGO_CD_CRDS = ("application-crd.yaml", "appproject-crd.yaml")
+
+
+@pytest.fixture(scope="module")
+def argo_cd(cluster) -> None:
+    """Argo CD's Application and AppProject CRDs, as its release ships them, established in the cluster,
+    and its namespace (where eafix-apps puts Applications and AppProjects by default)."""
+    k8s.CoreV1Api(api_client(cluster)).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name="argocd")))
+    crds = go_module_dir("argo-cd-crds", "github.com/argoproj/argo-cd/v3") / "manifests" / "crds"
+    client = dynamic_client(cluster)
+    resource = client.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    names = []
+    for name in ARGO_CD_CRDS:
+        crd = yaml.safe_load((crds / name).read_text())
+        resource.server_side_apply(body=crd, name=crd["metadata"]["name"], field_manager="eafix-test",
+                                   force_conflicts=True)
+        names.append(crd["metadata"]["name"])
+    wait_for(f"Argo CD CRDs {names} to be Established", lambda: all(
+        any(c["type"] == "Established" and c["status"] == "True"
+            for c in (resource.get(name=n).to_dict().get("status") or {}).get("conditions") or []) for n in names))
+    client.resources.invalidate_cache()
+
+
 @pytest.mark.parametrize("profile", APPS_PROFILES, ids=[p.id for p in APPS_PROFILES])
-def test_argo_cd_applications_are_applied_when_argo_cd_is_there(cluster, namespace, profile):
+def test_argo_cd_applications_are_admitted(cluster, argo_cd, namespace, profile):
     client = dynamic_client(cluster)
     objects = rendered(profile)
     kinds = {(o["apiVersion"], o["kind"]) for o in objects}
     assert kinds <= {("argoproj.io/v1alpha1", "Application"), ("argoproj.io/v1alpha1", "AppProject")}, kinds
-    try:
-        client.resources.get(api_version="argoproj.io/v1alpha1", kind="Application")
-    except ResourceNotFoundError:
-        pytest.skip("no Argo CD CRDs in this cluster: eafix-apps renders only Argo CD Applications/AppProjects, "
-                    "and no CRD files from other projects are committed here (tests/chart validates them "
-                    "against the Argo CD schemas offline)")
+    assert ("argoproj.io/v1alpha1", "Application") in kinds, kinds
     for obj in objects:
         resource = client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        resource.server_side_apply(body=obj, name=obj["metadata"]["name"],
-                                   namespace=obj["metadata"].get("namespace", namespace),
-                                   field_manager="eafix-test", force_conflicts=True, dry_run="All")
+        applied = resource.server_side_apply(body=obj, name=obj["metadata"]["name"],
+                                             namespace=obj["metadata"].get("namespace", namespace),
+                                             field_manager="eafix-test", force_conflicts=True, dry_run="All")
+        # the CRD's structural schema prunes unknown fields: what we render must survive it whole
+        assert applied.to_dict()["spec"] == obj["spec"], f"{obj['kind']}/{obj['metadata']['name']} was pruned"
+
+
+def test_argo_cd_crds_refuse_an_application_without_a_destination(cluster, argo_cd, namespace):
+    """The installed CRDs' schemas bite: an Application missing its required destination is refused."""
+    resource = dynamic_client(cluster).resources.get(api_version="argoproj.io/v1alpha1", kind="Application")
+    body = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "no-destination", "namespace": namespace},
+            "spec": {"project": "default", "source": {"repoURL": "https://example.invalid/x.git", "path": "."}}}
+    with pytest.raises(Exception) as refused:
+        resource.server_side_apply(body=body, name="no-destination", namespace=namespace,
+                                   field_manager="eafix-test", dry_run="All")
+    assert "destination" in str(getattr(refused.value, "body", refused.value))

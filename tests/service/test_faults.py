@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,11 @@ from typing import Any
 import httpx
 import pytest
 
+from eafix.services import get as service_spec
 from service import pipeline_env, servers
 from service.fault_ledger import Ledger, reference, risk_env, services_ledger, workload
 from service.pipeline_env import PIPELINE, WEEK
-from service.pipeline_procs import WAIT, Pipeline, Service, at_rest, ready, wait_for
+from service.pipeline_procs import WAIT, Pipeline, Service, at_rest, behind, ready, wait_for
 from service.servers import free_port
 
 BARS = int(os.environ.get("EAFIX_FAULT_BARS", "1000"))  # 10,000 ticks (fewer only to debug a fault)
@@ -51,15 +53,56 @@ def service_env(p: Pipeline, name: str, port: int) -> dict[str, str]:
         extra["SERVICE_BAR_CLOSE_GRACE_SECONDS"] = str(WEEK)
     base = pipeline_env.base_env(redis_url=p.redis_url, redis_password=p.redis_password, pg_url=p.pg_url,
                                  pg_user=p.pg_user, pg_password=p.pg_password, workdir=p.workdir)
-    return pipeline_env.service_env(base, name, port, p.workdir, risk=risk_env(), extra=extra)
+    env = pipeline_env.service_env(base, name, port, p.workdir, risk=risk_env(), extra=extra)
+    if not service_spec(name).uses_postgres:  # as the chart: no PostgreSQL settings (nor readiness check)
+        for key in ("SERVICE_POSTGRES_URL", "SERVICE_POSTGRES_USER", "SERVICE_POSTGRES_PASSWORD"):
+            env.pop(key)
+    return env
+
+
+@contextmanager
+def redis_for(aof: bool, workdir: Path) -> Iterator[Any]:
+    """A throwaway Redis, or with `aof` one run as eafix-infra runs it and restartable (servers.AofRedis)."""
+    if not aof:
+        with servers.redis_server() as rds:
+            yield rds
+        return
+    workdir.mkdir()
+    server = servers.AofRedis(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def postgres_for(restartable: bool) -> Iterator[Any]:
+    """A throwaway PostgreSQL, or with `restartable` one that can be shut down and started again
+    (servers.RestartablePostgres)."""
+    if not restartable:
+        with servers.postgres_server() as pg:
+            yield pg
+        return
+    server = servers.RestartablePostgres()
+    try:
+        server.create()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture
 def pipeline(request, tmp_path) -> Iterator[Pipeline]:
-    """The five services, and with `standbys` (indirect) a standby replica `<name>-1` of those named."""
+    """The five services; with `standbys` (indirect) a standby replica `<name>-1` of those named, with
+    `aof` Redis as eafix-infra runs it (`pipeline.redis_server`: stop() and start() again), with
+    `restartable_postgres` a PostgreSQL that can be stopped and started (`pipeline.postgres_server`)."""
     options = getattr(request, "param", {})
-    with servers.redis_server() as rds, servers.postgres_server() as pg:
+    with (redis_for(options.get("aof", False), tmp_path / "redis") as rds,
+          postgres_for(options.get("restartable_postgres", False)) as pg):
         p = Pipeline(rds.url, rds.password, pg.url, pg.user, pg.password, tmp_path)
+        p.redis_server = rds  # type: ignore[attr-defined]
+        p.postgres_server = pg  # type: ignore[attr-defined]
         migrate = subprocess.run([sys.executable, "-m", "eafix", "migrate"], capture_output=True, text=True,
                                  timeout=WAIT, env=service_env(p, "reporter", free_port()))
         assert migrate.returncode == 0, migrate.stderr
@@ -307,4 +350,106 @@ def test_sigterm_of_every_service_mid_chain_finishes_in_flight_work_and_resumes(
 
     feed(pipeline, bars, after_first_tick=stop_all)
     assert codes == [-signal.SIGTERM] * len(PIPELINE)  # each stopped by itself within the guard
+    assert_same_ledger(pipeline, expected)
+
+
+@pytest.mark.parametrize("pipeline", [{"aof": True}], indirect=True)
+def test_a_redis_restart_with_aof_mid_stream_loses_and_doubles_nothing(pipeline):
+    """Redis stops (SIGTERM: the AOF is written out) while a signal's chain is in flight and comes back
+    on its port and directory 3 s later; the services reconnect and go on from their groups' positions."""
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    restarted = []
+
+    def restart(k: int) -> None:
+        if k == BARS // 2:
+            pipeline.redis_server.stop()
+            time.sleep(3)  # the services meanwhile retry with backoff
+            pipeline.redis_server.start()
+            restarted.append(k)
+            recovered(pipeline, "redis-restart", time.monotonic(), down_seconds=3, bar=k)
+
+    feed(pipeline, bars, after_first_tick=restart)
+    assert restarted == [BARS // 2]
+    assert_same_ledger(pipeline, expected)
+
+
+OUTAGE = 30.0  # seconds PostgreSQL is down
+
+
+def readiness(svc: Service) -> tuple[int, str | None]:
+    """/readyz's status code and what it says of PostgreSQL (None: not checked)."""
+    response = httpx.get(f"{svc.url}/readyz", timeout=5)
+    return response.status_code, response.json()["checks"].get("postgres", {}).get("status")
+
+
+def unacknowledged(p: Pipeline) -> int:
+    """Entries some consumer group has not acknowledged (pending) or not read yet."""
+    r = p.redis()
+    try:
+        return sum(g["pending"] + (g["lag"] if g["lag"] is not None else behind(r, s, g))
+                   for s in r.scan_iter(match="eafix.*", _type="stream") for g in r.xinfo_groups(s))
+    finally:
+        r.close()
+
+
+def most_deliveries(p: Pipeline) -> int:
+    """The highest delivery count of an entry some group holds unacknowledged (0: none)."""
+    r = p.redis()
+    try:
+        return max((row["times_delivered"] for s in r.scan_iter(match="eafix.*", _type="stream")
+                    for g in r.xinfo_groups(s) for row in r.xpending_range(s, g["name"], "-", "+", 100)), default=0)
+    finally:
+        r.close()
+
+
+def dead_letters(p: Pipeline) -> int:
+    r = p.redis()
+    try:
+        return sum(r.xlen(s) for s in r.scan_iter(match="eafix.*.dlq", _type="stream"))
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("pipeline", [{"restartable_postgres": True}], indirect=True)
+def test_postgres_down_for_30_s_the_services_stand_still_and_resume(pipeline):
+    """PostgreSQL shuts down (fast: sessions terminated) before a bar's first tick and is back 30 s
+    later. The tick goes through data-ingestor, indicator-engine and signal-generator (none uses
+    PostgreSQL); risk-manager cannot store its decision, so it neither publishes nor acknowledges, and
+    it and execution-engine report not ready naming postgres. Nothing is dead-lettered for the outage;
+    once PostgreSQL is back the chain goes on."""
+    bars = workload(SEED, BARS, start_of_history())
+    expected = reference(bars)
+    seen: dict[str, set[tuple[int, str | None]]] = {name: set() for name in pipeline.services}
+    held: list[int] = []  # unacknowledged entries, sampled during the outage
+    deliveries: list[int] = []  # the highest delivery count among them
+    down_at: list[float] = []
+
+    def stop(k: int) -> None:
+        if k == BARS // 2:
+            pipeline.postgres_server.stop()
+            down_at.append(time.monotonic())
+
+    def outage(k: int) -> None:
+        if k != BARS // 2:
+            return
+        while time.monotonic() < down_at[0] + OUTAGE:  # the tick is on its way meanwhile
+            for name, svc in pipeline.services.items():
+                seen[name].add(readiness(svc))
+            held.append(unacknowledged(pipeline))
+            deliveries.append(most_deliveries(pipeline))
+            time.sleep(0.5)
+        assert dead_letters(pipeline) == 0
+        pipeline.postgres_server.start()
+        recovered(pipeline, "postgres-down", time.monotonic(), down_seconds=OUTAGE, bar=k,
+                  unacknowledged_during_outage=max(held), most_deliveries_during_outage=max(deliveries))
+
+    feed(pipeline, bars, before_bar=stop, after_first_tick=outage)
+    for name in ("risk-manager", "execution-engine"):  # not ready while it was down, ready before and after
+        assert (503, "down") in seen[name] and readiness(pipeline.services[name]) == (200, "up"), (name, seen[name])
+    for name in ("data-ingestor", "indicator-engine", "signal-generator"):  # they do not use PostgreSQL
+        assert seen[name] == {(200, None)}, (name, seen[name])
+    assert held and held[-1] > 0  # the chain stood still at risk-manager: its signal unacknowledged
+    assert max(deliveries) == 1  # retried all along, never counted as another delivery
+    assert dead_letters(pipeline) == 0  # an outage is not a poison message
     assert_same_ledger(pipeline, expected)

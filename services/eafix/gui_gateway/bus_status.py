@@ -10,7 +10,7 @@ from typing import Any
 
 from eafix.contracts import PriceTick, SystemRiskOff
 from eafix.gui_gateway.status import RiskOffReading, StreamReading, merge_dead_letters
-from eafix.runtime.bus.redis_streams import FIELD
+from eafix.runtime.bus.redis_streams import FIELD, group_lag
 
 TICK_SCAN = 1000  # entries read back per price-tick stream; a symbol quieter than that is not shown
 
@@ -36,7 +36,7 @@ async def read_streams(redis: Any) -> dict[str, StreamReading]:
             dlq_sizes[name] = int(await redis.xlen(name))
             continue
         groups = await redis.xinfo_groups(name)
-        lags = [int(g.get("lag") or 0) for g in groups]
+        lags = [await group_lag(redis, name, g) for g in groups]  # Redis' nil lag after a restart is not 0
         readings[name] = StreamReading(max(lags, default=0), sum(int(g.get("pending") or 0) for g in groups))
     return merge_dead_letters(readings, dlq_sizes)
 

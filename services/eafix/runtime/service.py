@@ -48,12 +48,13 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
+import psycopg
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from eafix.runtime.bus import Backoff, Bus, BusConfig, BusMetrics, InMemoryBus, RedisStreamsBus, stream_names
-from eafix.runtime.bus.base import Handler, invoke
-from eafix.runtime.bus.redis_streams import CONNECTION_ERRORS, FIELD
+from eafix.runtime.bus.base import Handler, invoke, symbol_partitions
+from eafix.runtime.bus.redis_streams import CONNECTION_ERRORS, FIELD, UNAVAILABLE
 from eafix.runtime.redis_client import redis_client
 from eafix.runtime.settings import Settings, SettingsError, redis_url
 from eafix.runtime.store import Database
@@ -64,6 +65,10 @@ log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
 TASK_STOP_TIMEOUT = 10.0  # seconds a task may take to end after its stop() returned, then it is cancelled
 BUS_STOP_TIMEOUT = 15.0  # the in-flight handler's time to finish (the chart's grace period is 30 s)
+# A handler that raises one of these found Redis or PostgreSQL down (psycopg's OperationalError: no
+# connection, the pool's timeout, the server shutting down, a deadlock); the bus retries it without
+# counting a delivery, so an outage of any length dead-letters nothing (eafix.runtime.bus.redis_streams).
+BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (*UNAVAILABLE, psycopg.OperationalError)
 
 
 # --- parts of a service ---------------------------------------------------------------------------
@@ -302,12 +307,15 @@ def consumer_name(settings: Settings) -> str:
 
 def pipeline_bus(settings: Settings, parts: ServiceParts, *,
                  on_acquired: Callable[[str, str, str], Awaitable[None] | None] | None = None,
-                 consume: bool = True) -> Bus:
+                 consume: bool = True, spread: bool = False) -> Bus:
     """The service's bus (no I/O yet). With Redis: consumer = pod name, ordered subscriptions of a group
-    co-located (one replica reads a partition of all the group's topics), metrics in the app's
-    registry; `consume=True` adds the consumer loop as a background task, whose stop finishes the
-    in-flight message, acks it, releases the leases and closes the client. Without a Redis URL
-    (documentation builds) an in-memory bus."""
+    co-located (one replica reads a partition of all the group's topics), the symbol-keyed topics in
+    `SERVICE_BUS_PARTITIONS` streams, metrics in the app's registry. `spread=True` lets the replicas
+    divide those partitions (a stage whose state is per symbol); otherwise one replica reads them all
+    and the others stand by (account-wide state). `consume=True` first checks that no stream of another
+    partition count still holds the group's work (start-up fails naming it), then adds the consumer
+    loop as a background task, whose stop finishes the in-flight message, acks it, releases the leases
+    and closes the client. Without a Redis URL (documentation builds) an in-memory bus."""
     options = getattr(settings, "bus", None) or BusOptions()
     replication = getattr(settings, "bus_replication", None) or ReplicationOptions()
     metrics = BusMetrics()
@@ -321,11 +329,14 @@ def pipeline_bus(settings: Settings, parts: ServiceParts, *,
         bus = RedisStreamsBus(
             client, owns_client=True, consumer=consumer, metrics=metrics,
             config=BusConfig(max_deliveries=options.max_deliveries, replicas=replication.replicas,
-                             wait_ms=replication.wait_ms), batch=options.batch,
-            block_ms=options.block_ms, min_idle_ms=options.min_idle_ms, lease_ms=options.lease_ms,
-            colocate=True, on_acquired=on_acquired)
+                             wait_ms=replication.wait_ms, partitions=symbol_partitions(settings.bus_partitions)),
+            batch=options.batch, block_ms=options.block_ms, min_idle_ms=options.min_idle_ms,
+            lease_ms=options.lease_ms, colocate=True, spread=spread, on_acquired=on_acquired,
+            unavailable=BACKEND_UNAVAILABLE)
     parts.state["bus"] = bus
     if consume:
+        if isinstance(bus, RedisStreamsBus):
+            parts.add_step(bus.check_partitions)
         async def stop() -> None:
             if isinstance(bus, RedisStreamsBus):
                 await bus.stop(timeout=BUS_STOP_TIMEOUT)

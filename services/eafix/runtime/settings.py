@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     # URL then gives only the scheme (rediss = TLS) and the database. See runtime/redis_client.py.
     redis_sentinels: str | None = None
     redis_sentinel_master: str = Field("eafix", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    # Streams per symbol-keyed topic (chart: global.bus.partitions); every service must use the same count.
+    bus_partitions: int = Field(1, ge=1, le=64)
     postgres_url: str | None = None
     postgres_user: str | None = None
     postgres_password: SecretStr | None = None

@@ -11,7 +11,8 @@ IndicatorVector carries no price, so the engine pairs each vector with the Bar o
 symbol/timeframe/close time. Bars and vectors travel on different streams; whichever arrives second
 triggers the evaluation. Vectors waiting for their bars (a backlog after an outage may bring the
 vectors of several bars before those bars) are evaluated in time order as the bars come, none
-skipped, so a catch-up trades what a replay trades; at most _WAITING_KEPT wait per symbol/timeframe
+skipped, so a catch-up trades what a replay trades; closes ahead of their vectors are kept too (up to
+_AHEAD_KEPT: over a backlog the bars' consumer runs far ahead); at most _WAITING_KEPT wait per symbol/timeframe
 (the oldest beyond that is dropped, counted), and a vector whose bar was passed by a later one is
 dropped (counted) rather than holding the others back. A vector not newer than the last one evaluated for its
 symbol/timeframe is ignored (redelivery, out of order), so strategy state advances once per bar.
@@ -56,6 +57,9 @@ __all__ = ["Output", "RiskOffState", "SignalEngine", "signal_id_for"]
 Output = Signal | SignalSuppressed
 _DETAIL_MAX = 500  # SignalSuppressed.detail maxLength
 _BARS_KEPT = 256  # recent closes kept per symbol/timeframe (to meet late vectors, a backlog's too)
+# closes whose vector is still to come are kept beyond that, up to this many: over a backlog the bars'
+# consumer runs ahead of the vectors' (their handling is cheap), by far more than _BARS_KEPT
+_AHEAD_KEPT = 10_000
 _WAITING_KEPT = 256  # vectors waiting for their bars per symbol/timeframe
 
 
@@ -142,7 +146,9 @@ class SignalEngine:
         if closes is None:
             closes = self._closes[key] = OrderedDict()
         closes[bar.ts_close] = bar.close
-        while len(closes) > _BARS_KEPT:
+        evaluated = self._last_ts.get(key)
+        while len(closes) > _BARS_KEPT and (len(closes) > _AHEAD_KEPT or (
+                evaluated is not None and next(iter(closes)) <= evaluated)):
             closes.popitem(last=False)
         return self._evaluate_waiting(key)
 

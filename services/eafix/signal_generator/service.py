@@ -18,9 +18,13 @@ in a blackout window of its symbol, or after the symbol's latest gate went stale
 CALENDAR_BLACKOUT. SERVICE_CALENDAR_REQUIRED (default false; the chart sets it while calendar-ingestor
 is enabled) also suppresses a symbol calendar-ingestor has said nothing about.
 
-Replicas: bars and vectors are consumed by one replica (ordered, co-located leases: the same
-replica reads both topics, which it must, to pair each vector with its bar); the others stand by.
-Strategy state is in memory only; a replica that takes over starts from its (cold) state.
+Replicas divide the symbol partitions (SERVICE_BUS_PARTITIONS; co-located leases: partition n of
+the bars and of the vectors is read by the same replica, which it must be, to pair each vector with
+its bar); with one partition one replica consumes and the others stand by. A replica that acquires a
+partition first rebuilds what its previous reader held in memory and had not finished, from what the
+group handled there (`take_over`): the closes of recent bars (for vectors still to come) and the
+vectors whose bar nobody handled yet (they wait for it). Strategy state (each strategy's previous
+reading) is in memory only and starts cold on a partition taken over.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from eafix.contracts import CalendarGate, CalendarSignal, SystemRiskOff
+from eafix.contracts import Bar, CalendarGate, CalendarSignal, IndicatorVector, SystemRiskOff
 from eafix.contracts.messaging import Messenger
+from eafix.runtime.bus import RedisStreamsBus, stream_names
 from eafix.runtime.clock import WallClock
 from eafix.runtime.service import PipelineSettings, ServiceParts, Subscriptions, pipeline_bus, setting_error
 from eafix.signal_generator.app import ResetRequest, build_router
@@ -45,6 +50,7 @@ from eafix.signal_generator.domain import RiskOffState, SignalEngine
 from eafix.signal_generator.stage import SignalStage
 
 RESET_SOURCE = "operator"
+TAKEOVER_HISTORY = 1024  # handled bars and vectors read back per partition taken over (a few read batches)
 
 
 class SignalSettings(PipelineSettings):
@@ -76,7 +82,13 @@ def load_strategies(settings: SignalSettings) -> SignalGeneratorConfig:
 def build(settings: SignalSettings) -> ServiceParts:
     parts = ServiceParts()
     clock = WallClock()
-    bus = pipeline_bus(settings, parts)
+    async def take_over(topic: str, group: str, stream: str) -> None:  # bound below, before the bus runs
+        if topic in (Bar.TOPIC, IndicatorVector.TOPIC) and isinstance(bus, RedisStreamsBus):
+            await messenger.publish(await take_over_partition(bus, engine, group, topic, stream))
+
+    # per-symbol state only (closes, waiting vectors, each strategy's previous reading): the replicas
+    # divide the bar/vector partitions between them
+    bus = pipeline_bus(settings, parts, spread=True, on_acquired=take_over)
     messenger = Messenger(bus, settings.name, clock)
     calendar = CalendarGate(required=settings.calendar_required)
     engine = SignalEngine(load_strategies(settings), clock, instruments=settings.instruments, blackout=calendar)
@@ -95,3 +107,29 @@ def build(settings: SignalSettings) -> ServiceParts:
     parts.routers.append(build_router(engine, on_reset=release_everywhere))
     parts.state.update(engine=engine, stage=stage, messenger=messenger, followers=subscriptions.followers)
     return parts
+
+
+async def take_over_partition(bus: RedisStreamsBus, engine: SignalEngine, group: str, topic: str,
+                              stream: str) -> list:
+    """Rebuild what the previous reader of `stream`'s partition held and had not evaluated: its bars
+    and vectors are separate streams, so it may have handled a bar whose vector comes to us, or a
+    vector whose bar comes to us. From what the group handled there: the closes of the bars, and the
+    vectors newer than the newest handled bar of their symbol (their bar was handled by no one; the
+    older ones were evaluated with theirs). Returns what the engine makes of them now (a vector we
+    already hold meeting a restored close), to be published."""
+    n = stream_names(topic, bus.config.partitions_for(topic)).index(stream)
+    bars = [Bar.model_validate(e["data"]) for e in await bus.handled(Bar.TOPIC, group, TAKEOVER_HISTORY, partition=n)
+            if e.get("event_type") == "Bar"]
+    vectors = [IndicatorVector.model_validate(e["data"])
+               for e in await bus.handled(IndicatorVector.TOPIC, group, TAKEOVER_HISTORY, partition=n)
+               if e.get("event_type") == "IndicatorVector"]
+    newest: dict[tuple[str, str], object] = {}
+    outputs: list = []
+    for bar in sorted(bars, key=lambda b: b.ts_close):
+        newest[bar.symbol, bar.timeframe] = bar.ts_close
+        outputs += engine.on_bar(bar)
+    for vector in sorted(vectors, key=lambda v: v.ts):
+        last = newest.get((vector.symbol, vector.timeframe))
+        if last is None or vector.ts > last:  # type: ignore[operator]
+            outputs += engine.on_indicators(vector)
+    return outputs

@@ -44,6 +44,18 @@ def partition_of(key: str, partitions: int) -> int:
 
 # The order flow: intents, execution reports, closed trades (the contracts' topics; a test checks).
 DURABLE_TOPICS = frozenset({"eafix.orders.validated", "eafix.execution.reports", "eafix.trades.closed"})
+# The market data, keyed by symbol and split into `global.bus.partitions` streams: what the per-symbol
+# stages (indicator-engine, signal-generator) read. Signals and the order flow stay one stream each:
+# every consumer of them is account-wide (docs/decisions.md). The contracts' topics; a test checks.
+SYMBOL_TOPICS = frozenset({"eafix.price.tick", "eafix.price.bars", "eafix.indicators.computed"})
+MAX_PARTITIONS = 64
+
+
+def symbol_partitions(count: int) -> dict[str, int]:
+    """BusConfig.partitions for `count` partitions of the symbol-keyed topics (1: one stream each)."""
+    if not 1 <= count <= MAX_PARTITIONS:
+        raise ValueError(f"partitions must be between 1 and {MAX_PARTITIONS}, got {count}")
+    return {topic: count for topic in SYMBOL_TOPICS} if count > 1 else {}
 
 
 class NotReplicated(ConnectionError):
@@ -185,14 +197,17 @@ class Bus(ABC):
         """The oldest `count` dead letters of `topic` (for operators and tests)."""
 
     async def history(self, topic: str, limit: int) -> list[Envelope]:
-        """Up to `limit` of the newest envelopes still kept on `topic` (every partition), newest first
-        within a partition; a bus that keeps no history (the in-memory one) has none."""
+        """Up to `limit` of the newest envelopes still kept on `topic` (every partition, an equal share of
+        `limit` each), newest first within a partition; a bus that keeps no history (the in-memory one)
+        has none."""
         return []
 
-    async def handled(self, topic: str, group: str, limit: int) -> list[Envelope]:
-        """Up to `limit` of the newest envelopes of `topic` that `group` has handled and acknowledged
-        (not those still pending or unread), newest first within a partition: what a consumer that
-        keeps state in memory took in before it restarted. None without history (in-memory bus)."""
+    async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
+        """Up to `limit` of the newest envelopes of `topic` (of one `partition` only, if given) that
+        `group` has handled and acknowledged (not those still pending or unread; an equal share of
+        `limit` per partition), newest first within a partition: what a consumer that keeps state in
+        memory took in before it restarted or took the partition over. None without history (in-memory
+        bus)."""
         return []
 
 

@@ -2,7 +2,9 @@
 
 `pending` and `lag` are properties of a consumer group, not of one consumer: every replica
 samples the whole group (summed over the topic's partitions) and reports the same value, so
-dashboards and alerts aggregate them with max(), not sum().
+dashboards and alerts aggregate them with max(), not sum(). `owned_partitions` is the replica's
+own share of the topic's partitions (sum() over the replicas: the partition count, once every
+partition has an owner).
 """
 
 from __future__ import annotations
@@ -31,4 +33,7 @@ class BusMetrics:
         self.pending = Gauge("eafix_bus_pending", "Entries delivered to the group and not yet acknowledged.",
                              LABELS, registry=r)
         self.lag = Gauge("eafix_bus_lag", "Entries of the topic not yet delivered to the group "
-                         "(XINFO GROUPS lag).", LABELS, registry=r)
+                         "(XINFO GROUPS lag; counted when Redis answers nil, after a restart).", LABELS, registry=r)
+        self.owned_partitions = Gauge("eafix_bus_owned_partitions", "Partitions (streams) of the topic this "
+                                      "replica reads for the group: its leases (0 while standing by).", LABELS,
+                                      registry=r)

@@ -19,6 +19,10 @@ Consuming, per subscription (one asyncio task, messages handled one at a time):
     An entry found with more deliveries than that (its consumers crashed while handling it)
     is dead-lettered without calling the handler again. Retrying in place keeps the order and
     holds the stream back for at most the retry backoffs (under 1 s with the defaults);
+  * handler raises one of `unavailable` (a backend it needs is down: Redis, or PostgreSQL as the
+    services configure it) -> not the message's fault, so not counted: the handler is called again
+    after a jittered backoff (at most retry_cap) for as long as the outage lasts, the entry stays
+    pending (an XCLAIM that keeps its delivery count) and the stream waits;
   * start-up and any error first work off the consumer's own pending entries (what reading id 0
     does, via XPENDING for the delivery counts + XCLAIM) before reading new ones (`>`);
   * every `min_idle_ms / 2` XAUTOCLAIM takes over entries that stayed unacknowledged longer than
@@ -51,9 +55,21 @@ ticks that fill them, a portfolio fed by signals, fills and closes) need partiti
 topics on the same replica. `colocate=True` gives the ordered subscriptions of a group one lease
 per partition index (`eafix:bus:lease:<group>:partition:<n>/<P>`) instead of one per stream, so
 whichever replica holds it reads partition n of every such topic of the group (with P = 1: all
-of them, or none). A voluntary rebalance (P > 1) releases the shared lease between the read
-batches of one topic only, so another topic's handler may still be finishing a message of that
-partition for up to a batch.
+of them, or none). A voluntary rebalance (P > 1) hands partition n over only once every topic's
+consumer of the group in this replica has stopped reading it (each between its read batches); then
+the lease goes, so the next owner never reads one topic of a partition while this replica still
+reads another (signal-generator would see the bars on one replica and their vectors on the other).
+A lease taken over by a sibling's heartbeat is adopted by the others (`partition adopted`). At
+shutdown the leases go only after every consumer has finished its in-flight message.
+
+`spread=False` keeps every partition of the group's topics on one lease, the one a single partition
+has (`...:partition:0/1` co-located, `...:<topic>` otherwise): one replica reads all of them and the
+others stand by. For account-wide state (a portfolio, an OMS) that must see every symbol, whatever
+the partition count. Each replica's share shows in `eafix_bus_owned_partitions`.
+
+`check_partitions()` refuses (PartitionLayoutError) a start where a subscribed topic has streams of
+another partition count that the group has not drained: their entries would never be read
+(docs/operations.md, changing the partition count).
 
 `on_acquired(topic, group, stream)` (optional, sync or async) runs in the consumer's loop each
 time it acquires a stream's lease (start-up, another replica's lease expired or was released,
@@ -67,10 +83,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -101,6 +118,9 @@ log = logging.getLogger(__name__)
 FIELD = "envelope"
 _FIELD_BYTES = FIELD.encode()
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# What a handler raises when a backend it needs is down (see the module docstring: not counted as a
+# delivery). Not OSError at large: a missing file is the message's problem, not an outage.
+UNAVAILABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 # A publish also retries READONLY: a demoted primary answers it until the client reaches the new one
 # (the Sentinel client turns it into a ConnectionError itself; a plain URL behind a moved name does not).
 PUBLISH_RETRIED = (*CONNECTION_ERRORS, ReadOnlyError)
@@ -118,21 +138,30 @@ return 1
 """
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 # Membership and lease renewal in one round trip; Redis' clock, so pod clock skew does not matter.
-# Returns {live members, lease keys we no longer hold}.
+# KEYS[2 .. ARGV[3]+1] are the leases we hold, the rest other leases of the subscription's streams.
+# Returns {live members, held lease keys we lost, other lease keys we hold (through another topic of
+# a co-located group: adopted, so a partition never sits leased by us and read by none of our topics)}.
 _HEARTBEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
+local held = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
-local lost = {}
+local lost, mine = {}, {}
 for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ttl)
-  else lost[#lost + 1] = KEYS[i] end
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    if i > held + 1 then mine[#mine + 1] = KEYS[i] end
+  elseif i <= held + 1 then lost[#lost + 1] = KEYS[i] end
 end
-return {redis.call('ZCARD', KEYS[1]), lost}
+return {redis.call('ZCARD', KEYS[1]), lost, mine}
 """
+
+
+class PartitionLayoutError(RuntimeError):
+    """The streams in Redis do not match the configured partition count and still hold work."""
 
 
 def _decoded(fields: dict) -> Envelope | None:
@@ -151,6 +180,29 @@ def _str(value: Any) -> str:
 def _group_lost(exc: ResponseError) -> bool:
     # NOGROUP: no such group/stream; UNBLOCKED: the stream was deleted while we blocked on it.
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
+
+
+LAG_COUNT_LIMIT = 10_000  # entries counted when Redis cannot tell a group's lag (see group_lag)
+
+
+async def group_lag(redis: Any, stream: str, info: dict, limit: int = LAG_COUNT_LIMIT) -> int:
+    """How many entries of `stream` the group (`info`: its XINFO GROUPS row) has not been given yet.
+
+    Redis answers nil instead of a number while it does not know how many entries the group has
+    read, which is the case after it loaded the stream from its AOF or RDB file (a restart) until the
+    group has caught up, or after an entry in the middle was deleted. Nil is not 0: the entries after
+    the group's last-delivered-id are counted then (at most `limit`, a lower bound past it)."""
+    lag = info.get("lag")
+    if lag is not None:
+        return int(lag)
+    start, counted = "(" + _str(info["last-delivered-id"]), 0
+    while counted < limit:
+        page = await redis.xrange(stream, start, "+", count=min(1000, limit - counted))
+        counted += len(page)
+        if len(page) < 1000:
+            break
+        start = "(" + _str(page[-1][0])
+    return counted
 
 
 def stream_names(topic: str, partitions: int) -> list[str]:
@@ -189,7 +241,9 @@ class RedisStreamsBus(Bus):
         publish_retries: int = 3,
         owns_client: bool = False,
         colocate: bool = False,
+        spread: bool = True,
         on_acquired: Callable[[str, str, str], Awaitable[None] | None] | None = None,
+        unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
     ) -> None:
         # Any: redis-py's stubs of the stream commands disagree with what RESP2 returns (and accept);
         # this adapter checks the shapes it reads itself
@@ -202,7 +256,8 @@ class RedisStreamsBus(Bus):
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
         self.metrics_interval, self.publish_chunk = metrics_interval, publish_chunk
         self.publish_retries = publish_retries
-        self.colocate = colocate
+        self.unavailable = unavailable
+        self.colocate, self.spread = colocate, spread
         self.on_acquired = on_acquired
         self.reclaim_interval = min(30.0, max(0.05, min_idle_ms / 2000))
         self._owns_client = owns_client
@@ -211,6 +266,8 @@ class RedisStreamsBus(Bus):
         self._release = redis.register_script(_RELEASE)
         self._heartbeat = redis.register_script(_HEARTBEAT)
         self._consumers: dict[tuple[str, str], _Consumer] = {}
+        # (group, partition count) -> partition indices being handed over (see _Consumer._release_extras)
+        self._releasing: dict[tuple[str, int], set[int]] = {}
         self._tasks: list[asyncio.Task] = []
         self._stop: asyncio.Event | None = None
         self._done: asyncio.Event | None = None
@@ -336,6 +393,10 @@ class RedisStreamsBus(Bus):
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            # only now, with every consumer done: a co-located lease covers several topics' streams
+            for consumer in self._consumers.values():
+                if consumer.ordered:
+                    await consumer._leave()
             self._done.set()
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -360,45 +421,93 @@ class RedisStreamsBus(Bus):
         for consumer in self._consumers.values():
             await consumer.sample()
 
+    async def check_partitions(self) -> None:
+        """Refuse to consume while the group has work left in the streams of another partition count:
+        nobody would ever read it (the same stream names may even hold other symbols under the new
+        count). Each group records the count it consumes with (`eafix:bus:partitions:<group>:<topic>`);
+        a different recorded count whose streams the group has not drained (entries not yet delivered
+        to it, or delivered and not acknowledged) raises PartitionLayoutError naming them; a drained
+        one is replaced by the configured count. Without a record (first start, or a version that kept
+        none) the streams named for no configured layout are checked instead."""
+        problems, counts = [], set()
+        for (topic, group), consumer in sorted(self._consumers.items()):
+            configured = len(consumer.streams)
+            counts.add(configured)
+            record = f"eafix:bus:partitions:{group}:{topic}"
+            recorded = await self.redis.get(record)
+            if recorded is not None:
+                previous = int(_str(recorded))
+                others = stream_names(topic, previous) if previous != configured else []
+            else:
+                previous, others = 0, sorted(await self._foreign_streams(topic, set(consumer.streams)))
+            left = [(stream, n) for stream in others if (n := await self._undrained(stream, group))]
+            if left:
+                layout = f"{previous} partition(s)" if previous else "another layout"
+                problems += [f"{stream} ({layout}): {n} entries group {group} has not handled" for stream, n in left]
+            elif previous != configured:
+                await self.redis.set(record, configured)
+        if problems:
+            raise PartitionLayoutError(
+                f"streams of another partition count are not drained ({'; '.join(problems)}); this consumer "
+                f"is configured for {'/'.join(map(str, sorted(counts)))} partition(s) (SERVICE_BUS_PARTITIONS): "
+                "go back to the old count until they are drained (docs/operations.md, changing the partition count)")
+
+    async def _foreign_streams(self, topic: str, expected: set[str]) -> set[str]:
+        pattern = re.compile(re.escape(topic) + r"(\.p\d+)?")
+        found = {_str(name) async for name in self.redis.scan_iter(match=f"{topic}*", _type="stream")}
+        return {s for s in found if pattern.fullmatch(s) and s not in expected}
+
+    async def _undrained(self, stream: str, group: str) -> int:
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream
+            return 0
+        for info in groups:
+            if _str(info["name"]) == group:
+                return int(info["pending"]) + await group_lag(self.redis, stream, info)
+        return 0  # the group never read it: not this group's backlog
+
     def owned_streams(self, topic: str, group: str) -> set[str]:
         """Streams this consumer currently reads for (topic, group)."""
         return set(self._consumers[topic, group].owned)
 
     async def history(self, topic: str, limit: int) -> list[Envelope]:
+        streams = stream_names(topic, self.config.partitions_for(topic))
+        quota = -(-limit // len(streams))  # an equal share per partition: every symbol gets its newest
         found: list[Envelope] = []
-        for stream in stream_names(topic, self.config.partitions_for(topic)):
-            newest = "+"
-            while len(found) < limit:
-                page = await self.redis.xrevrange(stream, newest, "-", count=min(1000, limit - len(found)))
-                for _, fields in page:
-                    envelope = _decoded(fields)
-                    if envelope is not None:
-                        found.append(envelope)
-                if len(page) < 1000:
-                    break
-                newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
+        for stream in streams:
+            found += await self._newest(stream, min(quota, limit - len(found)), "+", set())
         return found
 
-    async def handled(self, topic: str, group: str, limit: int) -> list[Envelope]:
+    async def handled(self, topic: str, group: str, limit: int, *, partition: int | None = None) -> list[Envelope]:
+        streams = stream_names(topic, self.config.partitions_for(topic))
+        if partition is not None:
+            streams = [streams[partition]]
+        quota = -(-limit // len(streams))
         found: list[Envelope] = []
-        for stream in stream_names(topic, self.config.partitions_for(topic)):
+        for stream in streams:
             position = await self._delivered(stream, group)
             if position is None:
                 continue
             # entries delivered but not acknowledged come again: they are not "handled"
             pending = {_str(row["message_id"]) for row in await self.redis.xpending_range(
                 stream, group, "-", position, count=limit + 10_000)}
-            newest = position
-            while len(found) < limit:
-                page = await self.redis.xrevrange(stream, newest, "-", count=1000)
-                for entry_id, fields in page:
-                    if len(found) < limit and _str(entry_id) not in pending:
-                        envelope = _decoded(fields)
-                        if envelope is not None:
-                            found.append(envelope)
-                if len(page) < 1000:
-                    break
-                newest = "(" + _str(page[-1][0])
+            found += await self._newest(stream, min(quota, limit - len(found)), position, pending)
+        return found
+
+    async def _newest(self, stream: str, count: int, newest: str, skip: set[str]) -> list[Envelope]:
+        """Up to `count` decodable envelopes of `stream` at or before id `newest`, newest first, but `skip`."""
+        found: list[Envelope] = []
+        while len(found) < count:
+            page = await self.redis.xrevrange(stream, newest, "-", count=1000)
+            for entry_id, fields in page:
+                if len(found) < count and _str(entry_id) not in skip:
+                    envelope = _decoded(fields)
+                    if envelope is not None:
+                        found.append(envelope)
+            if len(page) < 1000:
+                break
+            newest = "(" + _str(page[-1][0])  # exclusive: older than the last entry read
         return found
 
     async def _delivered(self, stream: str, group: str) -> str | None:
@@ -453,11 +562,22 @@ class _Consumer:
         self.dead_lettered, self.reclaimed = m.dead_lettered.labels(*labels), m.reclaimed.labels(*labels)
         self.recreated, self.connection_errors = m.group_recreated.labels(*labels), m.connection_errors.labels(*labels)
         self.pending_gauge, self.lag_gauge = m.pending.labels(*labels), m.lag.labels(*labels)
+        self.owned_gauge = m.owned_partitions.labels(*labels)
+        if not bus.spread:  # one lease for them all: hold every stream or none
+            self.share = len(self.streams)
 
     def _lease_key(self, stream: str) -> str:
+        if not self.bus.spread:  # the key of one partition, whatever the count
+            return (f"eafix:bus:lease:{self.group}:partition:0/1" if self.bus.colocate
+                    else f"eafix:bus:lease:{self.group}:{self.topic}")
         if self.bus.colocate:  # one lease for partition n of every ordered topic of the group
             return f"eafix:bus:lease:{self.group}:partition:{self.streams.index(stream)}/{len(self.streams)}"
         return f"eafix:bus:lease:{self.group}:{stream}"
+
+    def _own(self, stream: str, how: str) -> None:
+        self.owned.add(stream)
+        self.takeover.add(stream)
+        log.info(how, extra=self._context(stream=stream))
 
     def _context(self, **extra: Any) -> dict[str, Any]:
         return {"topic": self.topic, "group": self.group, "consumer": self.name, **extra}
@@ -491,8 +611,6 @@ class _Consumer:
             self.closing = True
             side.cancel()
             await asyncio.gather(side, return_exceptions=True)
-            if self.ordered:
-                await self._leave()
 
     async def _step(self) -> None:
         bus = self.bus
@@ -500,6 +618,7 @@ class _Consumer:
             await self._ensure_groups()
             if not self.ordered:
                 self.owned = set(self.streams)
+                self.owned_gauge.set(len(self.owned))
                 self.pending |= self.owned
             self.ready = True
         if self.ordered:
@@ -606,6 +725,7 @@ class _Consumer:
             await self._dead_letter(stream, msg_id, raw, None, f"undecodable entry: {error_text(exc)}", deliveries)
             return False
         limit = self.bus.config.max_deliveries
+        down = Backoff(self.bus.retry_base, self.bus.retry_cap)  # delays while a backend is down
         while True:
             if deliveries > limit:
                 await self._dead_letter(stream, msg_id, raw, envelope, f"not acknowledged after {deliveries - 1} "
@@ -613,6 +733,10 @@ class _Consumer:
                 return False
             try:
                 await invoke(self.handler, envelope)
+            except self.bus.unavailable as exc:
+                self.failed.inc()
+                if not await self._wait_for_backend(stream, msg_id, envelope, deliveries, exc, down):
+                    return False
             except Exception as exc:
                 self.failed.inc()
                 log.warning("handler failed", exc_info=True, extra=self._context(
@@ -629,6 +753,20 @@ class _Consumer:
             else:
                 self.handled.inc()
                 return True
+
+    async def _wait_for_backend(self, stream: str, msg_id: str, envelope: Envelope, deliveries: int,
+                                exc: BaseException, down: Backoff) -> bool:
+        """After the handler found a backend down: back off, keep the entry (its delivery count as it
+        was); False when the bus stops meanwhile or the entry was trimmed (not to be handled now)."""
+        if down.attempt == 0:  # once per outage of this message, not on every retry
+            log.warning("handler failed: a backend is unavailable; retrying without counting a delivery",
+                        extra=self._context(stream=stream, message_id=msg_id, event_id=envelope.get("event_id"),
+                                            deliveries=deliveries, error=error_text(exc)))
+        if not await self.bus.sleep(down.next()):
+            return False  # stopping: it stays pending
+        # idle time back to 0 (it is being handled: nobody reclaims it), the delivery count unchanged
+        return bool(await self.redis.xclaim(stream, self.group, self.name, 0, [msg_id], retrycount=deliveries,
+                                            justid=True))
 
     async def _dead_letter(self, stream: str, msg_id: str, raw: Any, envelope: Envelope | None, error: str,
                            deliveries: int) -> None:
@@ -649,18 +787,16 @@ class _Consumer:
         pipe = self.redis.pipeline(transaction=False)
         for stream in self.streams:
             pipe.xinfo_groups(stream)
-        pending, lag = 0, cast(int | None, 0)
-        for groups in await pipe.execute(raise_on_error=False):
+        pending, lag = 0, 0
+        for stream, groups in zip(self.streams, await pipe.execute(raise_on_error=False), strict=True):
             if isinstance(groups, Exception):  # stream not created yet
                 continue
             for info in groups:
                 if _str(info["name"]) == self.group:
                     pending += info["pending"]
-                    # lag is nil when Redis cannot tell (entries deleted in the middle of the stream)
-                    lag = None if lag is None or info.get("lag") is None else lag + info["lag"]
+                    lag += await group_lag(self.redis, stream, info)
         self.pending_gauge.set(pending)
-        if lag is not None:
-            self.lag_gauge.set(lag)
+        self.lag_gauge.set(lag)
 
     # -- partition leases (ordered subscriptions) --------------------------------------------
 
@@ -688,35 +824,70 @@ class _Consumer:
                 await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
     async def _beat(self) -> None:
-        keys = {self._lease_key(s): s for s in self.owned}
-        members, lost = await self.bus._heartbeat(keys=[self.members_key, *keys], args=[self.name, self.bus.lease_ms])
+        streams_of: dict[str, list[str]] = {}  # lease key -> its streams (several when spread=False)
+        for stream in self.streams:
+            streams_of.setdefault(self._lease_key(stream), []).append(stream)
+        held = [k for k, streams in streams_of.items() if self.owned.intersection(streams)]
+        others = [k for k in streams_of if k not in held]
+        members, lost, mine = await self.bus._heartbeat(keys=[self.members_key, *held, *others],
+                                                        args=[self.name, self.bus.lease_ms, len(held)])
         for key in lost:
-            stream = keys[_str(key)]
-            if stream in self.owned:  # not released meanwhile
-                self.owned.discard(stream)
-                log.warning("partition lease lost", extra=self._context(stream=stream))
-        self.share = -(-len(self.streams) // max(1, members))
+            for stream in streams_of[_str(key)]:
+                if stream in self.owned:  # not released meanwhile
+                    self.owned.discard(stream)
+                    log.warning("partition lease lost", extra=self._context(stream=stream))
+        lost_keys, releasing = {_str(k) for k in lost}, self._releasing()
+        for key in [*(_str(k) for k in mine), *(k for k in held if k not in lost_keys)]:
+            for stream in streams_of[key]:  # leased by us through another topic, or a sibling stream of a lease
+                if stream not in self.owned and self.streams.index(stream) not in releasing:
+                    self._own(stream, "partition adopted (its lease is ours)")
+        if self.bus.spread:
+            self.share = -(-len(self.streams) // max(1, members))
         self.leases_confirmed = True
+        self.owned_gauge.set(len(self.owned))
         if self.bus.stopping:
             return
         first = partition_of(self.name, len(self.streams))  # replicas start their search at different places
         for i in range(len(self.streams)):
             if len(self.owned) >= self.share:
                 break
-            stream = self.streams[(first + i) % len(self.streams)]
-            if stream not in self.owned and await self.bus._acquire(keys=[self._lease_key(stream)],
-                                                                    args=[self.name, self.bus.lease_ms]):
-                self.owned.add(stream)
-                self.takeover.add(stream)
-                log.info("partition acquired", extra=self._context(stream=stream))
+            n = (first + i) % len(self.streams)
+            stream = self.streams[n]
+            if stream not in self.owned and n not in releasing and await self.bus._acquire(
+                    keys=[self._lease_key(stream)], args=[self.name, self.bus.lease_ms]):
+                self._own(stream, "partition acquired")
+        self.owned_gauge.set(len(self.owned))
+
+    def _releasing(self) -> set[int]:
+        return self.bus._releasing.setdefault((self.group, len(self.streams)), set())
+
+    def _siblings(self) -> list[_Consumer]:
+        """The consumers of this replica that share this one's partition leases (itself included)."""
+        if not (self.bus.colocate and self.bus.spread):
+            return [self]
+        return [c for c in self.bus._consumers.values()
+                if c.ordered and c.group == self.group and len(c.streams) == len(self.streams)]
 
     async def _release_extras(self) -> None:
-        # Called between read batches only, so no message of the released stream is in flight.
-        while len(self.owned) > self.share:
-            stream = max(self.owned)
-            self.owned.discard(stream)
-            await self.bus._release(keys=[self._lease_key(stream)], args=[self.name])
-            log.info("partition released for rebalancing", extra=self._context(stream=stream))
+        # Between read batches only, so no message of a released stream is in flight here. A lease that
+        # sibling topics share is released only once every sibling has stopped reading that partition
+        # (each between its own batches): the next owner never reads the bars of a partition while this
+        # replica still reads its vectors.
+        releasing = self._releasing()
+        keep = sorted((self.streams.index(s) for s in self.owned if self.streams.index(s) not in releasing),
+                      reverse=True)
+        while len(keep) > self.share:
+            releasing.add(keep.pop(0))
+        for n in sorted(releasing):
+            stream = self.streams[n]
+            if stream in self.owned:
+                self.owned.discard(stream)
+                self.takeover.discard(stream)
+                self.owned_gauge.set(len(self.owned))
+                log.info("partition released for rebalancing", extra=self._context(stream=stream))
+            if not any(c.streams[n] in c.owned for c in self._siblings()):
+                releasing.discard(n)
+                await self.bus._release(keys=[self._lease_key(stream)], args=[self.name])
 
     async def _leave(self) -> None:
         try:
@@ -726,3 +897,4 @@ class _Consumer:
         except Exception as exc:  # the leases expire on their own
             log.warning("could not release partition leases", extra=self._context(error=error_text(exc)))
         self.owned.clear()
+        self.owned_gauge.set(0)
