@@ -8,8 +8,8 @@ resident set (ru_maxrss from wait4) and wall time are taken. Also the same for 3
 interpreter and the imports hold). The slope (bytes per bar between the two largest sizes) says
 whether memory is flat in the number of bars. Written to bench/results/memory.json.
 
-5,000,000 bars is not in the default sizes: at this machine's rate a run takes ~10 minutes and,
-while the loader keeps every bar in memory, needs tens of GB (pass it in --bars to measure).
+5,000,000 bars is not in the default sizes: at this machine's rate a run takes ~30 minutes (pass it
+in --bars to measure).
 """
 
 from __future__ import annotations

@@ -139,3 +139,44 @@ def test_unusual_cells_go_row_by_row(tmp_path, cell, read):
     p = write(tmp_path, f"timestamp,open,high,low,close\n2026-01-05T00:00:00Z,{cell},1.2,1.0,1.1\n")
     assert read_bars(p, "EURUSD", "H1") is None
     assert str(load(p).events[0].open) == read  # the row reader's reading (strip, exponent, 8 places)
+
+
+def test_a_clean_file_in_time_order_is_streamed_a_chunk_at_a_time(tmp_path, monkeypatch):
+    import eafix.backtest.bars_frame as bars_frame
+    import eafix.backtest.data as data
+
+    monkeypatch.setattr(bars_frame, "CHUNK_ROWS", 300)  # 1,000 bars: four chunks, the last one short
+    monkeypatch.setattr(data, "SMALL_CSV_BYTES", 0)  # polars for a file this small too
+    sample = write_sample(tmp_path / "s.csv", seed=3, bars=1000)
+    streamed = load(sample)
+    assert isinstance(streamed.events, bars_frame.BarFile) and len(streamed.events) == 1000
+    rows_only(monkeypatch)
+    rows = load(sample).events
+    assert exact(streamed.events) == exact(rows)  # every chunk, twice over: iterating reads the file again
+    assert exact(streamed.events) == exact(rows)
+    picked = (0, 299, 300, 999, -1)
+    assert exact([streamed.events[i] for i in picked]) == exact([rows[i] for i in picked])
+    (first, last, count), = streamed.events.spans.values()
+    assert (first, last, count) == (rows[0].ts_open, rows[-1].ts_open, 1000)
+
+
+def test_symbols_out_of_step_are_sorted_and_a_row_out_of_order_across_chunks_goes_row_by_row(tmp_path, monkeypatch):
+    import eafix.backtest.bars_frame as bars_frame
+
+    monkeypatch.setattr(bars_frame, "CHUNK_ROWS", 2)
+    grouped = write(tmp_path, "timestamp,symbol,open,high,low,close\n"
+                              "2026-01-05T00:00:00Z,GBPUSD,1.3,1.3,1.3,1.3\n"
+                              "2026-01-05T01:00:00Z,GBPUSD,1.3,1.3,1.3,1.3\n"
+                              "2026-01-05T00:00:00Z,EURUSD,1.1,1.1,1.1,1.1\n"
+                              "2026-01-05T01:00:00Z,EURUSD,1.1,1.1,1.1,1.1\n", "grouped.csv")
+    bars, symbols = bars_frame.read_bars(grouped, "EURUSD", "H1")
+    assert isinstance(bars, list) and symbols == ("EURUSD", "GBPUSD")
+    assert [(b.symbol, b.ts_open.hour) for b in bars] == [("EURUSD", 0), ("GBPUSD", 0), ("EURUSD", 1), ("GBPUSD", 1)]
+    back = write(tmp_path, "timestamp,open,high,low,close\n"
+                           "2026-01-05T00:00:00Z,1.1,1.1,1.1,1.1\n2026-01-05T02:00:00Z,1.1,1.1,1.1,1.1\n"
+                           "2026-01-05T01:00:00Z,1.1,1.1,1.1,1.1\n", "back.csv")  # row 4 in the second chunk
+    assert bars_frame.read_bars(back, "EURUSD", "H1") is None
+    with pytest.raises(DataError, match=r"back.csv:4: timestamp 2026-01-05T01:00:00\+00:00 is not after"):
+        load(back)
+    quoted = write(tmp_path, 'timestamp,open,high,low,close\n2026-01-05T00:00:00Z,"1.1",1.1,1.1,1.1\n', "q.csv")
+    assert bars_frame.read_bars(quoted, "EURUSD", "H1") is None and str(load(quoted).events[0].open) == "1.1"

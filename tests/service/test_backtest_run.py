@@ -3,6 +3,7 @@
 import asyncio
 import csv
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -59,7 +60,9 @@ def test_ticks_replay_through_the_paper_broker(tmp_path):
     out = asyncio.run(run(load(path), load_default_strategies(), timeframe="M1"))
     assert out.inputs == 12000
     # 200 minutes of ticks close 199 M1 bars (the last minute has no later tick); kept for the report
-    assert len(out.bars) == 199 and {b.timeframe for b in out.bars} == {"M1"}
+    (candles,) = out.candles  # drawn as they are: 199 candles one minute apart
+    assert (candles.frame, candles.bars, len(candles.ts)) == ("source", 199, 199)
+    assert {b - a for a, b in zip(candles.ts, candles.ts[1:], strict=False)} == {timedelta(minutes=1)}
     assert out.trades, "the seeded walk makes the default strategies trade"
     for t in out.trades:  # paper fills: LONG at the ask, SHORT at the bid of the tick it filled on
         bid, ask = quotes[t.open_time.strftime("%Y-%m-%dT%H:%M:%SZ")]
@@ -98,8 +101,13 @@ def test_cli_formats_json_and_png_carry_the_run(sample, tmp_path, capsys):
     assert bad.value.code == 2 and "invalid choice: 'pdf'" in capsys.readouterr().err
 
 
-def test_the_result_keeps_bars_suppressions_and_levels_for_the_report(result):
-    assert len(result.bars) == result.inputs and result.bars[0].ts_open < result.bars[-1].ts_open
+def test_the_result_keeps_candles_suppressions_and_levels_for_the_report(sample, result):
+    from eafix.reporting.candles import resample
+
+    # the bars resampled as they were replayed: what resampling all of them at the end gives
+    assert list(result.candles) == resample(list(load(sample).events))
+    (candles,) = result.candles
+    assert candles.bars == result.inputs and candles.ts == sorted(candles.ts)
     assert len(result.suppressions) == result.suppressed
     assert set(result.levels) == {t.trade_id for t in result.trades}
     for t in result.trades:  # the stop below a LONG's fill and above a SHORT's, the target the other way

@@ -22,6 +22,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eafix.contracts import PriceTick
 from eafix.contracts.primitives import format_timestamp
 from eafix.data_ingestor.domain import Reason, TickNormalizer
 from eafix.data_ingestor.mt4_bridge import parse_bridge_csv, render_bridge_csv
@@ -72,6 +73,19 @@ def test_a_broken_field_is_rejected_for_that_field(tick, field, value) -> None:
     assert partition(result, 1) == [0]
     if result.rejected:
         assert result.rejected[0].reason in REASONS[field], (field, value, result.rejected[0])
+
+
+@given(st.lists(json_values | st.dictionaries(fields, json_values), max_size=6)
+       | st.lists(valid_ticks(), max_size=3), valid_ticks(), fields, json_values | near_numbers | fuzz_text,
+       st.booleans())
+def test_an_accepted_tick_is_what_the_contract_accepts(batch, tick, field, value, naive_utc) -> None:
+    # the normaliser builds its PriceTick without pydantic's validation: whatever it accepts, validating
+    # its wire form (what a consumer does at its boundary) accepts, with the same values
+    tick[field] = value
+    result = TickNormalizer(TestClock(NOW)).evaluate([*batch, tick], naive_utc=naive_utc)
+    for accepted in result.accepted:
+        assert PriceTick.model_validate_json(accepted.model_dump_json()) == accepted
+        assert accepted.ts.tzinfo is UTC and accepted.ts == PriceTick.model_validate(accepted.model_dump()).ts
 
 
 @given(st.lists(valid_ticks(), min_size=1, max_size=6))

@@ -26,12 +26,13 @@ event; use `runner.run`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from eafix.backtest.collector import Collector
 from eafix.backtest.data import Dataset
-from eafix.backtest.runner import RESULT_TOPICS, BacktestResult, quote_of, result_of
+from eafix.backtest.runner import BacktestResult, quote_of, result_of
+from eafix.backtest.tally import Tally
 from eafix.contracts import Bar, IndicatorVector
 from eafix.contracts.messaging import Messenger, counter_ids
 from eafix.contracts.primitives import CloseReason, ExecutionStatus, Timeframe
@@ -45,6 +46,7 @@ from eafix.indicator_engine.domain import IndicatorEngine
 from eafix.instruments import DEFAULT_INSTRUMENTS, Instruments
 from eafix.reporter.book import ReportBook
 from eafix.reporter.stage import ReporterStage
+from eafix.reporting.candles import resample
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
@@ -75,8 +77,8 @@ class _Pipeline:
         self.execution = ExecutionStage(ExecutionGateway(self.engine, InMemoryExecutionRepository(),
                                                          messenger("execution-engine")), bars=True)
         self.reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
-        self.collector = Collector(RESULT_TOPICS, group="backtest")
-        for stage in (self.risk_stage, self.execution, self.reporter, self.collector):  # the replay's order
+        self.tally = Tally(instruments)
+        for stage in (self.risk_stage, self.execution, self.reporter, self.tally):  # the replay's order
             stage.subscribe(bus)
         self.feed, self.signal_out = messenger("backtest-feed"), messenger("signal-generator")
 
@@ -122,7 +124,7 @@ async def run_batch(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk
     """`vectorized=False` (or no TA-Lib, or a strategy kind without a batch evaluation): bar after bar."""
     if dataset.kind != "bars":
         raise BatchScopeError("the batch path replays bars; ticks need the event-driven replay")
-    bars = cast(list[Bar], dataset.events)
+    bars = list(cast(Sequence[Bar], dataset.events))  # random access: the batch path holds its bars
     risk = risk or RiskConfig()
     clock = TestClock(bars[0].ts_close)
     bus = InMemoryBus()
@@ -144,7 +146,7 @@ async def run_batch(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk
         for position in pipe.engine.open_positions():
             await pipe.execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
         await bus.drain()
-    return result_of(pipe.collector, len(bars), risk, pipe.reporter.book, bars=bars, instruments=instruments)
+    return result_of(pipe.tally, len(bars), risk, pipe.reporter.book, candles=resample(bars))
 
 
 def _vectorized(signals: SignalEngine, bars: list[Bar], timeframe: str,

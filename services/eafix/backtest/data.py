@@ -1,8 +1,8 @@
 """Backtest input: OHLCV bars or ticks from CSV or Parquet, and a seeded sample data set.
 
 A bad file stops the run with one line naming the file, the row and the problem (`DataError`).
-A clean OHLCV file is read column-wise with polars (bars_frame.py); any other goes row by row here,
-which gives the same bars or the error.
+A clean OHLCV file is read column-wise with polars (bars_frame.py); any other, and a small CSV, goes row by
+row here, which gives the same bars or the error.
 OHLCV rows are stamped by their *open* time in the file (the usual export format); the Bar events
 built from them carry `ts_open` and `ts_close = ts_open + timeframe`, and a strategy sees a bar only
 at its close.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,6 +28,8 @@ from eafix.timestamps import parse_timestamp
 TIMEFRAMES = {"M1": 60, "M5": 300, "M15": 900, "H1": 3600, "H4": 14400, "D1": 86400}
 OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close")
 TICK_COLUMNS = ("ts", "symbol", "bid", "ask")
+# a CSV up to this size (~4,000 bars) is read row by row: sooner done than importing polars (start-up)
+SMALL_CSV_BYTES = 256 * 1024
 
 
 class DataError(ValueError):
@@ -37,7 +39,8 @@ class DataError(ValueError):
 @dataclass(frozen=True)
 class Dataset:
     kind: str  # "bars" or "ticks"
-    events: list[Bar] | list[PriceTick]
+    # in replay order; a clean OHLCV file's bars are a BarFile, read again chunk by chunk as they are replayed
+    events: Sequence[Bar] | Sequence[PriceTick]
     symbols: tuple[str, ...]
 
 
@@ -162,7 +165,7 @@ def load(path: str | Path, *, symbol: str = "EURUSD", timeframe: str = "H1") -> 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    if timeframe in TIMEFRAMES:
+    if timeframe in TIMEFRAMES and (path.stat().st_size > SMALL_CSV_BYTES or path.suffix.lower() == ".parquet"):
         clean = read_bars(path, symbol, timeframe)  # polars, column-wise; None: anything unusual
         if clean is not None:
             return Dataset("bars", *clean)

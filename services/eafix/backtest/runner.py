@@ -21,8 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import cast
 
-from eafix.backtest.collector import Collector
+from eafix.backtest.bars_frame import BarFile
 from eafix.backtest.data import Dataset
+from eafix.backtest.tally import Tally
 from eafix.calendar_ingestor.book import CalendarBook
 from eafix.calendar_ingestor.entries import CalendarEntry
 from eafix.calendar_ingestor.intake import DEFAULT_SOURCE_TIMEZONE, IntakeError, read_calendar_csv
@@ -30,16 +31,13 @@ from eafix.calendar_ingestor.stage import CalendarConfig, CalendarStage
 from eafix.contracts import (
     Bar,
     CalendarGate,
-    OrderIntent,
     PriceTick,
-    RiskRejected,
-    Signal,
     SignalSuppressed,
     TradeClosed,
 )
 from eafix.contracts.events import ReentryDecision
 from eafix.contracts.messaging import Messenger, counter_ids
-from eafix.contracts.primitives import CloseReason, RiskRejectReason, SuppressionReason
+from eafix.contracts.primitives import CloseReason
 from eafix.contracts.strategies import SignalGeneratorConfig
 from eafix.execution_engine.brokers import Costs, FaultSchedule, PaperBroker, SimulatedBarBroker
 from eafix.execution_engine.domain import ExecutionEngine
@@ -55,7 +53,7 @@ from eafix.reentry_matrix_svc.stage import ReentryStage
 from eafix.reentry_matrix_svc.wire import calendar_proximity
 from eafix.reporter.book import ReportBook
 from eafix.reporter.stage import ReporterStage
-from eafix.reporting.content import trade_levels
+from eafix.reporting.candles import Candles, Resampler, resample, spans_of
 from eafix.risk_manager.config import RiskConfig
 from eafix.risk_manager.engine import RiskEngine
 from eafix.risk_manager.stage import RiskStage
@@ -63,9 +61,6 @@ from eafix.runtime.bus.memory import InMemoryBus
 from eafix.runtime.clock import TestClock
 from eafix.signal_generator.domain import SignalEngine
 from eafix.signal_generator.stage import SignalStage
-
-RESULT_TOPICS = (TradeClosed.TOPIC, Signal.TOPIC, SignalSuppressed.TOPIC, OrderIntent.TOPIC, RiskRejected.TOPIC,
-                 ReentryDecision.TOPIC)
 
 
 @dataclass(frozen=True)
@@ -83,9 +78,9 @@ class BacktestResult:
     ledger: ReportBook | None = None  # the reporter stage's book (in memory) after the replay
     blackout_suppressed: int = 0  # signals signal-generator suppressed for a calendar blackout
     blackout_rejected: int = 0  # signals (re-entries among them) risk-manager rejected for one
-    # for the report's price chart: the replayed bars (built by the indicator engine from ticks), the
-    # suppressed signals, and each trade's SL/TP price (its order's pip distances from the fill)
-    bars: tuple[Bar, ...] = ()
+    # for the report's price chart: the replayed bars (built by the indicator engine from ticks) as
+    # candles, the suppressed signals, and each trade's SL/TP price (its order's pip distances from the fill)
+    candles: tuple[Candles, ...] = ()
     suppressions: tuple[SignalSuppressed, ...] = ()
     levels: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
@@ -94,7 +89,7 @@ class BacktestResult:
         # and Python 3.11 formats its repr (result included) when asyncio.run restores the handler,
         # which took ~0.1 s per 1,000 bars of the replay's own time.
         return (f"BacktestResult(inputs={self.inputs}, signals={self.signals}, orders={self.orders}, "
-                f"trades={len(self.trades)}, bars={len(self.bars)})")
+                f"trades={len(self.trades)}, bars={sum(c.bars for c in self.candles)})")
 
     def chains(self) -> dict[str, int]:
         """Re-entries scheduled, by generation (R1, R2): the approved decisions."""
@@ -103,21 +98,6 @@ class BacktestResult:
             if d.approved and d.next_generation is not None:
                 counts[d.next_generation] += 1
         return counts
-
-
-def _strategies(events: dict[str, list]) -> dict[str, str]:
-    by_signal = {s.signal_id: s.strategy for s in events[Signal.TOPIC]}
-    return {o.client_order_id: by_signal[o.signal_id] for o in events[OrderIntent.TOPIC] if o.signal_id in by_signal}
-
-
-def _levels(events: dict[str, list], instruments: Instruments) -> dict[str, tuple[Decimal, Decimal]]:
-    orders = {o.client_order_id: o for o in cast(list[OrderIntent], events[OrderIntent.TOPIC])}
-    levels = {}
-    for t in cast(list[TradeClosed], events[TradeClosed.TOPIC]):
-        order = orders.get(t.client_order_id)
-        if order is not None:
-            levels[t.trade_id] = trade_levels(t, order.sl_pips, order.tp_pips, instruments)
-    return levels
 
 
 def quote_of(bar: Bar, spread: Decimal) -> PriceTick:
@@ -165,13 +145,15 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
     reentries = None if reentry is None else ReentryStage(
         ReentryEngine(reentry, clock, proximity=None if gate is None else calendar_proximity(gate)),
         messenger("reentry-matrix-svc"), calendar=gate)
-    # bars given are the report's already; bars built from ticks are collected
-    collector = Collector(RESULT_TOPICS if on_bars else (*RESULT_TOPICS, Bar.TOPIC), group="backtest")
+    # bars given are resampled for the report's chart as they are replayed; bars built from ticks are collected
+    chart = None if not on_bars else Resampler(dataset.events.spans if isinstance(dataset.events, BarFile)
+                                               else spans_of(cast(Sequence[Bar], dataset.events)))
+    tally = Tally(instruments, bars_kept=not on_bars)
     reporter = ReporterStage(ReportBook(risk.opening_balance, risk.account_currency, instruments), clock)
     # Subscription order is delivery order on the in-memory bus: quotes reach risk and execution
     # before the bar that may trigger a signal, and execution sees a bar (fills, SL/TP) before the
     # signal stage reacts to it.
-    for stage in (risk_stage, execution, indicators, signals, reentries, reporter, collector):
+    for stage in (risk_stage, execution, indicators, signals, reentries, reporter, tally):
         if stage is not None:
             stage.subscribe(bus)
     feed = messenger("backtest-feed")
@@ -186,6 +168,7 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             refreshed = clock.now()
         if isinstance(event, Bar):
             await feed.publish([quote_of(event, instruments[event.symbol].distance(spread_pips)), event])
+            chart.add(event)  # type: ignore[union-attr]  # a Resampler on bars
         else:
             await feed.publish([event])
         await bus.drain()
@@ -200,27 +183,22 @@ async def run(dataset: Dataset, strategies: SignalGeneratorConfig, *, risk: Risk
             await execution.gateway.close_position(position.position_id, CloseReason.MANUAL)
         await bus.drain()
 
-    return result_of(collector, len(dataset.events), risk, reporter.book,
-                     bars=cast(list[Bar], dataset.events) if on_bars else None, instruments=instruments)
+    return result_of(tally, len(dataset.events), risk, reporter.book,
+                     candles=chart.candles() if chart is not None else None)
 
 
-def result_of(collector: Collector, inputs: int, risk: RiskConfig, book: ReportBook, *, bars: Sequence[Bar] | None,
-              instruments: Instruments) -> BacktestResult:
-    """The result from what the collector kept (this module's replay and the batch path's); `bars`: the
-    replayed bars, None when the collector kept them (built from ticks)."""
-    ev = collector.events
-    suppressed = cast(list[SignalSuppressed], ev[SignalSuppressed.TOPIC])
-    rejected = cast(list[RiskRejected], ev[RiskRejected.TOPIC])
+def result_of(tally: Tally, inputs: int, risk: RiskConfig, book: ReportBook, *,
+              candles: Sequence[Candles] | None) -> BacktestResult:
+    """The result from what the tally kept (this module's replay and the batch path's); `candles`: the
+    replayed bars resampled, None when the tally kept the bars (built from ticks)."""
     return BacktestResult(
-        blackout_suppressed=sum(s.reason == SuppressionReason.CALENDAR_BLACKOUT for s in suppressed),
-        blackout_rejected=sum(RiskRejectReason.CALENDAR_BLACKOUT in r.reasons for r in rejected),
-        trades=cast(list[TradeClosed], ev[TradeClosed.TOPIC]), signals=len(ev[Signal.TOPIC]),
-        suppressed=len(suppressed), orders=len(ev[OrderIntent.TOPIC]), rejected=len(rejected), inputs=inputs,
-        account_currency=risk.account_currency, opening_balance=risk.opening_balance,
-        strategy_of=_strategies(ev), ledger=book,
-        reentry_decisions=tuple(cast(list[ReentryDecision], ev[ReentryDecision.TOPIC])),
-        bars=tuple(bars if bars is not None else cast(list[Bar], ev[Bar.TOPIC])), suppressions=tuple(suppressed),
-        levels=_levels(ev, instruments))
+        blackout_suppressed=tally.blackout_suppressed, blackout_rejected=tally.blackout_rejected,
+        trades=tally.trades, signals=tally.signals, suppressed=len(tally.suppressions), orders=tally.orders,
+        rejected=tally.rejected, inputs=inputs, account_currency=risk.account_currency,
+        opening_balance=risk.opening_balance, strategy_of=tally.strategy_of, ledger=book,
+        reentry_decisions=tuple(tally.reentry_decisions),
+        candles=tuple(candles if candles is not None else resample(tally.bars)),
+        suppressions=tuple(tally.suppressions), levels=tally.levels)
 
 
 class CalendarFileError(ValueError):

@@ -8,16 +8,19 @@ rule as the JSON Schema `eafix.contracts.schemas.message_schema()`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from pydantic import SerializeAsAny, ValidationInfo, field_validator
 
 from eafix.contracts.events import Contract, Event
-from eafix.contracts.primitives import EventTypeName, Producer, SchemaVersion, Timestamp, Uuid
+from eafix.contracts.primitives import PATTERNS, EventTypeName, Producer, SchemaVersion, Timestamp, Uuid
 from eafix.contracts.registry import EVENT_TYPES, major_of, spec_for
+
+_PRODUCER = re.compile(PATTERNS["Producer"])
 
 
 class Envelope(Contract):
@@ -104,17 +107,29 @@ def make_envelope(
         causation_id = None
         correlation = correlation_id if correlation_id is not None else eid
     happened = ts_event if ts_event is not None else (event.event_time() or clock_ts)
-    return Envelope(
+    correlation = correlation if isinstance(correlation, UUID) else UUID(correlation)
+    if (clock_ts.utcoffset() is not None and happened.utcoffset() is not None and isinstance(producer, str)
+            and _PRODUCER.search(producer)):
+        # every field is ours or checked just now, `data` a model of its type: no second validation
+        return Envelope.trusted({
+            "event_id": eid, "event_type": spec.model.EVENT_TYPE, "schema_version": spec.model.SCHEMA_VERSION,
+            "correlation_id": correlation, "causation_id": causation_id, "ts_event": _utc(happened),
+            "ts_init": _utc(clock_ts), "producer": producer, "data": event})
+    return Envelope(  # refuses the naive time or the bad producer
         event_id=eid,
         event_type=spec.model.EVENT_TYPE,
         schema_version=spec.model.SCHEMA_VERSION,
-        correlation_id=correlation if isinstance(correlation, UUID) else UUID(correlation),
+        correlation_id=correlation,
         causation_id=causation_id,
         ts_event=happened,
         ts_init=clock_ts,
         producer=producer,
         data=event,
     )
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is UTC else ts.astimezone(UTC)
 
 
 def parse_envelope(raw: Mapping[str, Any] | str | bytes) -> Envelope:

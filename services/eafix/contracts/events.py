@@ -15,7 +15,7 @@ documents). Rules of the translation:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -65,6 +65,18 @@ class Contract(BaseModel):
     """Base of every contract model: immutable, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def trusted(cls, fields: dict) -> Self:
+        """An instance of values already checked as the contract checks them, every field given (the hot
+        path of a process's own data: validation stays where data comes in). What model_construct does,
+        less its per-field default handling, at a third of its cost."""
+        model = cls.__new__(cls)
+        object.__setattr__(model, "__dict__", fields)
+        object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(model, "__pydantic_extra__", None)
+        object.__setattr__(model, "__pydantic_private__", None)
+        return model
 
 
 class Event(Contract):

@@ -5,7 +5,7 @@ for a backtest's bars; `CandleBook` does it as bars arrive, for reporter, in bou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,21 +43,40 @@ def frame_for(first: datetime, last: datetime, seconds: int, count: int, limit: 
 
 def resample(bars: Sequence[Bar], limit: int = MAX_CANDLES) -> list[Candles]:
     """One Candles per symbol (sorted), each bar in the bucket of its open time."""
-    by_symbol: dict[str, list[Bar]] = {}
+    resampler = Resampler(spans_of(bars), limit)
     for bar in bars:
-        by_symbol.setdefault(bar.symbol, []).append(bar)
-    return [_resample(symbol, series, limit) for symbol, series in sorted(by_symbol.items())]
+        resampler.add(bar)
+    return resampler.candles()
 
 
-def _resample(symbol: str, bars: list[Bar], limit: int) -> Candles:
-    seconds = int((bars[0].ts_close - bars[0].ts_open).total_seconds())
-    frame, size = frame_for(bars[0].ts_open, bars[-1].ts_open, seconds, len(bars), limit)
-    out = Candles(symbol, frame, len(bars), [], [], [], [], [])
-    current = None
+def spans_of(bars: Iterable[Bar]) -> dict[str, tuple[datetime, datetime, int]]:
+    """symbol -> its first and last bar's open time and its number of bars (bars in time order)."""
+    spans: dict[str, tuple[datetime, datetime, int]] = {}
     for bar in bars:
+        first, _, count = spans.get(bar.symbol) or (bar.ts_open, bar.ts_open, 0)
+        spans[bar.symbol] = (first, bar.ts_open, count + 1)
+    return spans
+
+
+class Resampler:
+    """`resample` as the bars arrive (in time order per symbol), given each symbol's first and last
+    open time and number of bars beforehand: the backtest's price chart without keeping its bars."""
+
+    def __init__(self, spans: Mapping[str, tuple[datetime, datetime, int]], limit: int = MAX_CANDLES) -> None:
+        self.spans, self.limit = spans, limit
+        self._series: dict[str, tuple[Candles, int]] = {}  # symbol -> candles so far, bucket size
+        self._bucket: dict[str, int] = {}  # symbol -> its last candle's bucket
+
+    def add(self, bar: Bar) -> None:
+        series = self._series.get(bar.symbol)
+        if series is None:
+            first, last, count = self.spans[bar.symbol]
+            frame, size = frame_for(first, last, int((bar.ts_close - bar.ts_open).total_seconds()), count, self.limit)
+            series = self._series[bar.symbol] = (Candles(bar.symbol, frame, count, [], [], [], [], []), size)
+        out, size = series
         bucket = int((bar.ts_open - MONDAY).total_seconds() // size)
-        if bucket != current:
-            current = bucket
+        if bucket != self._bucket.get(bar.symbol):
+            self._bucket[bar.symbol] = bucket
             out.ts.append(MONDAY + timedelta(seconds=bucket * size))
             out.open.append(float(bar.open))
             out.high.append(float(bar.high))
@@ -67,7 +86,9 @@ def _resample(symbol: str, bars: list[Bar], limit: int) -> Candles:
             out.high[-1] = max(out.high[-1], float(bar.high))
             out.low[-1] = min(out.low[-1], float(bar.low))
             out.close[-1] = float(bar.close)
-    return out
+
+    def candles(self) -> list[Candles]:
+        return [candles for _, (candles, _) in sorted(self._series.items())]
 
 
 def coarser(size: int) -> tuple[str, int]:

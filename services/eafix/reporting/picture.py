@@ -28,7 +28,7 @@ def write_png(content: ReportContent, path: Path) -> None:
     equity, falls, pnl = (fig.add_subplot(grid[row, 0], sharex=price) for row in (1, 2, 3))
     trades = ordered(content.trades)
     shown = marked(trades)  # the markers: as many as the HTML report's
-    for candles in resample(content.bars):
+    for candles in content.candles or resample(content.bars):
         price.plot(date2num(candles.ts), candles.close, color=MUTED, linewidth=0.8, label=f"{candles.symbol} close")
     for side, marker in (("LONG", "^"), ("SHORT", "v")):
         entries = [t for t in shown if t.direction == side]
