@@ -23,7 +23,11 @@ export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 
 modver() { "$GO" list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' "$1"; }
-moddir() { "$GO" list -m -f '{{if .Replace}}{{.Replace.Dir}}{{else}}{{.Dir}}{{end}}' "$1"; }
+# .Dir is empty until the module is in the cache (a fresh machine): download it first.
+moddir() {
+	"$GO" mod download "$1"
+	"$GO" list -m -f '{{if .Replace}}{{.Replace.Dir}}{{else}}{{.Dir}}{{end}}' "$1"
+}
 # The release's timestamp as the proxy records it (stable, unlike the time of our build).
 modtime() { "$GO" list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$1"; }
 
