@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from service.pipeline_env import PIPELINE
-from service.pipeline_procs import WAIT, Pipeline, Service, ready, wait_for
+from service.pipeline_procs import STARTUP, WAIT, Pipeline, Service, ready, wait_for
 from service.servers import free_port
-from service.test_faults import FIGURES, STARTUP, service_env
+from service.test_faults import FIGURES, service_env
 
 Overrides = Callable[[str, int], dict[str, str]]  # (service, port) -> settings laid over the suite's
 

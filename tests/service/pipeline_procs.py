@@ -18,6 +18,7 @@ import psycopg
 import redis
 
 WAIT = 60.0  # seconds: a guard against hangs, never a performance assertion
+STARTUP = 240.0  # seconds: a hang guard for several interpreters importing on a busy 2-core machine
 
 
 @dataclass

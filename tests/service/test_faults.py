@@ -33,12 +33,11 @@ from eafix.services import get as service_spec
 from service import pipeline_env, servers
 from service.fault_ledger import Ledger, reference, risk_env, services_ledger, workload
 from service.pipeline_env import PIPELINE, WEEK
-from service.pipeline_procs import WAIT, Pipeline, Service, at_rest, behind, ready, wait_for
+from service.pipeline_procs import STARTUP, WAIT, Pipeline, Service, at_rest, behind, ready, wait_for
 from service.servers import free_port
 
 BARS = int(os.environ.get("EAFIX_FAULT_BARS", "1000"))  # 10,000 ticks (fewer only to debug a fault)
 SEED = 20261204
-STARTUP = 240.0  # seconds: a hang guard for five interpreters importing on a busy 2-core machine
 
 
 def start_of_history() -> datetime:

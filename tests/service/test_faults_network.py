@@ -25,8 +25,8 @@ import pytest
 from service import servers
 from service.fault_ledger import reference, workload
 from service.fault_pipeline import add_figures, running
-from service.pipeline_procs import Pipeline, at_rest, ready, wait_for
-from service.test_faults import BARS, SEED, STARTUP, assert_same_ledger, dead_letters, feed, recovered, start_of_history
+from service.pipeline_procs import STARTUP, Pipeline, at_rest, ready, wait_for
+from service.test_faults import BARS, SEED, assert_same_ledger, dead_letters, feed, recovered, start_of_history
 
 VICTIM = "execution-engine"
 CUT_SECONDS = 20.0

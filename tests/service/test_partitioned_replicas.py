@@ -26,13 +26,12 @@ from eafix.runtime.bus import partition_of, stream_names
 from service import servers
 from service.partition_workload import SYMBOLS, bars_and_vectors, publish, reference
 from service.pipeline_env import FIRES_EVERY_BAR
-from service.pipeline_procs import Pipeline, Service, at_rest, ready, wait_for
+from service.pipeline_procs import STARTUP, Pipeline, Service, at_rest, ready, wait_for
 from service.servers import free_port
 
 P = 4
 GROUP = "signal-generator"
 TOPICS = (Bar.TOPIC, IndicatorVector.TOPIC)
-STARTUP = 240.0  # seconds: a hang guard for interpreters importing on a busy 2-core machine
 BARS = 45  # per symbol, in three phases of 15
 
 

@@ -44,6 +44,7 @@ import pytest
 from service import pipeline_env, servers
 from service.pipeline_env import AROUND, PIPELINE
 from service.pipeline_procs import (
+    STARTUP,
     WAIT,
     Pipeline,
     Service,
@@ -105,7 +106,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
                 p.services[name] = Service(name, port, service_env(p, name, port), workdir / name)
                 p.services[name].start()
             for svc in p.services.values():
-                wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready", p)
+                wait_for(lambda svc=svc: ready(svc), f"{svc.name} to be ready", p, timeout=STARTUP)
             # the week's calendar: one event, hours away (entries stay allowed until the test adds one)
             imported = import_calendar(p, datetime.now(UTC) + timedelta(hours=6), "Retail Sales m/m")
             assert imported.status_code == 200, imported.text
