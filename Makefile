@@ -119,7 +119,7 @@ manifests: venv
 	$(BIN)/eafix charts manifests --env $(ENV) --out deploy/kubernetes
 
 test: packages venv tools tools-test crd-validate
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 test-chart: venv tools tools-test crd-validate
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)

@@ -51,48 +51,48 @@ def main() -> None:
     parser.add_argument("--replay", action="store_true", help="also time the event-driven replay")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # open to the end: a clean file is read as the runs go
         path = write_sample(Path(tmp) / "bars.csv", seed=7, bars=args.bars)
         started = time.perf_counter()
         dataset = load(path)
         columns = time.perf_counter() - started
-        data.read_bars = lambda *a: None  # the row-by-row reader (every unusual file's)
+        data.read_bars = lambda *a: None  # type: ignore[assignment]  # the row-by-row reader (every unusual file's)
         started = time.perf_counter()
         rows = load(path)
         print(f"load: column-wise {columns:.2f} s, row by row {time.perf_counter() - started:.2f} s, "
               f"same bars: {rows == dataset}")
-    sets = {"default strategies": load_default_strategies(), "sma_cross.yaml": load_strategies_file(PEERS)}
-    print(f"{args.bars} EURUSD H1 bars (sample-data seed 7); cpus {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    for name, strategies in sets.items():
-        paths = {"bar-after-bar": lambda s=strategies: run_batch(dataset, s, close_at_end=True, vectorized=False),
-                 "vectorized": lambda s=strategies: run_batch(dataset, s, close_at_end=True)}
-        if args.replay:
-            paths["replay"] = lambda s=strategies: run(dataset, s, close_at_end=True)
-        best: dict[str, tuple[float, float]] = {}
-        csvs = set()
-        for _ in range(args.repeat):
-            for path, make in paths.items():
-                wall, cpu, result = timed(make)
-                before = best.get(path, (wall, cpu))
-                best[path] = (min(before[0], wall), min(before[1], cpu))
-                csvs.add(trades_csv(result.trades))  # type: ignore[attr-defined]
-        if len(csvs) != 1:
-            raise SystemExit(f"{name}: the paths' trades.csv differ")
-        trades = next(iter(csvs)).count("\n") - 1
-        print(f"{name}: {trades} trades, trades.csv identical on every path")
-        for path, (wall, cpu) in best.items():
-            print(f"  {path:14} {args.bars / wall:9,.0f} bars/s wall ({wall:.2f} s), "
-                  f"{args.bars / cpu:9,.0f} bars/s of CPU ({cpu:.2f} s)")
-        print(f"  vectorized / bar-after-bar: x{best['bar-after-bar'][0] / best['vectorized'][0]:.1f} wall, "
-              f"x{best['bar-after-bar'][1] / best['vectorized'][1]:.1f} CPU")
-        if args.profile:
-            profile = cProfile.Profile()
-            profile.enable()
-            asyncio.run(paths["vectorized"]())
-            profile.disable()
-            pstats.Stats(profile).sort_stats("tottime").print_stats(15)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        sets = {"default strategies": load_default_strategies(), "sma_cross.yaml": load_strategies_file(PEERS)}
+        print(f"{args.bars} EURUSD H1 bars (sample-data seed 7); cpus {os.cpu_count()}, "
+              f"load average {os.getloadavg()[0]:.1f} at start")
+        for name, strategies in sets.items():
+            paths = {"bar-after-bar": lambda s=strategies: run_batch(dataset, s, close_at_end=True, vectorized=False),
+                     "vectorized": lambda s=strategies: run_batch(dataset, s, close_at_end=True)}
+            if args.replay:
+                paths["replay"] = lambda s=strategies: run(dataset, s, close_at_end=True)
+            best: dict[str, tuple[float, float]] = {}
+            csvs = set()
+            for _ in range(args.repeat):
+                for path, make in paths.items():
+                    wall, cpu, result = timed(make)
+                    before = best.get(path, (wall, cpu))
+                    best[path] = (min(before[0], wall), min(before[1], cpu))
+                    csvs.add(trades_csv(result.trades))  # type: ignore[attr-defined]
+            if len(csvs) != 1:
+                raise SystemExit(f"{name}: the paths' trades.csv differ")
+            trades = next(iter(csvs)).count("\n") - 1
+            print(f"{name}: {trades} trades, trades.csv identical on every path")
+            for path, (wall, cpu) in best.items():
+                print(f"  {path:14} {args.bars / wall:9,.0f} bars/s wall ({wall:.2f} s), "
+                      f"{args.bars / cpu:9,.0f} bars/s of CPU ({cpu:.2f} s)")
+            print(f"  vectorized / bar-after-bar: x{best['bar-after-bar'][0] / best['vectorized'][0]:.1f} wall, "
+                  f"x{best['bar-after-bar'][1] / best['vectorized'][1]:.1f} CPU")
+            if args.profile:
+                profile = cProfile.Profile()
+                profile.enable()
+                asyncio.run(paths["vectorized"]())
+                profile.disable()
+                pstats.Stats(profile).sort_stats("tottime").print_stats(15)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from service.pipeline_env import PIPELINE, WEEK
 from service.pipeline_procs import STARTUP, WAIT, Pipeline, Service, at_rest, behind, ready, wait_for
 from service.servers import free_port
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 BARS = int(os.environ.get("EAFIX_FAULT_BARS", "1000"))  # 10,000 ticks (fewer only to debug a fault)
 SEED = 20261204
 

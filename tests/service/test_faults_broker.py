@@ -26,6 +26,8 @@ from service.fault_pipeline import running
 from service.pipeline_procs import Pipeline, wait_for
 from service.test_faults import BARS, FIGURES, SEED, dead_letters, feed, ledger_of, settle, start_of_history
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 SCHEDULE = FaultSchedule(reject_every=6, ignore_every=8)
 ACK_TIMEOUT_SECONDS = 1
 

@@ -49,6 +49,8 @@ from service.test_faults import (
     start_of_history,
 )
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 PROMOTE_AFTER = 3.0  # seconds between the PostgreSQL primary's death and the operator's promotion
 
 

@@ -32,7 +32,8 @@ VICTIM = "execution-engine"
 CUT_SECONDS = 20.0
 ALIAS = "127.0.0.2"  # loopback: the victim's way to Redis, the only one the rules drop
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a network partition needs root (iptables rules)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="a network partition needs root (iptables rules)")]
 
 
 def iptables() -> str:

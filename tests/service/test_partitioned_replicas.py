@@ -29,6 +29,8 @@ from service.pipeline_env import FIRES_EVERY_BAR
 from service.pipeline_procs import STARTUP, Pipeline, Service, at_rest, ready, wait_for
 from service.servers import free_port
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 P = 4
 GROUP = "signal-generator"
 TOPICS = (Bar.TOPIC, IndicatorVector.TOPIC)

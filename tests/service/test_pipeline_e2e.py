@@ -56,6 +56,8 @@ from service.pipeline_procs import (
 )
 from service.servers import free_port
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 SYMBOL = "EURUSD"
 TICKS_PER_BAR = 10
 PIP = 0.0001

@@ -19,6 +19,8 @@ from eafix.runtime.settings import Settings
 from eafix.runtime.store.database import Database
 from service.pg_replication import replicated_postgres
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 TABLE = "CREATE TABLE ledger (seq integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
 
 

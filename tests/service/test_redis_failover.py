@@ -27,6 +27,8 @@ from eafix.runtime.settings import Settings, SettingsError
 from service.redis_bus import FAST, GUARD, envelope, eventually, seq_of
 from service.sentinel_cluster import MASTER, sentinel_cluster
 
+pytestmark = pytest.mark.slow  # minutes of real processes: scheduled first (tests/conftest.py)
+
 TOPIC = "eafix.test.failover"
 GROUP = "failover-test"
 
