@@ -17,6 +17,8 @@ import httpx
 import psycopg
 import redis
 
+from service.servers import free_port
+
 WAIT = 60.0  # seconds: a guard against hangs, never a performance assertion
 STARTUP = 240.0  # seconds: a hang guard for several interpreters importing on a busy 2-core machine
 
@@ -35,6 +37,9 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        if self.runs:  # a restart: its old port is an ephemeral one, and another test's client may hold it now
+            self.port = free_port()
+            self.env = {**self.env, "SERVICE_PORT": str(self.port)}
         self.runs += 1
         out = self.log.with_suffix(f".{self.runs}.log").open("w")
         self.proc = subprocess.Popen([sys.executable, "-m", "eafix", "serve", self.name], env=self.env,

@@ -62,7 +62,9 @@ def test_a_stale_lock_fails_the_check(tmp_path):
     (tmp_path / "services" / "eafix" / "__init__.py").write_text("")
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('  "pyyaml>=6.0",\n', ""))  # a dependency dropped
-    done = uv("lock", "--check", "--offline", cwd=tmp_path)
+    # not --offline: re-resolving needs the index's metadata, which a fresh machine's uv cache lacks
+    # (installing from the lock never fetches it); `make lint` checks online as well
+    done = uv("lock", "--check", cwd=tmp_path)
     assert done.returncode != 0 and "needs to be updated" in done.stderr
 
 

@@ -303,6 +303,7 @@ def candidates(strategies: Sequence[Strategy], bars: Sequence[Bar], timeframe: s
     for strategy in strategies:
         if type(strategy) not in TRIGGERS:
             raise NotVectorized(f"strategy kind {strategy.kind!r} has no batch evaluation")
+    bars = bars if isinstance(bars, list) else list(bars)  # indexed by row: a streamed BarFile reads up to each
     series = series_of(bars)
     by_row: dict[int, list[Found]] = {}
     for strategy in strategies:
