@@ -134,12 +134,11 @@ def settle(p: Pipeline) -> None:
 
 def feed(p: Pipeline, bars: list[list[dict]], before_bar: Callable[[int], None] = lambda k: None,
          after_first_tick: Callable[[int], None] = lambda k: None) -> None:
-    url = f"{p.services['data-ingestor'].url}/api/v1/ticks"
     with httpx.Client(timeout=WAIT) as client:
         for k, ticks in enumerate(bars):
             before_bar(k)
-            for part in (ticks[:1], ticks[1:]):
-                response = client.post(url, json=part)
+            for part in (ticks[:1], ticks[1:]):  # the URL read each time: a restarted service has a new port
+                response = client.post(f"{p.services['data-ingestor'].url}/api/v1/ticks", json=part)
                 assert response.status_code == 200 and response.json()["accepted"] == len(part), response.text
                 if len(part) == 1:
                     after_first_tick(k)

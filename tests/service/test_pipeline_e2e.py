@@ -158,7 +158,7 @@ def test_ticks_become_orders_and_trades_and_redelivery_never_doubles_an_order(pi
     execution.kill(signal.SIGKILL)
     post_bars(pipeline, start, range(30, 45))
     execution.start()
-    wait_for(lambda: ready(execution), "execution-engine to be ready again", pipeline)
+    wait_for(lambda: ready(execution), "execution-engine to be ready again", pipeline, timeout=STARTUP)
 
     # 3. an OrderIntent delivered a second time: the same envelope (event id, idempotency key) again
     r = pipeline.redis()
