@@ -34,10 +34,7 @@ def test_a_handler_that_finds_postgres_down_is_retried_until_it_is_back_and_not_
         stored.append(seq_of(env))
 
     async def scenario() -> None:
-        admin = admin_client(redis_server)
-        await admin.delete(TOPIC, f"{TOPIC}.dlq")
-        bus = make_bus(redis_server, "pod-0", config=LIMIT, unavailable=BACKEND_UNAVAILABLE)
-        bus.subscribe(TOPIC, GROUP, handler)
+        admin, bus = await _fresh_bus(redis_server, handler)
         async with running(bus):
             await bus.publish(TOPIC, envelope(1))
             await eventually(lambda: attempts.count("down") >= 5, "5 attempts while PostgreSQL is down")
@@ -59,15 +56,21 @@ def test_a_handler_that_finds_postgres_down_is_retried_until_it_is_back_and_not_
     assert attempts[-1] == "up" and attempts.count("up") == 1
 
 
+async def _fresh_bus(redis_server: RedisServer, handler) -> tuple:
+    """An admin client and a bus with `handler` on a topic emptied of earlier runs' entries."""
+    admin = admin_client(redis_server)
+    await admin.delete(TOPIC, f"{TOPIC}.dlq")
+    bus = make_bus(redis_server, "pod-0", config=LIMIT, unavailable=BACKEND_UNAVAILABLE)
+    bus.subscribe(TOPIC, GROUP, handler)
+    return admin, bus
+
+
 def test_a_handler_error_of_the_message_itself_is_still_dead_lettered(redis_server: RedisServer) -> None:
     async def handler(env: dict) -> None:
         raise ValueError(f"message {seq_of(env)} is broken")
 
     async def scenario() -> None:
-        admin = admin_client(redis_server)
-        await admin.delete(TOPIC, f"{TOPIC}.dlq")
-        bus = make_bus(redis_server, "pod-0", config=LIMIT, unavailable=BACKEND_UNAVAILABLE)
-        bus.subscribe(TOPIC, GROUP, handler)
+        admin, bus = await _fresh_bus(redis_server, handler)
         async with running(bus):
             await bus.publish(TOPIC, envelope(7))
             await eventually(lambda: _dead_lettered(admin), "the broken message dead-lettered")
