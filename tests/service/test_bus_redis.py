@@ -69,6 +69,28 @@ def test_round_trip(redis_server: RedisServer, topic: str) -> None:
     assert metric(registry, "eafix_bus_handler_failures_total", topic) == 0
 
 
+def test_a_fresh_ordered_consumer_reads_once_its_first_heartbeat_leases_the_stream(
+        redis_server: RedisServer, topic: str) -> None:
+    # Standing by (no lease yet) used to be a fixed sleep of min(block_ms, lease_ms / 3): a new replica's
+    # first read came that late. With both at 5 minutes the message arrives only if the heartbeat that
+    # leased the stream wakes the consumer (the 60 s wait only guards against a hang).
+    seen: list[dict] = []
+
+    async def scenario() -> None:
+        bus = make_bus(redis_server, "pod-1", block_ms=300_000, lease_ms=900_000)
+        bus.subscribe(topic, GROUP, seen.append)
+        await bus.publish(topic, envelope(1))
+        task = asyncio.create_task(bus.run())
+        try:
+            await eventually(lambda: len(seen) == 1, "the message, read as soon as the lease is held")
+        finally:  # its next XREADGROUP blocks for block_ms: cancelled rather than waited for
+            await bus.stop(timeout=0.5)
+            await task
+
+    run(scenario())
+    assert [seq_of(e) for e in seen] == [1]
+
+
 def test_ack_only_after_the_handler_succeeds_and_failures_are_redelivered_in_place(
         redis_server: RedisServer, topic: str) -> None:
     registry = CollectorRegistry()

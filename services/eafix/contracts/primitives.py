@@ -164,8 +164,7 @@ def _timestamp(value: Any) -> datetime:
         # adds. fullmatch, because `$` of `search` would let a trailing newline through.
         if _TIMESTAMP.fullmatch(value) is not None:
             try:
-                return datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
-                                int(value[14:16]), int(value[17:19]), int(value[20:-1].ljust(6, "0")), tzinfo=UTC)
+                return datetime.fromisoformat(value)  # Python >= 3.11 reads the Z (as UTC) and 1-6 fraction digits
             except ValueError:
                 pass
         raise ValueError(f"Timestamp: {value!r} is not a UTC RFC 3339 time like 2025-01-06T12:00:00Z")

@@ -368,16 +368,25 @@ class RedisStreamsBus(Bus):
     def stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
 
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep unless stop() is called meanwhile; False when it was."""
-        if self._stop is None:
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Sleep unless stop() is called (False) or `wake` is set (True) meanwhile."""
+        events = [e for e in (self._stop, wake) if e is not None]
+        if not events:
             await asyncio.sleep(seconds)
             return True
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
+        if len(events) == 1:
+            try:
+                await asyncio.wait_for(events[0].wait(), seconds)
+            except TimeoutError:
+                pass
+        else:
+            waits = [asyncio.ensure_future(e.wait()) for e in events]
+            try:
+                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+        return self._stop is None or not self._stop.is_set()
 
     async def run(self) -> None:
         if self._done is not None and not self._done.is_set():
@@ -554,6 +563,7 @@ class _Consumer:
         # Ordered: after an outage, read only once a heartbeat has confirmed which leases we still
         # hold (they may have expired and moved to another replica meanwhile).
         self.leases_confirmed = False
+        self.leased = asyncio.Event()  # set by a heartbeat that confirmed or acquired a lease: stop standing by
         self.next_reclaim = 0.0
         self.closing = False  # ends the side task even if a cancellation gets lost in redis-py's error handling
         self.members_key = f"eafix:bus:members:{group}:{topic}"
@@ -624,7 +634,10 @@ class _Consumer:
         if self.ordered:
             await self._release_extras()
         if not self.owned or (self.ordered and not self.leases_confirmed):  # standing by
-            await bus.sleep(min(bus.block_ms, bus.lease_ms / 3) / 1000)
+            # until the heartbeat leases us a partition: at start-up, after an outage, on a takeover
+            # (a fixed sleep here held a fresh replica's first read back by up to block_ms)
+            self.leased.clear()
+            await bus.sleep(min(bus.block_ms, bus.lease_ms / 3) / 1000, self.leased)
             return
         for stream in sorted(self.takeover & self.owned):
             if bus.on_acquired is not None:  # before anything of the stream is handled (see module docstring)
@@ -857,6 +870,8 @@ class _Consumer:
                     keys=[self._lease_key(stream)], args=[self.name, self.bus.lease_ms]):
                 self._own(stream, "partition acquired")
         self.owned_gauge.set(len(self.owned))
+        if self.owned:
+            self.leased.set()
 
     def _releasing(self) -> set[int]:
         return self.bus._releasing.setdefault((self.group, len(self.streams)), set())
