@@ -374,18 +374,12 @@ class RedisStreamsBus(Bus):
         if not events:
             await asyncio.sleep(seconds)
             return True
-        if len(events) == 1:
-            try:
-                await asyncio.wait_for(events[0].wait(), seconds)
-            except TimeoutError:
-                pass
-        else:
-            waits = [asyncio.ensure_future(e.wait()) for e in events]
-            try:
-                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
+        waits = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
         return self._stop is None or not self._stop.is_set()
 
     async def run(self) -> None:
