@@ -48,7 +48,7 @@ def _backtest(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     summary = summarize(result.trades, result.opening_balance, result.account_currency)
     kind = "bars" if dataset.kind == "bars" else "ticks"
-    print(f"backtest {', '.join(dataset.symbols)} {args.timeframe}: {result.inputs} {kind} in {elapsed:.2f} s "
+    print(f"backtest {', '.join(dataset.symbols)} {args.timeframe}: {result.inputs} {kind} in {elapsed:.3f} s "
           f"({result.inputs / elapsed:,.0f} {kind}/s)")
     print(f"signals {result.signals} (suppressed {result.suppressed}), orders {result.orders}, "
           f"risk rejections {result.rejected}")

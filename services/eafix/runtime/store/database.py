@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 # up; a caller waiting for a connection then starts a new attempt at once. psycopg_pool's 300 s
 # default let the gaps grow past the outage: PostgreSQL back after 30 s, the next attempt 30 s later.
 POOL_RECONNECT_SECONDS = 5.0
+# A connection whose last block committed less than this long ago is handed out without the pool's
+# check (a round trip per checkout: on a busy service one per handled message). A server that died
+# within it fails the block instead, the path every block has anyway (its caller redoes it).
+CHECK_AFTER_IDLE_SECONDS = 1.0
 
 
 class StoreError(Exception):
@@ -55,6 +61,7 @@ class Database:
                  max_size: int = 4, timeout: float = 10.0, application_name: str | None = None,
                  reconnect_timeout: float = 60.0) -> None:
         kwargs: dict[str, str | int] = dict(credentials or {})
+        self._committed: weakref.WeakKeyDictionary[psycopg.AsyncConnection, float] = weakref.WeakKeyDictionary()
         self.reconnect_timeout = reconnect_timeout  # seconds a block waits for a server that accepts writes
         if application_name:
             kwargs["application_name"] = application_name
@@ -66,10 +73,15 @@ class Database:
             max_size=max_size,
             timeout=timeout,  # waiting for a free connection
             open=False,
-            check=AsyncConnectionPool.check_connection,  # no dead connection after a server restart
+            check=self._check,  # no dead connection after a server restart
             reconnect_timeout=POOL_RECONNECT_SECONDS,
             name=application_name,
         )
+
+    async def _check(self, conn: psycopg.AsyncConnection) -> None:
+        committed = self._committed.get(conn)
+        if committed is None or time.monotonic() - committed >= CHECK_AFTER_IDLE_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
 
     @classmethod
     def from_settings(cls, settings: Settings, **pool_options) -> Database:
@@ -123,6 +135,7 @@ class Database:
         try:
             async with conn:  # a pooled connection is committed or rolled back here, not closed
                 yield conn
+            self._committed[conn] = time.monotonic()
         except errors.ReadOnlySqlTransaction:
             await conn.close()  # its server is a standby now: the pool replaces the connection
             raise
