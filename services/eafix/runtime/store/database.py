@@ -44,9 +44,10 @@ log = logging.getLogger(__name__)
 # up; a caller waiting for a connection then starts a new attempt at once. psycopg_pool's 300 s
 # default let the gaps grow past the outage: PostgreSQL back after 30 s, the next attempt 30 s later.
 POOL_RECONNECT_SECONDS = 5.0
-# A connection whose last block committed less than this long ago is handed out without the pool's
-# check (a round trip per checkout: on a busy service one per handled message). A server that died
-# within it fails the block instead, the path every block has anyway (its caller redoes it).
+# A connection that came back to the pool alive (idle, after its block) less than this long ago is
+# handed out without the pool's check (a round trip per checkout: on a busy service one per handled
+# message). A server that died within it fails the block instead, the path every block has anyway
+# (its caller redoes it).
 CHECK_AFTER_IDLE_SECONDS = 1.0
 
 
@@ -61,7 +62,7 @@ class Database:
                  max_size: int = 4, timeout: float = 10.0, application_name: str | None = None,
                  reconnect_timeout: float = 60.0) -> None:
         kwargs: dict[str, str | int] = dict(credentials or {})
-        self._committed: weakref.WeakKeyDictionary[psycopg.AsyncConnection, float] = weakref.WeakKeyDictionary()
+        self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection, float] = weakref.WeakKeyDictionary()
         self.reconnect_timeout = reconnect_timeout  # seconds a block waits for a server that accepts writes
         if application_name:
             kwargs["application_name"] = application_name
@@ -74,13 +75,17 @@ class Database:
             timeout=timeout,  # waiting for a free connection
             open=False,
             check=self._check,  # no dead connection after a server restart
+            reset=self._came_back,  # called with the connections that return alive
             reconnect_timeout=POOL_RECONNECT_SECONDS,
             name=application_name,
         )
 
+    async def _came_back(self, conn: psycopg.AsyncConnection) -> None:
+        self._returned[conn] = time.monotonic()
+
     async def _check(self, conn: psycopg.AsyncConnection) -> None:
-        committed = self._committed.get(conn)
-        if committed is None or time.monotonic() - committed >= CHECK_AFTER_IDLE_SECONDS:
+        returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned >= CHECK_AFTER_IDLE_SECONDS:
             await AsyncConnectionPool.check_connection(conn)
 
     @classmethod
@@ -135,7 +140,6 @@ class Database:
         try:
             async with conn:  # a pooled connection is committed or rolled back here, not closed
                 yield conn
-            self._committed[conn] = time.monotonic()
         except errors.ReadOnlySqlTransaction:
             await conn.close()  # its server is a standby now: the pool replaces the connection
             raise
