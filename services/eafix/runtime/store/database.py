@@ -18,7 +18,9 @@ not promoted yet) `connection()`/`transaction()` wait for a connection with jitt
 backoff for up to `reconnect_timeout`: nothing of the block has run then, so waiting is always
 safe. A block that fails half-way is not repeated (its outcome may be unknown); its caller redoes it
 (the bus redelivers, handlers are idempotent). A pooled connection whose server turned into a
-standby (READ ONLY errors) is discarded, so the next block connects to the new primary.
+standby (READ ONLY errors) is discarded, so the next block connects to the new primary. A connection
+taken from the pool is checked with a round trip first, unless it came back alive under a second ago
+(`CHECK_AFTER_IDLE_SECONDS`): a restart within that second shows as the block's own error.
 """
 
 from __future__ import annotations
