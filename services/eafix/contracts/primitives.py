@@ -160,11 +160,12 @@ def _format_decimal(value: Decimal) -> str:
 def _timestamp(value: Any) -> datetime:
     if isinstance(value, str):
         # The pattern fixes every character's place (ASCII digits, hours <= 23, no leap second, Z);
-        # datetime() refuses the dates the calendar lacks (02-30): that is all is_rfc3339_datetime
-        # adds. fullmatch, because `$` of `search` would let a trailing newline through.
+        # fromisoformat refuses the dates the calendar lacks (02-30): that is all is_rfc3339_datetime
+        # adds. fullmatch, because `$` of `search` would let a trailing newline through. Python >= 3.11
+        # reads the Z (as UTC) and the 1-6 fraction digits the pattern allows.
         if _TIMESTAMP.fullmatch(value) is not None:
             try:
-                return datetime.fromisoformat(value)  # Python >= 3.11 reads the Z (as UTC) and 1-6 fraction digits
+                return datetime.fromisoformat(value)
             except ValueError:
                 pass
         raise ValueError(f"Timestamp: {value!r} is not a UTC RFC 3339 time like 2025-01-06T12:00:00Z")
