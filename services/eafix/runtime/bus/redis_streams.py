@@ -587,6 +587,7 @@ class _Consumer:
         return {"topic": self.topic, "group": self.group, "consumer": self.name, **extra}
 
     async def run(self) -> None:
+        self.leased = asyncio.Event()  # of this run's loop (a bus may be run again in another)
         side = asyncio.create_task(self._side_loop())
         backoff = Backoff(self.bus.reconnect_base, self.bus.reconnect_cap)
         try:
