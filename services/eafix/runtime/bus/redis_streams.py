@@ -557,7 +557,7 @@ class _Consumer:
         # Ordered: after an outage, read only once a heartbeat has confirmed which leases we still
         # hold (they may have expired and moved to another replica meanwhile).
         self.leases_confirmed = False
-        self.leased = asyncio.Event()  # set by a heartbeat that confirmed or acquired a lease: stop standing by
+        self.leased: asyncio.Event  # set by a heartbeat that confirmed or acquired a lease: stop standing by
         self.next_reclaim = 0.0
         self.closing = False  # ends the side task even if a cancellation gets lost in redis-py's error handling
         self.members_key = f"eafix:bus:members:{group}:{topic}"
@@ -587,7 +587,7 @@ class _Consumer:
         return {"topic": self.topic, "group": self.group, "consumer": self.name, **extra}
 
     async def run(self) -> None:
-        self.leased = asyncio.Event()  # of this run's loop (a bus may be run again in another)
+        self.leased = asyncio.Event()  # made in this run's loop (a bus may be run again in another)
         side = asyncio.create_task(self._side_loop())
         backoff = Backoff(self.bus.reconnect_base, self.bus.reconnect_cap)
         try:
